@@ -1,0 +1,205 @@
+"""The ``bsync`` command line: parse, call the library, render.  No sync logic lives here.
+
+Exit codes (SPEC §3): 0 success · 1 finished but some records failed (or a safety halt) ·
+2 usage/config error · 3 another run holds the lock · 4 authentication failed ·
+5 a remote was unreachable after retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bsync import __version__, render
+from bsync.config import PAIRS, Settings, load_config
+from bsync.errors import BsyncError, UsageError
+from bsync.store import Store
+
+app = typer.Typer(
+    name="bsync",
+    help="Keep a service business's bookings in sync: Notion (source of truth) → Google Calendar.\n\n"
+         "Exit codes: 0 ok · 1 some records failed or safety halt · 2 usage/config error · "
+         "3 another run holds the lock · 4 authentication failed · 5 remote unreachable after retries.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file (default: $BSYNC_CONFIG, ./bsync.toml, $XDG_CONFIG_HOME/bsync/config.toml).")]
+StateOpt = Annotated[Optional[Path], typer.Option("--state", help="State DB path (overrides state_path).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (-vv: debug logs).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")]
+
+
+class Context:
+    """What every command gets: consoles for output and errors, and the parsed flags."""
+
+    def __init__(self, config: Path | None, state: Path | None, json_out: bool, verbose: int, quiet: bool) -> None:
+        self.config_path = config
+        self.state_path = state
+        self.json = json_out
+        self.verbose = verbose
+        self.quiet = quiet
+        self.out = Console(quiet=quiet and not json_out, highlight=False, soft_wrap=json_out)
+        self.err = Console(stderr=True, highlight=False)
+        level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+        logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+    def settings(self) -> Settings:
+        return load_config(self.config_path, state_path=self.state_path)
+
+
+def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
+    console = ctx.err if ctx else Console(stderr=True)
+    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    if exc.hint:
+        console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+@app.command()
+def sync(
+    pairs: Annotated[Optional[list[str]], typer.Argument(help=f"Pairs to run (default: [sync] pairs). Known: {', '.join(PAIRS)}.")] = None,
+    plan: Annotated[bool, typer.Option("--plan", help="Show what would change; write nothing anywhere (not even the state DB).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion, empty source).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Read everything (currently every run is a full read).")] = False,
+    config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+) -> None:
+    """Sync bookings: plan, then apply exactly that plan.
+
+    Reads all Notion bookings and the calendar's bsync events, compares them with the state
+    DB's mappings, and creates, patches or cancels events so the calendar follows Notion.
+    The Google event id is written back to each Notion page.  Safe to re-run or interrupt:
+    event ids are derived from the booking, so a rerun never duplicates.
+    """
+    ctx = Context(config, state, json_out, verbose, quiet)
+    try:
+        settings = ctx.settings()
+        chosen = pairs or settings.sync.pairs
+        for pair in chosen:
+            if pair not in PAIRS:
+                raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)}")
+        exit_code = 0
+        for pair in chosen:
+            exit_code = max(exit_code, _run_pair(ctx, settings, pair, plan_only=plan, force=force))
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    raise typer.Exit(exit_code)
+
+
+def _run_pair(ctx: Context, settings: Settings, pair: str, *, plan_only: bool, force: bool) -> int:
+    from bsync.sync import PAIR_RUNNERS
+
+    progress: Progress | None = None
+    task: Any = None
+
+    def on_plan(plan: Any) -> None:
+        nonlocal progress, task
+        if plan_only:
+            return
+        writes = sum(1 for a in plan.actions if a.op != "skip")
+        if not ctx.json and not ctx.quiet and writes >= 20 and ctx.err.is_terminal:
+            progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=ctx.err, transient=True)
+            progress.start()
+            task = progress.add_task(f"applying {pair}", total=len(plan.actions))
+
+    def on_action(action: Any) -> None:
+        if progress is not None:
+            progress.advance(task)
+
+    try:
+        result = PAIR_RUNNERS[pair](settings, plan_only=plan_only, force=force, on_plan=on_plan, on_action=on_action)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if plan_only:
+        if ctx.json:
+            render.print_json(ctx.out, result.plan.as_json())
+        else:
+            render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0)
+        return 1 if result.plan.failures or result.plan.halt else 0
+    assert result.summary is not None
+    if ctx.json:
+        render.print_json(ctx.out, result.summary.as_json())
+    else:
+        render.print_summary(ctx.out, result.summary)
+    return result.summary.exit_code
+
+
+@app.command()
+def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+           verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+           runs: Annotated[int, typer.Option("--runs", help="How many recent runs to show.")] = 10) -> None:
+    """Show recent runs with their summaries, mappings, cursors and unfinished writes.
+
+    Answers "did last night's sync work?".  Reads the state DB only; never contacts a provider.
+    """
+    ctx = Context(config, state, json_out, verbose, quiet)
+    try:
+        settings = ctx.settings()
+        with Store.open_readonly(settings.state_path) as store:
+            data = {
+                "state_path": str(settings.state_path),
+                "runs": store.recent_runs(runs),
+                "links": store.link_counts(),
+                "cursors": store.cursors(),
+                "journal": store.journal_counts(),
+                "unfinished": store.journal_entries(("intent", "failed", "dead"), limit=20),
+            }
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    if ctx.json:
+        render.print_json(ctx.out, data)
+        return
+    ctx.out.print(f"state: {data['state_path']}")
+    if not data["runs"]:
+        ctx.out.print("no runs yet: try `bsync sync --plan`, then `bsync sync`")
+    for table in render.status_tables(data["runs"], data["cursors"], data["journal"], data["links"],
+                                      data["unfinished"]):
+        ctx.out.print(table)
+
+
+@app.command()
+def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the demo's config and state in this folder.")] = None,
+         verbose: VerboseOpt = 0) -> None:
+    """Run the whole flow on the built-in sandbox: no account, no network beyond loopback.
+
+    Starts emulated Notion and Google Calendar servers, seeds sample bookings (one malformed,
+    one cancelled), then shows the plan, the sync, a rerun that changes nothing, an edit in
+    Notion flowing to the calendar, and the status dashboard.
+    """
+    from bsync.demo import run_demo
+
+    ctx = Context(None, None, False, verbose, False)
+    try:
+        run_demo(ctx.out, keep=keep)
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+
+
+@app.command()
+def version() -> None:
+    """Print bsync's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point: map unexpected crashes to a clear message, exit 1."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[yellow]interrupted[/]: the next run will pick up where this one stopped")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Configuration: one TOML file plus ``BSYNC_<SECTION>__<KEY>`` environment overrides (SPEC §2).
+
+Loading fails fast with :class:`~bsync.errors.ConfigError` naming the offending key, so a
+cron job with a typo stops at once instead of half-syncing.  Tokens are ``SecretStr`` and
+never appear in output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import TomlConfigSettingsSource
+
+from bsync.errors import ConfigError
+
+PAIRS = ("notion-to-gcal",)
+"""Sync pairs that exist; ``[sync] pairs`` may only name these."""
+
+DEFAULT_STATUS_MAP = {
+    "Pending": "scheduled",
+    "Confirmed": "scheduled",
+    "In progress": "in_progress",
+    "Completed": "completed",
+    "Cancelled": "cancelled",
+    "No-show": "no_show",
+}
+
+
+class Section(BaseModel):
+    """A config table: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_base_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+class NotionProperties(Section):
+    """Canonical booking field -> Notion property name.  Leave a field out to not map it."""
+
+    title: str = "Name"
+    start: str = "When"
+    end: str | None = "When"  # same property as start: the date's end is used
+    status: str | None = "Status"
+    customer_name: str | None = "Customer"
+    email: str | None = "Email"
+    phone: str | None = "Phone"
+    service: str | None = "Service"
+    staff: str | None = "Staff"
+    notes: str | None = "Notes"
+    location: str | None = "Location"
+    timezone: str | None = "Timezone"
+    calendar_event_id: str | None = "Calendar Event ID"
+    source: str | None = "Source"
+    external_id: str | None = "External ID"
+
+
+class NotionConfig(Section):
+    token: SecretStr
+    database_id: str | None = None
+    data_source_id: str | None = None
+    base_url: str = "https://api.notion.com"
+    version: str = "2025-09-03"
+    timeout_s: float = Field(default=30.0, gt=0)
+    default_duration_min: int = Field(default=60, gt=0, le=24 * 60)
+    properties: NotionProperties = Field(default_factory=NotionProperties)
+    status_map: dict[str, Literal["scheduled", "in_progress", "completed", "cancelled", "no_show"]] = (
+        Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP)))
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_base_url(value)
+
+    @field_validator("version")
+    @classmethod
+    def _data_source_version(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) or value < "2025-09-03":
+            raise ValueError(f"bsync needs the data-source API: a Notion-Version of 2025-09-03 or later, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_a_database(self) -> "NotionConfig":
+        if not self.database_id and not self.data_source_id:
+            raise ValueError("set database_id (or data_source_id)")
+        return self
+
+
+class GoogleConfig(Section):
+    calendar_id: str
+    credentials_file: Path | None = None
+    token_file: Path | None = None
+    base_url: str = "https://www.googleapis.com"
+    send_updates: Literal["all", "externalOnly", "none"] = "none"
+    invite_customer: bool = True
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_base_url(value)
+
+
+class SyncConfig(Section):
+    pairs: list[str] = Field(default_factory=lambda: list(PAIRS))
+    conflict: Literal["source-wins", "newest-wins", "manual"] = "source-wins"
+    delete_policy: Literal["cancel", "delete"] = "cancel"
+    max_delete: str = "50%"
+    max_retries: int = Field(default=4, ge=0, le=20)
+    retry_base_delay: float = Field(default=0.5, ge=0)
+    retry_max_delay: float = Field(default=30.0, ge=0)
+
+    @field_validator("pairs")
+    @classmethod
+    def _known_pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            if pair not in PAIRS:
+                raise ValueError(f"unknown pair {pair!r}; known: {', '.join(PAIRS)}")
+        return value
+
+    @field_validator("max_delete")
+    @classmethod
+    def _max_delete(cls, value: str) -> str:
+        value = str(value).strip()
+        if not re.fullmatch(r"\d+(\.\d+)?%|\d+", value):
+            raise ValueError("must be a percentage like '50%' or a count like '20'")
+        return value
+
+    def max_delete_allowed(self, mapped: int) -> float:
+        """How many deletions a plan may contain before the safety halt trips."""
+        if self.max_delete.endswith("%"):
+            return mapped * float(self.max_delete[:-1]) / 100
+        return float(self.max_delete)
+
+
+class Settings(BaseSettings):
+    """The whole configuration.  Build it with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(env_prefix="BSYNC_", env_nested_delimiter="__",
+                                      extra="forbid", validate_assignment=True)
+
+    timezone: str
+    state_path: Path = Field(default_factory=lambda: default_state_path())
+    notion: NotionConfig | None = None
+    google: GoogleConfig | None = None
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/Warsaw')") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def require(self, section: str) -> Any:
+        """The section, or a ConfigError naming it when the config has none."""
+        value = getattr(self, section)
+        if value is None:
+            raise ConfigError(f"config: section [{section}] is required for this command",
+                              hint=f"add a [{section}] table (see config.example.toml)")
+        return value
+
+
+def default_state_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "bsync" / "state.db"
+
+
+def find_config_file(explicit: str | Path | None) -> Path:
+    """Resolve the config file by SPEC §2's order: --config, $BSYNC_CONFIG, ./bsync.toml, XDG."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    candidates = []
+    if os.environ.get("BSYNC_CONFIG"):
+        candidates.append(Path(os.environ["BSYNC_CONFIG"]).expanduser())
+    candidates.append(Path("bsync.toml"))
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    candidates.append(Path(xdg) / "bsync" / "config.toml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ConfigError("no config file found (looked at: " + ", ".join(map(str, candidates)) + ")",
+                      hint="copy config.example.toml to bsync.toml and edit it, or pass --config")
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key {key!r}")
+        elif err["type"] == "missing":
+            lines.append(f"missing required key {key!r}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"key {key!r}: {msg}")
+    return "; ".join(lines)
+
+
+def load_config(path: str | Path | None = None, *, state_path: str | Path | None = None) -> Settings:
+    """Load and validate the configuration; raise ConfigError naming the first bad keys.
+
+    Relative paths in the file (state_path, google.token_file, ...) are relative to the
+    file's folder, so a cron job started elsewhere finds the same files.
+    """
+    config_file = find_config_file(path)
+
+    class _FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                       init_settings: PydanticBaseSettingsSource,
+                                       env_settings: PydanticBaseSettingsSource,
+                                       dotenv_settings: PydanticBaseSettingsSource,
+                                       file_secret_settings: PydanticBaseSettingsSource,
+                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings,
+                    TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+
+    overrides: dict[str, Any] = {}
+    if state_path is not None:
+        overrides["state_path"] = Path(state_path)
+    try:
+        loaded = _FileSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"config {config_file}: {_format_validation_error(exc)}") from None
+    except ValueError as exc:  # TOML syntax errors and similar
+        raise ConfigError(f"config {config_file}: {exc}") from None
+    settings = Settings.model_construct(**{name: getattr(loaded, name) for name in Settings.model_fields})
+    _resolve_relative_paths(settings, config_file.parent)
+    return settings
+
+
+def _resolve_relative_paths(settings: Settings, base: Path) -> None:
+    if not settings.state_path.is_absolute():
+        settings.state_path = base / settings.state_path
+    if settings.google is not None:
+        for name in ("credentials_file", "token_file"):
+            value = getattr(settings.google, name)
+            if value is not None and not value.expanduser().is_absolute():
+                setattr(settings.google, name, base / value)
+            elif value is not None:
+                setattr(settings.google, name, value.expanduser())

@@ -1,0 +1,102 @@
+"""The canonical booking every provider maps to and from (SPEC §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bsync.errors import RecordError
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """One appointment.  ``start``/``end`` are aware UTC instants; the interval is half-open.
+
+    ``key`` is ``"<system>:<external id>"`` and never changes for the life of the booking.
+    ``target_ids`` holds ids other systems gave it, as recorded on the source (for Notion:
+    the ``calendar_event_id`` property), so write-backs can be planned without guessing.
+    """
+
+    key: str
+    title: str
+    start: datetime
+    end: datetime
+    timezone: str
+    status: Status
+    all_day: bool = False
+    customer: Customer = field(default_factory=Customer)
+    service: str | None = None
+    service_duration: int | None = None  # minutes
+    staff: str | None = None
+    notes: str | None = None
+    location: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    updated_at: datetime | None = None
+    target_ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def active(self) -> bool:
+        """Whether the booking should hold a slot on the calendar (cancelled ones don't)."""
+        return self.status is not Status.CANCELLED
+
+    def content_hash(self) -> str:
+        """Hash of what the booking says, not of bookkeeping (updated_at, target ids)."""
+        data = asdict(self)
+        for name in ("updated_at", "target_ids"):
+            data.pop(name)
+        blob = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def validate_booking(booking: Booking, record_id: str) -> Booking:
+    """Raise RecordError (with the record id and a reason) when the booking can't be synced."""
+    if not booking.title.strip():
+        raise RecordError(record_id, "title is empty")
+    if booking.start.tzinfo is None or booking.end.tzinfo is None:
+        raise RecordError(record_id, "start/end must carry a timezone")
+    if booking.end < booking.start:
+        raise RecordError(record_id, f"end {booking.end.isoformat()} is before start {booking.start.isoformat()}")
+    try:
+        ZoneInfo(booking.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RecordError(record_id, f"unknown timezone {booking.timezone!r}") from None
+    email = booking.customer.email
+    if email is not None and not _EMAIL.match(email):
+        raise RecordError(record_id, f"invalid email address {email!r}")
+    return booking
+
+
+def json_safe(value: Any) -> Any:
+    """Make a value printable as JSON (datetimes as ISO strings)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

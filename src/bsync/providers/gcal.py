@@ -1,0 +1,330 @@
+"""Google Calendar as a sync target, on the official ``google-api-python-client``.
+
+Remote idempotency (SPEC §6): an event's id is derived from the booking key, so inserting
+twice can only ever answer 409 ("already there"), which we adopt.  Google never frees an
+id, so a booking re-opened after its event was cancelled gets that event back by update.
+Each event carries ``extendedProperties.private.bsync_key`` naming its booking.
+
+The client is built from the discovery document bundled with the library (no network)
+and pointed at ``[google] base_url`` + ``/calendar/v3/``, so the sandbox, a proxy or a
+regional endpoint work the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from bsync.config import GoogleConfig
+from bsync.errors import AuthError, ConfigError
+from bsync.model import Booking
+from bsync.plan import TargetItem
+from bsync.providers.base import WriteResult
+from bsync.retry import Failure as CallFailure
+from bsync.retry import RetryPolicy, call
+from bsync.timeutil import allday_dates, local_iso, parse_instant, to_utc
+
+T = TypeVar("T")
+SCOPES = ["https://www.googleapis.com/auth/calendar"]
+KEY_PROPERTY = "bsync_key"
+LIST_PAGE_SIZE = 2500  # the API's maximum
+RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+
+
+def event_id_for(key: str) -> str:
+    """Deterministic Google event id for a booking key: base32hex of SHA-256, lower case.
+
+    base32hex uses exactly the characters Google allows (a-v, 0-9); 52 characters carry
+    the full 256-bit hash, well inside the 5-1024 length limit.
+    """
+    digest = hashlib.sha256(key.encode()).digest()
+    return base64.b32hexencode(digest).decode().rstrip("=").lower()
+
+
+def error_reason(exc: HttpError) -> str | None:
+    try:
+        return json.loads(exc.content)["error"]["errors"][0]["reason"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def make_classifier(handled: tuple[int, ...] = ()) -> Callable[[BaseException], CallFailure | None]:
+    """A classifier that leaves statuses in ``handled`` to the caller (returns None for them)."""
+
+    def classify(exc: BaseException) -> CallFailure | None:
+        if isinstance(exc, HttpError):
+            status = exc.resp.status
+            if status in handled:
+                return None
+            reason = error_reason(exc)
+            retry_after = exc.resp.get("retry-after")
+            wait = float(retry_after) if retry_after and str(retry_after).isdigit() else None
+            if status == 401:
+                return CallFailure("auth", "Google rejected the credentials (401)", status=status)
+            if status == 429 or status >= 500 or (status == 403 and reason in RATE_REASONS):
+                return CallFailure("transient", f"Google {status} {reason or ''}".strip(), wait, status)
+            if status == 403:
+                return CallFailure("auth", f"Google refused access (403 {reason})", status=status)
+            return CallFailure("permanent", f"Google {status} {reason}: {exc.reason}", status=status)
+        if isinstance(exc, google.auth.exceptions.RefreshError):
+            return CallFailure("auth", f"Google token refresh failed: {exc.args[0] if exc.args else exc}")
+        if isinstance(exc, google.auth.exceptions.TransportError):
+            return CallFailure("transient", f"cannot reach Google's token endpoint: {exc}")
+        if isinstance(exc, (OSError, httplib2.HttpLib2Error, socket.timeout)):
+            return CallFailure("transient", f"cannot reach Google: {type(exc).__name__}: {exc}")
+        return None
+
+    return classify
+
+
+def load_credentials(config: GoogleConfig) -> Any:
+    """Credentials from ``token_file`` (authorized user JSON) or a service-account ``credentials_file``."""
+    if config.token_file is not None and config.token_file.exists():
+        try:
+            return user_credentials.Credentials.from_authorized_user_file(str(config.token_file), SCOPES)
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"google.token_file {config.token_file} is not a usable token: {exc}",
+                              hint="run `bsync auth google` to create it again") from None
+    if config.credentials_file is not None and config.credentials_file.exists():
+        try:
+            info = json.loads(config.credentials_file.read_text())
+        except ValueError as exc:
+            raise ConfigError(f"google.credentials_file {config.credentials_file} is not JSON: {exc}") from None
+        if info.get("type") == "service_account":
+            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        raise ConfigError(f"google.token_file is missing ({config.token_file}); "
+                          f"google.credentials_file holds OAuth client secrets, not a token",
+                          hint="run `bsync auth google` to authorise bsync")
+    raise ConfigError("google: neither google.token_file nor google.credentials_file exists",
+                      hint="set [google] token_file (from `bsync auth google`) or a service-account credentials_file")
+
+
+def save_credentials(config: GoogleConfig, creds: Any) -> None:
+    """Persist refreshed user credentials back to token_file with mode 0600."""
+    if config.token_file is None or not isinstance(creds, user_credentials.Credentials):
+        return
+    path = Path(config.token_file)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(creds.to_json())
+    os.chmod(path, 0o600)
+
+
+class CountingHttp(httplib2.Http):
+    """httplib2.Http that counts the requests it sends (for the run summary)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests = 0
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        return super().request(*args, **kwargs)
+
+
+class GoogleCalendarTarget:
+    """Writes bookings as events into one calendar."""
+
+    name = "gcal"
+
+    def __init__(self, config: GoogleConfig, policy: RetryPolicy, *, delete_policy: str = "cancel",
+                 invite_customer: bool = True, credentials: Any = None) -> None:
+        self.config = config
+        self.calendar_id = config.calendar_id
+        self.policy = policy
+        self.delete_policy = delete_policy
+        self.invite_customer = invite_customer
+        self.credentials = credentials if credentials is not None else load_credentials(config)
+        self._initial_token = getattr(self.credentials, "token", None)
+        self._http = CountingHttp(timeout=config.timeout_s)
+        http = google_auth_httplib2.AuthorizedHttp(self.credentials, http=self._http)
+        self.service = build("calendar", "v3", http=http, static_discovery=True, cache_discovery=False,
+                             client_options={"api_endpoint": f"{config.base_url}/calendar/v3/"})
+        self.events = self.service.events()
+
+    @property
+    def requests(self) -> int:
+        return self._http.requests
+
+    def _execute(self, request: Any, what: str, handled: tuple[int, ...] = ()) -> Any:
+        return call(lambda: request.execute(num_retries=0), classify=make_classifier(handled),
+                    policy=self.policy, what=what)
+
+    def close(self) -> None:
+        """Persist a refreshed access token, so the next run doesn't refresh again."""
+        if getattr(self.credentials, "token", None) != self._initial_token:
+            save_credentials(self.config, self.credentials)
+
+    # -- rendering --------------------------------------------------------------------
+    def target_id_for(self, key: str) -> str:
+        return event_id_for(key)
+
+    def event_body(self, booking: Booking) -> dict[str, Any]:
+        """The event resource for a booking: the one place a booking becomes Google's shape.
+
+        All-day bookings use date-only start/end; the end date is exclusive, as the
+        canonical booking's end already is.
+        """
+        if booking.all_day:
+            first, end_exclusive = allday_dates(booking.start, booking.end, booking.tz)
+            start = {"date": first.isoformat()}
+            end = {"date": end_exclusive.isoformat()}
+        else:
+            start = {"dateTime": local_iso(booking.start, booking.tz), "timeZone": booking.timezone}
+            end = {"dateTime": local_iso(booking.end, booking.tz), "timeZone": booking.timezone}
+        body: dict[str, Any] = {
+            "summary": booking.title,
+            "description": describe(booking),
+            "start": start,
+            "end": end,
+            "extendedProperties": {"private": {KEY_PROPERTY: booking.key}},
+        }
+        if booking.location:
+            body["location"] = booking.location
+        if self.invite_customer and booking.customer.email:
+            attendee = {"email": booking.customer.email}
+            if booking.customer.name:
+                attendee["displayName"] = booking.customer.name
+            body["attendees"] = [attendee]
+        return body
+
+    def wanted_fields(self, booking: Booking) -> Mapping[str, Any]:
+        return event_fields(self.event_body(booking))
+
+    # -- reading ----------------------------------------------------------------------
+    def read_items(self) -> dict[str, TargetItem]:
+        """Every bsync-managed event in the calendar, cancelled ones included."""
+        items: dict[str, TargetItem] = {}
+        token: str | None = None
+        while True:
+            request = self.events.list(calendarId=self.calendar_id, showDeleted=True,
+                                       maxResults=LIST_PAGE_SIZE, pageToken=token)
+            try:
+                page = self._execute(request, f"Google: listing events of {self.calendar_id}", handled=(404,))
+            except HttpError:
+                raise ConfigError(f"google.calendar_id {self.calendar_id!r}: calendar not found or not "
+                                  f"shared with this account") from None
+            for event in page.get("items", []):
+                key = ((event.get("extendedProperties") or {}).get("private") or {}).get(KEY_PROPERTY)
+                if key is None:
+                    continue  # not ours: a manual block or another tool's event
+                items[event["id"]] = to_target_item(event)
+            token = page.get("nextPageToken")
+            if not token:
+                return items
+
+    # -- writing ----------------------------------------------------------------------
+    def create(self, booking: Booking, target_id: str) -> WriteResult:
+        """Insert with the deterministic id; on 409 adopt (and if needed restore) the event."""
+        body = {"id": target_id, **self.event_body(booking)}
+        request = self.events.insert(calendarId=self.calendar_id, body=body,
+                                     sendUpdates=self.config.send_updates)
+        try:
+            event = self._execute(request, f"Google: creating event {target_id}", handled=(409,))
+            return WriteResult(target_id, event.get("etag"))
+        except HttpError as exc:
+            if exc.resp.status != 409:
+                raise
+        existing = self._execute(self.events.get(calendarId=self.calendar_id, eventId=target_id),
+                                 f"Google: reading event {target_id}")
+        item = to_target_item(existing)
+        if item.deleted:
+            result = self.update(booking, target_id, restore=True)
+            return WriteResult(target_id, result.version, "restored the cancelled event with this id")
+        if item.fields != event_fields(self.event_body(booking)):
+            result = self.update(booking, target_id, restore=False)
+            return WriteResult(target_id, result.version, "adopted and updated the existing event")
+        return WriteResult(target_id, existing.get("etag"), "adopted the existing event")
+
+    def update(self, booking: Booking, target_id: str, *, restore: bool) -> WriteResult:
+        """Patch the event to match the booking; a cancelled one is restored with a full update."""
+        body = self.event_body(booking)
+        if restore:
+            body["status"] = "confirmed"
+            request = self.events.update(calendarId=self.calendar_id, eventId=target_id, body=body,
+                                         sendUpdates=self.config.send_updates)
+        else:
+            request = self.events.patch(calendarId=self.calendar_id, eventId=target_id, body=body,
+                                        sendUpdates=self.config.send_updates)
+        event = self._execute(request, f"Google: updating event {target_id}")
+        return WriteResult(target_id, event.get("etag"))
+
+    def remove(self, target_id: str) -> WriteResult:
+        """Cancel (status=cancelled, content kept) or delete the event, per ``delete_policy``."""
+        if self.delete_policy == "delete":
+            request = self.events.delete(calendarId=self.calendar_id, eventId=target_id,
+                                         sendUpdates=self.config.send_updates)
+        else:
+            request = self.events.patch(calendarId=self.calendar_id, eventId=target_id,
+                                        body={"status": "cancelled"}, sendUpdates=self.config.send_updates)
+        try:
+            self._execute(request, f"Google: removing event {target_id}", handled=(404, 410))
+        except HttpError as exc:
+            if exc.resp.status not in (404, 410):
+                raise
+            return WriteResult(target_id, None, "already gone")
+        return WriteResult(target_id, None)
+
+
+def describe(booking: Booking) -> str:
+    """The event description: who, what, with whom, and the notes."""
+    lines = []
+    if booking.customer.name:
+        lines.append(f"Customer: {booking.customer.name}")
+    if booking.customer.phone:
+        lines.append(f"Phone: {booking.customer.phone}")
+    if booking.customer.email:
+        lines.append(f"Email: {booking.customer.email}")
+    if booking.service:
+        lines.append(f"Service: {booking.service}")
+    if booking.staff:
+        lines.append(f"Staff: {booking.staff}")
+    if booking.notes:
+        lines.extend(["", booking.notes])
+    return "\n".join(lines)
+
+
+def _when(value: Mapping[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    if "date" in value and value["date"]:
+        return f"date:{value['date']}"
+    if value.get("dateTime"):
+        return to_utc(parse_instant(value["dateTime"])).isoformat()
+    return None
+
+
+def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparable projection of an event: what bsync manages, normalised.
+
+    Instants compare in UTC (Google may echo another offset); absent text is "".
+    """
+    attendees = event.get("attendees") or []
+    return {
+        "title": event.get("summary") or "",
+        "start": _when(event.get("start")),
+        "end": _when(event.get("end")),
+        "timezone": (event.get("start") or {}).get("timeZone"),
+        "description": event.get("description") or "",
+        "location": event.get("location") or "",
+        "attendee": attendees[0].get("email") if attendees else None,
+    }
+
+
+def to_target_item(event: Mapping[str, Any]) -> TargetItem:
+    key = ((event.get("extendedProperties") or {}).get("private") or {}).get(KEY_PROPERTY)
+    return TargetItem(id=event["id"], key=key, fields=event_fields(event),
+                      deleted=event.get("status") == "cancelled", version=event.get("etag"))

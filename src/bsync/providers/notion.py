@@ -1,0 +1,290 @@
+"""Notion bookings database as a booking source, on the official ``notion-client``.
+
+Targets the data-source model (Notion-Version 2025-09-03): the database's data source is
+discovered with ``GET /v1/databases/{id}`` unless configured, pages are read with
+``POST /v1/data_sources/{id}/query`` following ``next_cursor`` to the end, and the Google
+event id is written back into the ``calendar_event_id`` property.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Iterator, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+import notion_client
+from notion_client.errors import APIResponseError, HTTPResponseError, RequestTimeoutError
+
+from bsync.config import NotionConfig
+from bsync.errors import AuthError, ConfigError, RecordError
+from bsync.model import Booking, Customer, Status, validate_booking
+from bsync.plan import Failure
+from bsync.providers.base import SourceRead
+from bsync.retry import Failure as CallFailure
+from bsync.retry import RetryPolicy, call
+from bsync.timeutil import allday_span, parse_instant
+
+T = TypeVar("T")
+
+TRANSIENT_CODES = {"rate_limited", "internal_server_error", "service_unavailable", "gateway_timeout",
+                   "service_overload", "database_connection_unavailable", "conflict_error"}
+AUTH_CODES = {"unauthorized", "restricted_resource"}
+PAGE_SIZE = 100  # the API's maximum
+
+
+def classify(exc: BaseException) -> CallFailure | None:
+    """Judge a notion-client / httpx exception for the retry policy."""
+    if isinstance(exc, APIResponseError):
+        retry_after = _retry_after(exc.headers)
+        if exc.code in AUTH_CODES:
+            return CallFailure("auth", f"Notion refused the token ({exc.code}: {exc})", status=exc.status)
+        if exc.code in TRANSIENT_CODES:
+            return CallFailure("transient", f"Notion {exc.status} {exc.code}", retry_after, exc.status)
+        return CallFailure("permanent", f"Notion {exc.status} {exc.code}: {exc}", status=exc.status)
+    if isinstance(exc, RequestTimeoutError):
+        return CallFailure("transient", "Notion request timed out")
+    if isinstance(exc, HTTPResponseError):
+        kind = "transient" if exc.status >= 500 or exc.status == 429 else "permanent"
+        return CallFailure(kind, f"Notion HTTP {exc.status}", _retry_after(exc.headers), exc.status)
+    if isinstance(exc, httpx.TransportError):
+        return CallFailure("transient", f"cannot reach Notion: {type(exc).__name__}: {exc}")
+    return None
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("retry-after") if headers is not None else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _plain_text(items: list[dict[str, Any]] | None) -> str:
+    return "".join(item.get("plain_text") or item.get("text", {}).get("content", "") for item in items or [])
+
+
+def read_property_text(prop: dict[str, Any] | None) -> str | None:
+    """The value of a text-like property (title, rich_text, select, status, email, ...) or None."""
+    if prop is None:
+        return None
+    kind = prop.get("type")
+    value = prop.get(kind) if kind else None
+    if kind in ("title", "rich_text"):
+        text = _plain_text(value).strip()
+        return text or None
+    if kind in ("select", "status"):
+        return value.get("name") if value else None
+    if kind in ("email", "phone_number", "url"):
+        return value or None
+    if kind == "number":
+        return None if value is None else str(value)
+    if kind == "formula" and value:
+        return read_property_text({"type": value.get("type"), value.get("type"): value.get(value.get("type"))})
+    return None
+
+
+def text_value(kind: str, text: str | None) -> dict[str, Any]:
+    """The write-format value for a text-like property of type ``kind``."""
+    if kind in ("title", "rich_text"):
+        return {kind: [] if not text else [{"type": "text", "text": {"content": text}}]}
+    if kind in ("select", "status"):
+        return {kind: None if not text else {"name": text}}
+    if kind in ("email", "phone_number", "url"):
+        return {kind: text or None}
+    raise ConfigError(f"notion: cannot write text into a {kind!r} property")
+
+
+class NotionSource:
+    """Reads bookings from one Notion data source."""
+
+    name = "notion"
+    label = "Notion"
+
+    def __init__(self, config: NotionConfig, default_timezone: str, policy: RetryPolicy,
+                 *, default_duration: timedelta = timedelta(hours=1)) -> None:
+        self.config = config
+        self.props = config.properties
+        self.default_timezone = default_timezone
+        self.default_duration = default_duration
+        self.policy = policy
+        self.client = notion_client.Client(
+            auth=config.token.get_secret_value(), base_url=config.base_url,
+            notion_version=config.version, timeout_ms=int(config.timeout_s * 1000), retry=False)
+        self.requests = 0  # HTTP requests sent, for the run summary
+        self.client.client.event_hooks["request"].append(self._count_request)
+        self._data_source_id = config.data_source_id
+        self._schema: dict[str, Any] | None = None
+        self._pages: dict[str, str] = {}  # booking key -> page id
+
+    def _count_request(self, request: httpx.Request) -> None:
+        self.requests += 1
+
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        return call(fn, classify=classify, policy=self.policy, what=what)
+
+    # -- discovery ------------------------------------------------------------------------
+    def data_source_id(self) -> str:
+        """The configured data source, or the database's only one (discovered once)."""
+        if self._data_source_id:
+            return self._data_source_id
+        database_id = self.config.database_id
+        try:
+            database = self._call(lambda: self.client.databases.retrieve(database_id=database_id),
+                                  f"Notion: reading database {database_id}")
+        except Exception as exc:
+            raise self._explain_not_found(exc, f"database {database_id}") from None
+        sources = database.get("data_sources") or []
+        if not sources:
+            raise ConfigError(f"notion.database_id {database_id}: the database has no data source "
+                              f"(is notion.version at least 2025-09-03?)")
+        if len(sources) > 1:
+            names = ", ".join(f"{s.get('name')!r}={s['id']}" for s in sources)
+            raise ConfigError(f"notion.database_id {database_id} has {len(sources)} data sources ({names}); "
+                              f"set notion.data_source_id to the bookings one")
+        self._data_source_id = sources[0]["id"]
+        return self._data_source_id
+
+    def schema(self) -> dict[str, Any]:
+        """Property name -> property schema of the data source, checked against the config."""
+        if self._schema is None:
+            ds_id = self.data_source_id()
+            try:
+                data_source = self._call(lambda: self.client.data_sources.retrieve(data_source_id=ds_id),
+                                         f"Notion: reading data source {ds_id}")
+            except Exception as exc:
+                raise self._explain_not_found(exc, f"data source {ds_id}") from None
+            schema = data_source.get("properties") or {}
+            for field_name, prop_name in self.props.model_dump().items():
+                if prop_name is not None and prop_name not in schema:
+                    raise ConfigError(
+                        f"notion.properties.{field_name}: the database has no property {prop_name!r} "
+                        f"(it has: {', '.join(sorted(schema))})")
+            self._schema = schema
+        return self._schema
+
+    def _explain_not_found(self, exc: Exception, what: str) -> Exception:
+        if isinstance(exc, APIResponseError) and exc.code == "object_not_found":
+            return AuthError(f"Notion: {what} was not found or is not shared with the integration",
+                             hint="open the database in Notion, then ••• → Connections → add your integration")
+        return exc
+
+    # -- reading --------------------------------------------------------------------------
+    def iter_pages(self, filter: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every page of the data source, following ``next_cursor`` until ``has_more`` is false."""
+        ds_id = self.data_source_id()
+        cursor: str | None = None
+        while True:
+            body: dict[str, Any] = {"page_size": PAGE_SIZE}
+            if cursor:
+                body["start_cursor"] = cursor
+            if filter:
+                body["filter"] = filter
+            page = self._call(lambda: self.client.data_sources.query(data_source_id=ds_id, **body),
+                              "Notion: querying bookings")
+            yield from page.get("results", [])
+            cursor = page.get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return
+
+    def read_bookings(self) -> SourceRead:
+        self.schema()
+        out = SourceRead([])
+        for page in self.iter_pages():
+            if page.get("object") != "page" or page.get("in_trash") or page.get("archived"):
+                continue
+            try:
+                booking = self.page_to_booking(page)
+            except RecordError as exc:
+                out.failures.append(Failure(exc.record_id, exc.reason))
+                continue
+            self._pages[booking.key] = page["id"]
+            out.bookings.append(booking)
+        return out
+
+    def page_to_booking(self, page: dict[str, Any]) -> Booking:
+        """Map one Notion page to a Booking, or raise RecordError saying why not."""
+        page_id = page["id"]
+        props = page.get("properties", {})
+        p = self.props
+
+        def text(name: str | None) -> str | None:
+            return read_property_text(props.get(name)) if name else None
+
+        zone_name = text(p.timezone) or self.default_timezone
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise RecordError(page_id, f"unknown timezone {zone_name!r} in property {p.timezone!r}") from None
+
+        start, end, all_day = self._read_when(page_id, props, zone)
+        raw_status = text(p.status) if p.status else "Confirmed"
+        if raw_status is None:
+            raise RecordError(page_id, f"status property {p.status!r} is empty")
+        status = self.config.status_map.get(raw_status)
+        if status is None:
+            raise RecordError(page_id, f"unknown status {raw_status!r} (map it in [notion.status_map]; "
+                                       f"known: {', '.join(self.config.status_map)})")
+        title = text(p.title) or ""
+        booking = Booking(
+            key=f"notion:{page_id}",
+            title=title,
+            start=start,
+            end=end,
+            all_day=all_day,
+            timezone=zone_name,
+            status=Status(status),
+            customer=Customer(text(p.customer_name), text(p.email), text(p.phone)),
+            service=text(p.service),
+            service_duration=None if all_day else int((end - start).total_seconds() // 60),
+            staff=text(p.staff),
+            notes=text(p.notes),
+            location=text(p.location),
+            source=text(p.source) or "notion",
+            updated_at=parse_instant(page["last_edited_time"]) if page.get("last_edited_time") else None,
+            target_ids={"gcal": v} if (v := text(p.calendar_event_id)) else {},
+        )
+        return validate_booking(booking, page_id)
+
+    def _read_when(self, page_id: str, props: dict[str, Any], zone: ZoneInfo) -> tuple[datetime, datetime, bool]:
+        p = self.props
+        start_prop = props.get(p.start) or {}
+        when = start_prop.get("date")
+        if not when or not when.get("start"):
+            raise RecordError(page_id, f"no date in property {p.start!r}")
+        start_text: str = when["start"]
+        if p.end and p.end != p.start:
+            end_when = (props.get(p.end) or {}).get("date") or {}
+            end_text = end_when.get("start")
+        else:
+            end_text = when.get("end")
+        try:
+            if len(start_text) == 10:  # date only: an all-day booking; Notion's end date is inclusive
+                first = date.fromisoformat(start_text)
+                last = date.fromisoformat(end_text[:10]) if end_text else first
+                if last < first:
+                    raise RecordError(page_id, f"end {last} is before start {first}")
+                start, end = allday_span(first, last, zone)
+                return start, end, True
+            start = parse_instant(start_text)
+            if end_text is None:
+                return start, start + self.default_duration, False
+            if len(end_text) == 10:
+                raise RecordError(page_id, "start has a time but end is a date only")
+            end = parse_instant(end_text)
+        except ValueError as exc:
+            raise RecordError(page_id, f"unreadable date in {p.start!r}: {exc}") from None
+        if end < start:
+            raise RecordError(page_id, f"end {end_text} is before start {start_text}")
+        return start, end, False
+
+    # -- writing --------------------------------------------------------------------------
+    def record_target_id(self, booking_key: str, target_id: str) -> None:
+        """Write the Google event id into the page's calendar_event_id property."""
+        prop = self.props.calendar_event_id
+        if prop is None:
+            return
+        kind = self.schema()[prop]["type"]
+        page_id = self._pages.get(booking_key) or booking_key.split(":", 1)[1]
+        self._call(lambda: self.client.pages.update(page_id=page_id, properties={prop: text_value(kind, target_id)}),
+                   f"Notion: writing the event id to page {page_id}")

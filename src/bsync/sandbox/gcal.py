@@ -1,0 +1,1100 @@
+"""Loopback emulator of the Google Calendar API v3 (the part bsync uses).
+
+The real ``google-api-python-client`` is pointed at it with
+``client_options={"api_endpoint": server.url + "/calendar/v3/"}``.  Wire format and
+semantics follow the discovery document shipped with the client
+(``discovery_cache/documents/calendar.v3.json``) and Google's published error guide:
+
+* ``events.insert / get / patch / update / delete / list`` and ``freebusy.query``;
+  ``calendars.get`` for completeness;
+* client-chosen event ids (base32hex, 5-1024 chars) that are never freed: a deleted
+  event stays readable as ``status: "cancelled"``, re-inserting its id is a 409,
+  deleting it again is a 410;
+* ``events.list`` paging, filters and incremental sync with ``syncToken``.  Tokens are
+  built on a monotonically increasing change counter, never on wall time, so writes
+  landing in the same millisecond are never missed;
+* Google's error envelope, its real 401 body and ``WWW-Authenticate`` header, and an
+  OAuth2 token endpoint (``POST /token``) for the refresh grant google-auth sends.
+
+Stored event resources are immutable: every write builds a new dict (copy-on-write), so
+list responses reference them directly instead of deep-copying thousands of events, and
+the JSON encoding that happens after the lock is released never sees a half-made write.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bsync.sandbox.base import JSON, Request, Response, SandboxServer, route
+
+API = "/calendar/v3"
+DEFAULT_CALENDAR_ID = "bsync-demo@group.calendar.google.com"
+DEFAULT_SCOPE = "https://www.googleapis.com/auth/calendar"
+STATIC_TOKEN = "sandbox-token"
+DEFAULT_REFRESH_TOKEN = "sandbox-refresh-token"
+ACCESS_TOKEN_LIFETIME = 3599  # seconds, as Google's token endpoint answers
+
+MAX_RESULTS_DEFAULT = 250
+MAX_RESULTS_LIMIT = 2500
+
+# 401 texts as Google's front end sends them (errors guide + observed bodies).
+MSG_INVALID_CREDENTIALS = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+    "cookie or other valid authentication credential. See "
+    "https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+MSG_MISSING_CREDENTIALS = (
+    "Request is missing required authentication credential. Expected OAuth 2 access token, "
+    "login cookie or other valid authentication credential. See "
+    "https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+WWW_AUTH_REALM = 'Bearer realm="https://accounts.google.com/"'
+
+_DEFAULT_REASONS = {
+    400: "badRequest", 401: "authError", 403: "forbidden", 404: "notFound",
+    405: "badRequest", 409: "duplicate", 410: "deleted", 412: "conditionNotMet",
+    429: "rateLimitExceeded",
+}
+_CALENDAR_DOMAIN_REASONS = {"timeRangeEmpty", "fullSyncRequired", "updatedMinTooLongAgo",
+                            "forbiddenForNonOrganizer"}
+_USAGE_DOMAIN_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+
+_EVENT_ID_RE = re.compile(r"^[a-v0-9]{5,1024}$")
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DATETIME_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
+
+# Event fields a client may write.  Read-only ones (kind, etag, htmlLink, created, updated,
+# creator, organizer, hangoutLink, locked, recurringEventId) and id/iCalUID outside of insert
+# are ignored, so a read-modify-write round trip works as it does against Google.
+_WRITABLE = (
+    "summary", "description", "location", "colorId", "start", "end", "endTimeUnspecified",
+    "recurrence", "originalStartTime", "transparency", "visibility", "sequence", "attendees",
+    "attendeesOmitted", "extendedProperties", "gadget", "anyoneCanAddSelf",
+    "guestsCanInviteOthers", "guestsCanModify", "guestsCanSeeOtherGuests", "privateCopy",
+    "reminders", "source", "attachments", "conferenceData", "eventType", "status",
+    "workingLocationProperties", "outOfOfficeProperties", "focusTimeProperties",
+    "birthdayProperties", "eventLabelId",
+)
+# Output order of an event resource (Google's own order, roughly).
+_FIELD_ORDER = (
+    "kind", "etag", "id", "status", "htmlLink", "created", "updated", "summary", "description",
+    "location", "colorId", "creator", "organizer", "start", "end", "endTimeUnspecified",
+    "recurrence", "originalStartTime", "transparency", "visibility", "iCalUID", "sequence",
+    "attendees", "attendeesOmitted", "extendedProperties", "gadget", "anyoneCanAddSelf",
+    "guestsCanInviteOthers", "guestsCanModify", "guestsCanSeeOtherGuests", "privateCopy",
+    "reminders", "source", "attachments", "conferenceData", "eventType",
+    "workingLocationProperties", "outOfOfficeProperties", "focusTimeProperties",
+    "birthdayProperties", "eventLabelId",
+)
+_ENUMS = {
+    "status": ("confirmed", "tentative", "cancelled"),
+    "transparency": ("opaque", "transparent"),
+    "visibility": ("default", "public", "private", "confidential"),
+    "eventType": ("default", "birthday", "focusTime", "fromGmail", "outOfOffice",
+                  "workingLocation"),
+}
+_SYNC_EXCLUSIVE = ("iCalUID", "orderBy", "privateExtendedProperty", "q",
+                   "sharedExtendedProperty", "timeMin", "timeMax", "updatedMin")
+# Query parameters that do not shape the result set (left out of the page-token check).
+_NEUTRAL_PARAMS = {"pageToken", "maxResults", "alt", "fields", "prettyPrint", "quotaUser", "key",
+                   "userIp", "oauth_token", "access_token", "callback", "upload_protocol",
+                   "uploadType", "$.xgafv", "alwaysIncludeEmail", "maxAttendees"}
+
+
+class SandboxApiError(Exception):
+    """A Calendar API error; raised by in-process helpers, turned into a response over HTTP."""
+
+    def __init__(self, status: int, message: str, reason: str | None = None, *,
+                 domain: str | None = None, location: str | None = None,
+                 location_type: str | None = None) -> None:
+        super().__init__(f"{status} {reason or ''}: {message}")
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.domain = domain
+        self.location = location
+        self.location_type = location_type
+
+
+def _bad_request() -> SandboxApiError:
+    return SandboxApiError(400, "Bad Request", "badRequest")
+
+
+def _invalid_param(name: str, message: str = "Invalid Value") -> SandboxApiError:
+    return SandboxApiError(400, message, "invalid", location=name, location_type="parameter")
+
+
+# -- time helpers ---------------------------------------------------------------------------
+
+def _utc(dt: datetime) -> datetime:
+    return dt.astimezone(timezone.utc)
+
+
+def _ms(dt: datetime) -> str:
+    """RFC3339 UTC with milliseconds, as Google renders created/updated."""
+    dt = _utc(dt)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _local(dt: datetime, tz: ZoneInfo) -> str:
+    """RFC3339 in ``tz`` without fractional seconds; a zero offset is written ``Z``."""
+    local = dt.astimezone(tz)
+    offset = local.utcoffset() or timedelta(0)
+    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    if offset == timedelta(0):
+        return text + "Z"
+    total = int(offset.total_seconds())
+    sign = "+" if total >= 0 else "-"
+    total = abs(total)
+    return f"{text}{sign}{total // 3600:02d}:{(total % 3600) // 60:02d}"
+
+
+def _parse_rfc3339(text: Any, *, offset_required: bool = True,
+                   tz: ZoneInfo | None = None) -> datetime | None:
+    """Strict RFC3339 date-time; None when malformed.  Without an offset ``tz`` is used."""
+    if not isinstance(text, str):
+        return None
+    m = _DATETIME_RE.match(text.strip())
+    if not m:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    frac, off = m.group(7), m.group(8)
+    micro = int((frac[1:] + "000000")[:6]) if frac else 0
+    try:
+        naive = datetime(year, month, day, hour, minute, second, micro)
+    except ValueError:
+        return None
+    if off is None:
+        if offset_required or tz is None:
+            return None
+        return naive.replace(tzinfo=tz)
+    if off in ("Z", "z"):
+        return naive.replace(tzinfo=timezone.utc)
+    sign = 1 if off[0] == "+" else -1
+    hours, minutes = int(off[1:3]), int(off[4:6])
+    if hours > 23 or minutes > 59:
+        return None
+    return naive.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
+
+
+def _parse_date(text: Any) -> date | None:
+    if not isinstance(text, str):
+        return None
+    m = _DATE_RE.match(text)
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _zone(name: Any) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _midnight(d: date, tz: ZoneInfo) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(timezone.utc)
+
+
+# -- JSON helpers ---------------------------------------------------------------------------
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """Google patch semantics: objects merge recursively, null deletes, arrays and scalars
+    replace.  Never mutates ``target`` (stored resources are shared with responses)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _strip_nulls(value: Any) -> Any:
+    """A full-replace body: null means absent."""
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# -- state ------------------------------------------------------------------------------------
+
+@dataclass
+class _Event:
+    id: str
+    index: int              # position in the calendar's creation order
+    resource: JSON          # read format; replaced, never mutated, on each write
+    change: int             # global change counter at the last write
+    start: datetime         # UTC instant (all-day: midnight in the calendar's zone)
+    end: datetime
+    all_day: bool
+    updated: datetime
+
+    @property
+    def cancelled(self) -> bool:
+        return self.resource.get("status") == "cancelled"
+
+
+@dataclass
+class _Calendar:
+    id: str
+    summary: str
+    time_zone: str
+    tz: ZoneInfo
+    created: datetime
+    updated: datetime
+    change: int = 0
+    events: dict[str, _Event] = field(default_factory=dict)
+    order: list[_Event] = field(default_factory=list)
+    ical_uids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _When:
+    all_day: bool
+    instant: datetime
+    rendered: JSON
+    own_zone: bool
+
+
+class GoogleCalendarSandbox(SandboxServer):
+    """In-memory Google Calendar API v3 on a loopback port."""
+
+    name = "google"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        #: Zero-arg callable returning the sandbox's "now" (aware UTC); tests may replace it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self.calendar_id = DEFAULT_CALENDAR_ID
+        super().__init__(host, port)
+
+    # -- state ------------------------------------------------------------------------------
+    def reset_state(self) -> None:
+        with self.lock:
+            self._calendars: dict[str, _Calendar] = {}
+            self._primary: str | None = None
+            self._seq = 0                                   # global change counter
+            self._sync_tokens: dict[str, tuple[str, int]] = {}
+            self.refresh_tokens: set[str] = {DEFAULT_REFRESH_TOKEN}
+            # access token -> (expiry, refresh token it came from)
+            self.access_tokens: dict[str, tuple[datetime, str]] = {}
+            self.add_calendar(self.calendar_id, "UTC")
+
+    def _now(self) -> datetime:
+        return _utc(self.clock())
+
+    def add_calendar(self, calendar_id: str, time_zone: str = "UTC",
+                     summary: str | None = None) -> str:
+        """Create an empty calendar (the first one is also ``primary``)."""
+        tz = _zone(time_zone)
+        if tz is None:
+            raise ValueError(f"unknown time zone {time_zone!r}")
+        with self.lock:
+            if calendar_id in self._calendars or calendar_id == "primary":
+                raise ValueError(f"calendar {calendar_id!r} already exists")
+            now = self._now()
+            self._calendars[calendar_id] = _Calendar(
+                id=calendar_id, summary=summary if summary is not None else calendar_id,
+                time_zone=time_zone, tz=tz, created=now, updated=now)
+            if self._primary is None:
+                self._primary = calendar_id
+        return calendar_id
+
+    def _calendar(self, calendar_id: str) -> _Calendar:
+        key = self._primary if calendar_id == "primary" else calendar_id
+        cal = self._calendars.get(key or "")
+        if cal is None:
+            raise SandboxApiError(404, "Not Found", "notFound")
+        return cal
+
+    def _next_change(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # -- errors and auth ---------------------------------------------------------------------
+    def error(self, status: int, message: str, code: str | None = None, *,
+              domain: str | None = None, location: str | None = None,
+              location_type: str | None = None) -> Response:
+        """Google's legacy (apiary) error envelope; ``code`` is the ``reason``."""
+        reason = code or _DEFAULT_REASONS.get(status, "backendError" if status >= 500 else "badRequest")
+        if domain is None:
+            domain = ("calendar" if reason in _CALENDAR_DOMAIN_REASONS
+                      else "usageLimits" if reason in _USAGE_DOMAIN_REASONS else "global")
+        item: JSON = {"domain": domain, "reason": reason, "message": message}
+        if location_type:
+            item["locationType"] = location_type
+        if location:
+            item["location"] = location
+        return Response(status, {"error": {"errors": [item], "code": status, "message": message}})
+
+    def _api_error(self, exc: SandboxApiError) -> Response:
+        return self.error(exc.status, exc.message, exc.reason, domain=exc.domain,
+                          location=exc.location, location_type=exc.location_type)
+
+    def not_found_route(self, request: Request) -> Response:
+        return self.error(404, "Not Found", "notFound")
+
+    def check_auth(self, request: Request) -> Response | None:
+        if request.path == "/token":
+            return None
+        header = request.headers.get("authorization", "").strip()
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            body = {"error": {
+                "code": 401, "message": MSG_MISSING_CREDENTIALS,
+                "errors": [{"message": "Login Required.", "domain": "global", "reason": "required",
+                            "location": "Authorization", "locationType": "header"}],
+                "status": "UNAUTHENTICATED"}}
+            return Response(401, body, {"WWW-Authenticate": WWW_AUTH_REALM})
+        with self.lock:
+            if self._token_valid(token):
+                return None
+        body = {"error": {
+            "code": 401, "message": MSG_INVALID_CREDENTIALS,
+            "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError",
+                        "location": "Authorization", "locationType": "header"}],
+            "status": "UNAUTHENTICATED"}}
+        return Response(401, body, {"WWW-Authenticate": WWW_AUTH_REALM + ', error="invalid_token"'})
+
+    def _token_valid(self, token: str) -> bool:
+        if token == STATIC_TOKEN:
+            return True
+        entry = self.access_tokens.get(token)
+        if entry is None:
+            return False
+        expiry, refresh = entry
+        return refresh in self.refresh_tokens and self._now() < expiry
+
+    def revoke_refresh_token(self, token: str) -> None:
+        """Revoke a refresh token and every access token issued from it."""
+        with self.lock:
+            self.refresh_tokens.discard(token)
+            for access, (_, refresh) in list(self.access_tokens.items()):
+                if refresh == token:
+                    del self.access_tokens[access]
+
+    def expire_sync_tokens(self) -> None:
+        """Invalidate every issued sync token (the next incremental list answers 410)."""
+        with self.lock:
+            self._sync_tokens.clear()
+
+    # -- OAuth2 token endpoint ----------------------------------------------------------------
+    @route("POST", "/token")
+    def oauth_token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace"),
+                                              keep_blank_values=True).items()}
+
+        def fail(error: str, description: str, status: int = 400) -> Response:
+            return Response(status, {"error": error, "error_description": description})
+
+        grant = form.get("grant_type")
+        if not grant:
+            return fail("unsupported_grant_type", "Invalid grant_type: ")
+        if grant != "refresh_token":
+            return fail("unsupported_grant_type", f"Invalid grant_type: {grant}")
+        if not form.get("client_id"):
+            return fail("invalid_request", "Could not determine client ID from request.")
+        refresh = form.get("refresh_token")
+        if not refresh:
+            return fail("invalid_request", "Missing required parameter: refresh_token")
+        if refresh not in self.refresh_tokens:
+            return fail("invalid_grant", "Token has been expired or revoked.")
+        access = "ya29.sandbox-" + secrets.token_urlsafe(24)
+        self.access_tokens[access] = (self._now() + timedelta(seconds=ACCESS_TOKEN_LIFETIME), refresh)
+        return Response(200, {"access_token": access, "expires_in": ACCESS_TOKEN_LIFETIME,
+                              "scope": form.get("scope") or DEFAULT_SCOPE, "token_type": "Bearer"},
+                        {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate",
+                         "Pragma": "no-cache"})
+
+    # -- request plumbing ----------------------------------------------------------------------
+    def _call(self, fn: Callable[[], Response]) -> Response:
+        try:
+            return fn()
+        except SandboxApiError as exc:
+            return self._api_error(exc)
+
+    @staticmethod
+    def _body(request: Request) -> JSON:
+        if not request.body:
+            return {}
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise SandboxApiError(400, "Parse Error", "parseError") from None
+        if not isinstance(body, dict):
+            raise SandboxApiError(400, "Parse Error", "parseError")
+        return body
+
+    @staticmethod
+    def _flag(request: Request, name: str) -> bool | None:
+        value = request.arg(name)
+        if value is None or value == "":
+            return None
+        low = value.lower()
+        if low in ("true", "1"):
+            return True
+        if low in ("false", "0"):
+            return False
+        raise _invalid_param(name, f"Invalid boolean value: '{value}'.")
+
+    @staticmethod
+    def _params(request: Request) -> tuple[str, str | None]:
+        cal = unquote(request.params["calendar_id"])
+        event = request.params.get("event_id")
+        return cal, (unquote(event) if event is not None else None)
+
+    # -- calendars.get -------------------------------------------------------------------------
+    @route("GET", API + "/calendars/{calendar_id}")
+    def calendars_get(self, request: Request) -> Response:
+        def run() -> Response:
+            cal = self._calendar(self._params(request)[0])
+            return Response(200, {
+                "kind": "calendar#calendar", "etag": f'"{cal.change or 1}"', "id": cal.id,
+                "summary": cal.summary, "timeZone": cal.time_zone,
+                "conferenceProperties": {"allowedConferenceSolutionTypes": ["hangoutsMeet"]}})
+        return self._call(run)
+
+    # -- events: HTTP ----------------------------------------------------------------------------
+    @route("POST", API + "/calendars/{calendar_id}/events")
+    def events_insert(self, request: Request) -> Response:
+        def run() -> Response:
+            cal = self._calendar(self._params(request)[0])
+            body = self._body(request)
+            ev = self._insert(cal, body, attachments=bool(self._flag(request, "supportsAttachments")),
+                              conference=self._conference_version(request))
+            return Response(200, ev.resource)
+        return self._call(run)
+
+    @route("GET", API + "/calendars/{calendar_id}/events/{event_id}")
+    def events_get(self, request: Request) -> Response:
+        def run() -> Response:
+            cal_id, event_id = self._params(request)
+            cal = self._calendar(cal_id)
+            ev = self._event(cal, event_id)
+            if_none = request.headers.get("if-none-match")
+            if if_none and if_none.strip() in (ev.resource["etag"], "*"):
+                return Response(304, None)
+            tz = self._request_zone(request, cal)
+            return Response(200, self._render(ev, cal, tz, full=True))
+        return self._call(run)
+
+    @route("PATCH", API + "/calendars/{calendar_id}/events/{event_id}")
+    def events_patch(self, request: Request) -> Response:
+        def run() -> Response:
+            cal_id, event_id = self._params(request)
+            cal = self._calendar(cal_id)
+            ev = self._event(cal, event_id)
+            self._check_if_match(request, ev)
+            body = self._body(request)
+            ev = self._write(cal, ev, body, patch=True,
+                             attachments=bool(self._flag(request, "supportsAttachments")),
+                             conference=self._conference_version(request))
+            return Response(200, ev.resource)
+        return self._call(run)
+
+    @route("PUT", API + "/calendars/{calendar_id}/events/{event_id}")
+    def events_update(self, request: Request) -> Response:
+        def run() -> Response:
+            cal_id, event_id = self._params(request)
+            cal = self._calendar(cal_id)
+            ev = self._event(cal, event_id)
+            self._check_if_match(request, ev)
+            body = self._body(request)
+            ev = self._write(cal, ev, body, patch=False,
+                             attachments=bool(self._flag(request, "supportsAttachments")),
+                             conference=self._conference_version(request))
+            return Response(200, ev.resource)
+        return self._call(run)
+
+    @route("DELETE", API + "/calendars/{calendar_id}/events/{event_id}")
+    def events_delete(self, request: Request) -> Response:
+        def run() -> Response:
+            cal_id, event_id = self._params(request)
+            cal = self._calendar(cal_id)
+            ev = self._event(cal, event_id)
+            self._check_if_match(request, ev)
+            self._delete(cal, ev)
+            return Response(204, None)
+        return self._call(run)
+
+    @route("GET", API + "/calendars/{calendar_id}/events")
+    def events_list(self, request: Request) -> Response:
+        return self._call(lambda: Response(200, self._list(request)))
+
+    @route("POST", API + "/freeBusy")
+    def freebusy_query(self, request: Request) -> Response:
+        return self._call(lambda: Response(200, self._freebusy(self._body(request))))
+
+    @staticmethod
+    def _conference_version(request: Request) -> int:
+        value = request.arg("conferenceDataVersion")
+        if value in (None, ""):
+            return 0
+        try:
+            version = int(value)
+        except ValueError:
+            raise _invalid_param("conferenceDataVersion") from None
+        if version not in (0, 1):
+            raise _invalid_param("conferenceDataVersion")
+        return version
+
+    @staticmethod
+    def _check_if_match(request: Request, ev: _Event) -> None:
+        expected = request.headers.get("if-match")
+        if expected and expected.strip() not in (ev.resource["etag"], "*"):
+            raise SandboxApiError(412, "Precondition Failed", "conditionNotMet",
+                                  location="If-Match", location_type="header")
+
+    def _request_zone(self, request: Request, cal: _Calendar) -> ZoneInfo:
+        name = request.arg("timeZone")
+        if not name:
+            return cal.tz
+        tz = _zone(name)
+        if tz is None:
+            raise _invalid_param("timeZone")
+        return tz
+
+    # -- events: core -------------------------------------------------------------------------------
+    @staticmethod
+    def _event(cal: _Calendar, event_id: str | None) -> _Event:
+        ev = cal.events.get(event_id or "")
+        if ev is None:
+            raise SandboxApiError(404, "Not Found", "notFound")
+        return ev
+
+    def _insert(self, cal: _Calendar, body: JSON, *, attachments: bool = False,
+                conference: int = 0) -> _Event:
+        event_id = body.get("id")
+        if event_id is not None:
+            if not isinstance(event_id, str) or not _EVENT_ID_RE.match(event_id):
+                raise SandboxApiError(400, "Invalid resource id value.", "invalid")
+            if event_id in cal.events:  # ids are never freed, not even by delete
+                raise SandboxApiError(409, "The requested identifier already exists.", "duplicate")
+        ical_uid = body.get("iCalUID")
+        if ical_uid is not None:
+            if not isinstance(ical_uid, str) or not ical_uid:
+                raise SandboxApiError(400, "Invalid iCalUID value.", "invalid")
+            if ical_uid in cal.ical_uids:
+                raise SandboxApiError(409, "The requested identifier already exists.", "duplicate")
+        fields = self._writable(_strip_nulls(body), attachments, conference)
+        fields.setdefault("status", "confirmed")
+        if event_id is None:
+            event_id = base64.b32hexencode(uuid.uuid4().bytes).decode().lower().rstrip("=")
+        now = self._now()
+        resource, when = self._compose(cal, event_id, fields, created=now, updated=now,
+                                       sequence=self._client_sequence(fields, 0),
+                                       ical_uid=ical_uid or f"{event_id}@google.com")
+        change = self._next_change()
+        resource["etag"] = self._etag(now, change)
+        ev = _Event(id=event_id, index=len(cal.order), resource=resource, change=change,
+                    start=when[0].instant, end=when[1].instant, all_day=when[0].all_day,
+                    updated=now)
+        cal.events[event_id] = ev
+        cal.order.append(ev)
+        cal.ical_uids[resource["iCalUID"]] = event_id
+        self._touch(cal, now, change)
+        return ev
+
+    def _write(self, cal: _Calendar, ev: _Event, body: JSON, *, patch: bool,
+               attachments: bool = False, conference: int = 0) -> _Event:
+        old = ev.resource
+        if patch:
+            current = {k: old[k] for k in _WRITABLE if k in old}
+            changes = {k: v for k, v in body.items() if k in _WRITABLE}
+            fields = self._writable(_merge_patch(current, changes), True, 1)
+            if not attachments:
+                fields.pop("attachments", None) if "attachments" not in old else None
+        else:
+            fields = self._writable(_strip_nulls(body), attachments, conference)
+            if "status" not in fields:
+                # A full replace without status resets it to the default, except that it does
+                # not resurrect a deleted event: that takes an explicit status (conservative).
+                fields["status"] = "cancelled" if old.get("status") == "cancelled" else "confirmed"
+            if "eventType" in old:  # immutable after creation
+                fields["eventType"] = old["eventType"]
+        now = self._now()
+        resource, when = self._compose(cal, ev.id, fields, created=_parse_rfc3339(old["created"]) or now,
+                                       updated=now, sequence=0, ical_uid=old["iCalUID"])
+        timing_changed = (when[0].all_day, when[0].instant, when[1].instant) != (ev.all_day, ev.start, ev.end) \
+            or resource.get("recurrence") != old.get("recurrence")
+        sequence = old.get("sequence", 0) + (1 if timing_changed else 0)
+        resource["sequence"] = max(sequence, self._client_sequence(fields, 0))
+        change = self._next_change()
+        resource["etag"] = self._etag(now, change)
+        ev.resource = resource
+        ev.change = change
+        ev.start, ev.end, ev.all_day = when[0].instant, when[1].instant, when[0].all_day
+        ev.updated = now
+        self._touch(cal, now, change)
+        return ev
+
+    def _delete(self, cal: _Calendar, ev: _Event) -> None:
+        if ev.cancelled:
+            raise SandboxApiError(410, "Resource has been deleted", "deleted")
+        now = self._now()
+        change = self._next_change()
+        resource = dict(ev.resource)
+        resource["status"] = "cancelled"
+        resource["updated"] = _ms(now)
+        resource["etag"] = self._etag(now, change)
+        ev.resource = resource
+        ev.change = change
+        ev.updated = now
+        self._touch(cal, now, change)
+
+    @staticmethod
+    def _touch(cal: _Calendar, now: datetime, change: int) -> None:
+        cal.change = change
+        if now > cal.updated:
+            cal.updated = now
+
+    @staticmethod
+    def _etag(now: datetime, change: int) -> str:
+        return f'"{int(now.timestamp() * 1000)}{change % 1_000_000:06d}"'
+
+    @staticmethod
+    def _client_sequence(fields: JSON, default: int) -> int:
+        value = fields.pop("sequence", None)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SandboxApiError(400, "Invalid sequence value.", "invalid")
+        return value
+
+    def _writable(self, body: JSON, attachments: bool, conference: int) -> JSON:
+        """Keep the writable fields of a request body and validate their shapes."""
+        fields = {k: copy.deepcopy(v) for k, v in body.items() if k in _WRITABLE}
+        if not attachments:
+            fields.pop("attachments", None)
+        if conference < 1:
+            fields.pop("conferenceData", None)
+        for name, allowed in _ENUMS.items():
+            if name in fields and fields[name] not in allowed:
+                raise SandboxApiError(400, "Invalid Value", "invalid")
+        for name in ("summary", "description", "location", "colorId"):
+            if name in fields and not isinstance(fields[name], str):
+                raise SandboxApiError(400, "Invalid Value", "invalid")
+        if "extendedProperties" in fields:
+            ext = fields["extendedProperties"]
+            if not isinstance(ext, dict):
+                raise SandboxApiError(400, "Invalid Value", "invalid")
+            clean: JSON = {}
+            for scope in ("private", "shared"):
+                props = ext.get(scope)
+                if props is None:
+                    continue
+                if not isinstance(props, dict) or not all(
+                        isinstance(k, str) and isinstance(v, str) for k, v in props.items()):
+                    raise SandboxApiError(400, "Invalid Value", "invalid")
+                if props:
+                    clean[scope] = props
+            if clean:
+                fields["extendedProperties"] = clean
+            else:
+                del fields["extendedProperties"]
+        if "attendees" in fields:
+            attendees = fields["attendees"]
+            if not isinstance(attendees, list):
+                raise SandboxApiError(400, "Invalid Value", "invalid")
+            normalized = []
+            for attendee in attendees:
+                email = attendee.get("email") if isinstance(attendee, dict) else None
+                if not isinstance(email, str) or "@" not in email or email.startswith("@"):
+                    raise SandboxApiError(400, "Invalid attendee email.", "invalid")
+                item = dict(attendee)
+                item.setdefault("responseStatus", "needsAction")
+                normalized.append(item)
+            fields["attendees"] = normalized
+        if "recurrence" in fields and not (isinstance(fields["recurrence"], list) and all(
+                isinstance(r, str) for r in fields["recurrence"])):
+            raise SandboxApiError(400, "Invalid recurrence rule.", "invalid")
+        return fields
+
+    def _compose(self, cal: _Calendar, event_id: str, fields: JSON, *, created: datetime,
+                 updated: datetime, sequence: int, ical_uid: str) -> tuple[JSON, tuple[_When, _When]]:
+        """Validate start/end and build the stored (read-format) resource."""
+        # Google reports a missing end first (an empty body answers "Missing end time.").
+        if not fields.get("end"):
+            raise SandboxApiError(400, "Missing end time.", "required")
+        if not fields.get("start"):
+            raise SandboxApiError(400, "Missing start time.", "required")
+        start = self._when("start", fields["start"], cal.tz)
+        end = self._when("end", fields["end"], cal.tz)
+        if start.all_day != end.all_day:
+            raise SandboxApiError(400, "Start and end times must either both be date or both "
+                                       "be dateTime.", "invalid")
+        if end.instant < start.instant or (start.all_day and end.instant <= start.instant):
+            raise SandboxApiError(400, "The specified time range is empty.", "timeRangeEmpty",
+                                  location="timeMax", location_type="parameter")
+        fields["start"], fields["end"] = start.rendered, end.rendered
+        fields.pop("sequence", None)
+        if "attendees" in fields:
+            for attendee in fields["attendees"]:
+                if attendee["email"].lower() == cal.id.lower():
+                    attendee.setdefault("organizer", True)
+                    attendee.setdefault("self", True)
+        eid = _b64(f"{event_id} {cal.id}".encode())
+        values: JSON = dict(fields)
+        values.update({
+            "kind": "calendar#event", "etag": "", "id": event_id,
+            "htmlLink": f"https://www.google.com/calendar/event?eid={eid}",
+            "created": _ms(created), "updated": _ms(updated),
+            "creator": {"email": cal.id, "self": True},
+            "organizer": {"email": cal.id, "displayName": cal.summary, "self": True},
+            "iCalUID": ical_uid, "sequence": sequence,
+        })
+        if cal.summary == cal.id:
+            del values["organizer"]["displayName"]
+        values.setdefault("reminders", {"useDefault": True})
+        values.setdefault("eventType", "default")
+        resource = {k: values[k] for k in _FIELD_ORDER if k in values}
+        return resource, (start, end)
+
+    @staticmethod
+    def _when(which: str, value: Any, cal_tz: ZoneInfo) -> _When:
+        if not isinstance(value, dict):
+            raise SandboxApiError(400, f"Invalid {which} time.", "invalid")
+        zone_name = value.get("timeZone")
+        zone = None
+        if zone_name is not None:
+            zone = _zone(zone_name)
+            if zone is None:
+                raise SandboxApiError(400, f"Invalid time zone definition for {which} time.",
+                                      "invalid")
+        has_date, has_dt = value.get("date") is not None, value.get("dateTime") is not None
+        if has_date == has_dt:
+            if not has_date:
+                raise SandboxApiError(400, f"Missing {which} time.", "required")
+            raise SandboxApiError(400, f"Invalid {which} time.", "invalid")
+        if has_date:
+            day = _parse_date(value["date"])
+            if day is None:
+                raise SandboxApiError(400, f"Invalid {which} time.", "invalid")
+            rendered: JSON = {"date": day.isoformat()}
+            if zone_name is not None:
+                rendered["timeZone"] = zone_name
+            return _When(True, _midnight(day, cal_tz), rendered, zone is not None)
+        raw = value["dateTime"]
+        dt = _parse_rfc3339(raw, offset_required=False, tz=zone)
+        if dt is None:
+            if isinstance(raw, str) and _parse_rfc3339(raw, offset_required=False, tz=cal_tz):
+                raise SandboxApiError(400, f"Missing time zone definition for {which} time.",
+                                      "required")
+            raise SandboxApiError(400, f"Invalid {which} time.", "invalid")
+        dt = _utc(dt.replace(microsecond=0))
+        rendered = {"dateTime": _local(dt, zone or cal_tz)}
+        if zone_name is not None:
+            rendered["timeZone"] = zone_name
+        return _When(False, dt, rendered, zone is not None)
+
+    @staticmethod
+    def _tombstone(ev: _Event) -> JSON:
+        r = ev.resource
+        return {"kind": r["kind"], "etag": r["etag"], "id": r["id"], "status": "cancelled"}
+
+    def _render(self, ev: _Event, cal: _Calendar, tz: ZoneInfo, *, full: bool) -> JSON:
+        """The resource as sent; only re-rendered when a ``timeZone`` parameter asks for it."""
+        if ev.cancelled and not full:
+            return self._tombstone(ev)
+        r = ev.resource
+        if tz is cal.tz or tz == cal.tz or ev.all_day:
+            return r
+        out = dict(r)
+        for key, instant in (("start", ev.start), ("end", ev.end)):
+            if "timeZone" not in r[key]:
+                out[key] = {"dateTime": _local(instant, tz)}
+        return out
+
+    # -- events.list ----------------------------------------------------------------------------
+    def _list(self, request: Request) -> JSON:
+        cal = self._calendar(self._params(request)[0])
+        q = request.query
+        sync_token = request.arg("syncToken")
+        if sync_token is not None:
+            for name in _SYNC_EXCLUSIVE:
+                if q.get(name):
+                    raise _invalid_param(name, f"The parameter {name} cannot be used together "
+                                               f"with syncToken.")
+        max_results = self._max_results(request)
+        show_deleted = self._flag(request, "showDeleted")
+        single_events = self._flag(request, "singleEvents")
+        order_by = request.arg("orderBy")
+        if order_by not in (None, "", "startTime", "updated"):
+            raise _invalid_param("orderBy")
+        if order_by == "startTime" and not single_events:
+            raise SandboxApiError(400, "The requested ordering is not available for the "
+                                       "particular query.", "invalid",
+                                  location="orderBy", location_type="parameter")
+        tz = self._request_zone(request, cal)
+        time_min = self._time_param(request, "timeMin")
+        time_max = self._time_param(request, "timeMax")
+        updated_min = self._time_param(request, "updatedMin")
+        if time_min and time_max and time_max <= time_min:
+            raise SandboxApiError(400, "The specified time range is empty.", "timeRangeEmpty",
+                                  location="timeMax", location_type="parameter")
+        private = self._constraints(request, "privateExtendedProperty")
+        shared = self._constraints(request, "sharedExtendedProperty")
+        ical_uid = request.arg("iCalUID") or None
+        terms = (request.arg("q") or "").lower().split()
+        event_types = set(request.args("eventTypes")) - {""}
+
+        since: int | None = None
+        if sync_token is not None:
+            entry = self._sync_tokens.get(sync_token)
+            if entry is None or entry[0] != cal.id:
+                raise SandboxApiError(410, "Sync token is no longer valid, a full sync is required.",
+                                      "fullSyncRequired", location="syncToken",
+                                      location_type="parameter")
+            since = entry[1]
+
+        fingerprint = self._fingerprint(cal, q)
+        page_token = request.arg("pageToken")
+        cursor: Any = None
+        snapshot = self._seq
+        if page_token:
+            try:
+                data = json.loads(_unb64(page_token))
+                assert data["f"] == fingerprint
+                cursor, snapshot = data["c"], int(data["s"])
+            except Exception:
+                raise _invalid_param("pageToken") from None
+
+        incremental = since is not None or updated_min is not None
+        details = bool(show_deleted)
+
+        def keep(ev: _Event) -> bool:
+            if since is not None and ev.change <= since:
+                return False
+            if updated_min is not None and ev.updated < updated_min:
+                return False
+            if ev.cancelled and not incremental and not show_deleted:
+                return False
+            if time_min is not None and ev.end <= time_min:
+                return False
+            if time_max is not None and ev.start >= time_max:
+                return False
+            r = ev.resource
+            if ical_uid is not None and r["iCalUID"] != ical_uid:
+                return False
+            if event_types and r.get("eventType", "default") not in event_types:
+                return False
+            ext = r.get("extendedProperties") or {}
+            for scope, wanted in (("private", private), ("shared", shared)):
+                have = ext.get(scope) or {}
+                if any(have.get(k) != v for k, v in wanted):
+                    return False
+            if terms:
+                text = " ".join(str(r.get(k, "")) for k in ("summary", "description", "location"))
+                text += " " + " ".join(f"{a.get('email', '')} {a.get('displayName', '')}"
+                                       for a in r.get("attendees", []))
+                text += " " + r["organizer"].get("email", "")
+                text = text.lower()
+                if not all(t in text for t in terms):
+                    return False
+            return True
+
+        # Each order has a unique, stable key; a page token carries the last key served.
+        key: Callable[[_Event], Any]
+        candidates: Iterable[_Event]
+        if since is not None or order_by == "updated":
+            key = lambda ev: ev.change  # noqa: E731
+            candidates = sorted((ev for ev in cal.order if keep(ev)), key=key)
+        elif order_by == "startTime":
+            key = lambda ev: [int(ev.start.timestamp() * 1_000_000), ev.index]  # noqa: E731
+            candidates = sorted((ev for ev in cal.order if keep(ev)), key=key)
+        else:
+            key = lambda ev: ev.index  # noqa: E731
+            start_at = cursor + 1 if isinstance(cursor, int) else 0
+            candidates = (ev for ev in cal.order[start_at:] if keep(ev))
+
+        items: list[JSON] = []
+        last: Any = None
+        more = False
+        for ev in candidates:
+            k = key(ev)
+            if cursor is not None and not (k > cursor):
+                continue
+            if len(items) == max_results:
+                more = True
+                break
+            items.append(self._render(ev, cal, tz, full=details or not ev.cancelled))
+            last = k
+
+        out: JSON = {
+            "kind": "calendar#events",
+            "etag": f'"p{cal.change:x}"',
+            "summary": cal.summary,
+            "updated": _ms(cal.updated),
+            "timeZone": cal.time_zone,
+            "accessRole": "owner",
+            "defaultReminders": [],
+        }
+        if more:
+            token = {"f": fingerprint, "c": last, "s": snapshot}
+            out["nextPageToken"] = _b64(json.dumps(token, separators=(",", ":")).encode())
+        else:
+            out["nextSyncToken"] = self._issue_sync_token(cal, snapshot)
+        out["items"] = items
+        return out
+
+    def _issue_sync_token(self, cal: _Calendar, seq: int) -> str:
+        token = base64.b64encode(b"\x08" + secrets.token_bytes(17)).decode()
+        self._sync_tokens[token] = (cal.id, seq)
+        return token
+
+    @staticmethod
+    def _fingerprint(cal: _Calendar, query: dict[str, list[str]]) -> str:
+        relevant = sorted((k, sorted(v)) for k, v in query.items() if k not in _NEUTRAL_PARAMS)
+        return hashlib.sha1(json.dumps([cal.id, relevant]).encode()).hexdigest()[:16]
+
+    @staticmethod
+    def _max_results(request: Request) -> int:
+        raw = request.arg("maxResults")
+        if raw in (None, ""):
+            return MAX_RESULTS_DEFAULT
+        try:
+            value = int(raw)
+        except ValueError:
+            raise _invalid_param("maxResults", f"Invalid value '{raw}'. Values must be within "
+                                               f"the range: [1, {MAX_RESULTS_LIMIT}]") from None
+        if value < 1:
+            raise _invalid_param("maxResults", f"Invalid value '{raw}'. Values must be within "
+                                               f"the range: [1, {MAX_RESULTS_LIMIT}]")
+        return min(value, MAX_RESULTS_LIMIT)  # "the page size can never be larger than 2500"
+
+    @staticmethod
+    def _time_param(request: Request, name: str) -> datetime | None:
+        raw = request.arg(name)
+        if raw is None or raw == "":
+            return None
+        dt = _parse_rfc3339(raw)
+        if dt is None:
+            raise _bad_request()
+        return _utc(dt)
+
+    @staticmethod
+    def _constraints(request: Request, name: str) -> list[tuple[str, str]]:
+        out = []
+        for raw in request.args(name):
+            prop, sep, value = raw.partition("=")
+            if not sep or not prop:
+                raise _invalid_param(name)
+            out.append((prop, value))
+        return out
+
+    # -- freeBusy ---------------------------------------------------------------------------------
+    def _freebusy(self, body: JSON) -> JSON:
+        for name in ("timeMin", "timeMax"):
+            if not body.get(name):
+                raise SandboxApiError(400, f"Missing {name} parameter.", "required",
+                                      location=name, location_type="parameter")
+        time_min = _parse_rfc3339(body["timeMin"])
+        time_max = _parse_rfc3339(body["timeMax"])
+        if time_min is None or time_max is None:
+            raise _bad_request()
+        time_min, time_max = _utc(time_min), _utc(time_max)
+        if time_max <= time_min:
+            raise SandboxApiError(400, "The specified time range is empty.", "timeRangeEmpty",
+                                  location="timeMax", location_type="parameter")
+        tz: ZoneInfo = ZoneInfo("UTC")
+        if body.get("timeZone"):
+            zone = _zone(body["timeZone"])
+            if zone is None:
+                raise SandboxApiError(400, "Invalid Value", "invalid", location="timeZone",
+                                      location_type="parameter")
+            tz = zone
+        items = body.get("items") or []
+        if not isinstance(items, list):
+            raise _bad_request()
+        calendars: JSON = {}
+        for item in items:
+            cal_id = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(cal_id, str):
+                raise _bad_request()
+            key = self._primary if cal_id == "primary" else cal_id
+            cal = self._calendars.get(key or "")
+            if cal is None:
+                calendars[cal_id] = {"errors": [{"domain": "global", "reason": "notFound"}],
+                                     "busy": []}
+                continue
+            calendars[cal_id] = {"busy": [
+                {"start": _local(s, tz), "end": _local(e, tz)}
+                for s, e in self._busy(cal, time_min, time_max)]}
+        return {"kind": "calendar#freeBusy", "timeMin": _ms(time_min), "timeMax": _ms(time_max),
+                "calendars": calendars}
+
+    @staticmethod
+    def _busy(cal: _Calendar, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+        spans = sorted(
+            (max(ev.start, lo), min(ev.end, hi)) for ev in cal.order
+            if not ev.cancelled and ev.resource.get("transparency") != "transparent"
+            and ev.start < hi and ev.end > lo and ev.end > ev.start)
+        merged: list[tuple[datetime, datetime]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                if end > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], end)
+            else:
+                merged.append((start, end))
+        return merged
+
+    # -- in-process helpers for tests (not HTTP, not recorded) --------------------------------
+    def insert_event(self, calendar_id: str, body: JSON) -> JSON:
+        """Insert like events.insert would (same validation; raises SandboxApiError)."""
+        with self.lock:
+            ev = self._insert(self._calendar(calendar_id), copy.deepcopy(body))
+            return copy.deepcopy(ev.resource)
+
+    def get_event(self, calendar_id: str, event_id: str) -> JSON | None:
+        """The stored event (cancelled ones included, with details), or None."""
+        with self.lock:
+            ev = self._calendar(calendar_id).events.get(event_id)
+            return copy.deepcopy(ev.resource) if ev else None
+
+    def list_events(self, calendar_id: str, include_deleted: bool = True) -> list[JSON]:
+        """All stored events of a calendar in creation order."""
+        with self.lock:
+            return [copy.deepcopy(ev.resource) for ev in self._calendar(calendar_id).order
+                    if include_deleted or not ev.cancelled]
+
+    def delete_event(self, calendar_id: str, event_id: str) -> None:
+        """Delete like events.delete would (404 unknown, 410 already deleted)."""
+        with self.lock:
+            cal = self._calendar(calendar_id)
+            self._delete(cal, self._event(cal, event_id))
+
+    def event_count(self, calendar_id: str | None = None, include_deleted: bool = False) -> int:
+        with self.lock:
+            cals = [self._calendar(calendar_id)] if calendar_id else list(self._calendars.values())
+            return sum(1 for cal in cals for ev in cal.order if include_deleted or not ev.cancelled)

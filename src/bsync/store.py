@@ -1,0 +1,367 @@
+"""The local state store (SPEC §5): links, cursors, runs, journal, on SQLite via sqlite-utils.
+
+Why each choice:
+
+* WAL + ``synchronous=NORMAL``: one commit per remote write stays cheap, and a crash
+  loses at most the last uncommitted write, which the remote-idempotent design recovers.
+* Files are created 0600: the DB holds customer names and emails.
+* A separate lock file (``flock``) serialises runs; cron and a human can't overlap.
+* ``Store.open_readonly`` copies the DB into memory, so ``--plan`` can run the same code
+  as apply while the file's bytes stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from bsync.errors import ConfigError, LockHeldError
+from bsync.timeutil import now_utc
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial schema", """
+        CREATE TABLE links (
+            pair TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            target_key TEXT NOT NULL,
+            source_version TEXT,
+            target_version TEXT,
+            content_hash TEXT,
+            synced_at TEXT NOT NULL,
+            tombstone INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (pair, source_key),
+            UNIQUE (pair, target_key)
+        );
+        CREATE TABLE bookings (
+            key TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            data TEXT NOT NULL,
+            updated_at TEXT
+        );
+        CREATE TABLE cursors (
+            provider TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            value TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (provider, scope)
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            command TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            exit_code INTEGER,
+            summary TEXT
+        );
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER,
+            pair TEXT,
+            action TEXT NOT NULL,
+            key TEXT NOT NULL,
+            target_id TEXT,
+            state TEXT NOT NULL CHECK (state IN ('intent', 'done', 'failed', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 1,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX journal_state ON journal (state);
+        CREATE INDEX journal_key ON journal (key);
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            provider TEXT NOT NULL,
+            delivery_id TEXT NOT NULL UNIQUE,
+            received_at TEXT NOT NULL,
+            verified INTEGER NOT NULL,
+            payload TEXT,
+            status TEXT,
+            error TEXT
+        );
+        CREATE TABLE notifications (
+            booking_key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            lead TEXT NOT NULL DEFAULT '',
+            channel TEXT NOT NULL,
+            sent_at TEXT,
+            provider_message_id TEXT,
+            UNIQUE (booking_key, kind, lead, channel)
+        );
+    """),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+@dataclass(frozen=True)
+class Link:
+    pair: str
+    source_key: str
+    target_key: str
+    source_version: str | None
+    target_version: str | None
+    content_hash: str | None
+    synced_at: str
+    tombstone: bool = False
+
+
+def _now() -> str:
+    return now_utc().isoformat(timespec="seconds")
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if it is missing (and fix the mode if it exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Store:
+    """Access to the state DB.  Use :meth:`open` for runs and :meth:`open_readonly` for plans."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+
+    # -- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> "Store":
+        """Open (creating 0600 if needed) and migrate the state DB at ``path``."""
+        path = Path(path)
+        old_umask = os.umask(0o077)  # the -wal and -shm files too
+        try:
+            _create_private_file(path)
+            try:
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(f"state_path {path} is not a usable SQLite database: {exc}") from None
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+        finally:
+            os.umask(old_umask)
+        store = cls(sqlite_utils.Database(conn), path)
+        store.migrate()
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> "Store":
+        """An in-memory copy of the DB (empty when the file does not exist yet).
+
+        Everything written to it vanishes on close; the file is never opened for writing.
+        """
+        memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        path = Path(path)
+        if path.exists():
+            try:
+                source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                source.backup(memory)
+                source.close()
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(f"state_path {path} is not a usable SQLite database: {exc}") from None
+        store = cls(sqlite_utils.Database(memory), None)
+        store.migrate()
+        return store
+
+    @classmethod
+    def memory(cls) -> "Store":
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        store = cls(sqlite_utils.Database(conn), None)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- migrations -----------------------------------------------------------------------
+    def schema_version(self) -> int:
+        if "schema_migrations" not in self.db.table_names():
+            return 0
+        row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return row[0] or 0
+
+    def migrate(self) -> None:
+        """Apply the numbered migrations this DB has not seen, each in one transaction."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+        current = self.schema_version()
+        for version, name, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            with self.transaction():
+                for statement in filter(str.strip, sql.split(";")):
+                    self.db.execute(statement)
+                self.db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- links ----------------------------------------------------------------------------
+    def links(self, pair: str) -> dict[str, Link]:
+        """All links of a pair, keyed by source key."""
+        rows = self.db.execute(
+            "SELECT pair, source_key, target_key, source_version, target_version, content_hash, "
+            "synced_at, tombstone FROM links WHERE pair = ?", [pair]).fetchall()
+        return {row[1]: Link(*row[:7], bool(row[7])) for row in rows}
+
+    def links_get(self, pair: str, source_key: str) -> Link | None:
+        row = self.db.execute(
+            "SELECT pair, source_key, target_key, source_version, target_version, content_hash, "
+            "synced_at, tombstone FROM links WHERE pair = ? AND source_key = ?", [pair, source_key]).fetchone()
+        return Link(*row[:7], bool(row[7])) if row else None
+
+    def save_link(self, pair: str, source_key: str, target_key: str, *, source_version: str | None = None,
+                  target_version: str | None = None, content_hash: str | None = None,
+                  tombstone: bool = False) -> None:
+        """Record that ``source_key`` corresponds to ``target_key`` (replacing older rows for either)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM links WHERE pair = ? AND target_key = ? AND source_key != ?",
+                            [pair, target_key, source_key])
+            self.db.execute(
+                "INSERT INTO links (pair, source_key, target_key, source_version, target_version, "
+                "content_hash, synced_at, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (pair, source_key) DO UPDATE SET target_key = excluded.target_key, "
+                "source_version = excluded.source_version, target_version = excluded.target_version, "
+                "content_hash = excluded.content_hash, synced_at = excluded.synced_at, "
+                "tombstone = excluded.tombstone",
+                [pair, source_key, target_key, source_version, target_version, content_hash, _now(),
+                 int(tombstone)])
+
+    def link_counts(self) -> dict[str, int]:
+        """Live (non-tombstone) links per pair."""
+        return {pair: count for pair, count in self.db.execute(
+            "SELECT pair, COUNT(*) FROM links WHERE tombstone = 0 GROUP BY pair").fetchall()}
+
+    # -- cursors --------------------------------------------------------------------------
+    def cursor(self, provider: str, scope: str) -> str | None:
+        row = self.db.execute("SELECT value FROM cursors WHERE provider = ? AND scope = ?",
+                              [provider, scope]).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, provider: str, scope: str, value: str | None) -> None:
+        self.db.execute("INSERT INTO cursors (provider, scope, value, updated_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (provider, scope) DO UPDATE SET value = excluded.value, "
+                        "updated_at = excluded.updated_at", [provider, scope, value, _now()])
+
+    def cursors(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT provider, scope, value, updated_at FROM cursors ORDER BY provider, scope"))
+
+    # -- runs -----------------------------------------------------------------------------
+    def start_run(self, command: str) -> int:
+        cursor = self.db.execute("INSERT INTO runs (command, started_at) VALUES (?, ?)", [command, _now()])
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, exit_code: int, summary: Any) -> None:
+        self.db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+                        [_now(), exit_code, json.dumps(summary, default=str), run_id])
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = list(self.db.query(
+            "SELECT id, command, started_at, finished_at, exit_code, summary FROM runs "
+            "ORDER BY id DESC LIMIT ?", [limit]))
+        for row in rows:
+            row["summary"] = json.loads(row["summary"]) if row["summary"] else None
+        return rows
+
+    # -- journal --------------------------------------------------------------------------
+    def journal_intent(self, run_id: int | None, pair: str, action: str, key: str,
+                       target_id: str | None) -> int:
+        """Record, before a remote write, that we are about to do it."""
+        now = _now()
+        cursor = self.db.execute(
+            "INSERT INTO journal (run_id, pair, action, key, target_id, state, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, 'intent', ?, ?)", [run_id, pair, action, key, target_id, now, now])
+        return int(cursor.lastrowid)
+
+    def journal_done(self, entry_id: int) -> None:
+        """Mark the write done, and settle older unfinished entries for the same key and action."""
+        row = self.db.execute("SELECT pair, key FROM journal WHERE id = ?", [entry_id]).fetchone()
+        now = _now()
+        with self.transaction():
+            self.db.execute("UPDATE journal SET state = 'done', error = NULL, updated_at = ? WHERE id = ?",
+                            [now, entry_id])
+            self.db.execute("UPDATE journal SET state = 'done', error = 'settled by entry ' || ?, "
+                            "updated_at = ? WHERE pair = ? AND key = ? AND state IN ('intent', 'failed') "
+                            "AND id < ?", [entry_id, now, row[0], row[1], entry_id])
+
+    def journal_failed(self, entry_id: int, error: str) -> None:
+        self.db.execute("UPDATE journal SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",
+                        [error, _now(), entry_id])
+
+    def journal_counts(self) -> dict[str, int]:
+        return {state: count for state, count in
+                self.db.execute("SELECT state, COUNT(*) FROM journal GROUP BY state").fetchall()}
+
+    def journal_entries(self, states: tuple[str, ...] = ("intent", "failed", "dead"),
+                        limit: int = 50) -> list[dict[str, Any]]:
+        marks = ", ".join("?" for _ in states)
+        return list(self.db.query(
+            f"SELECT id, run_id, pair, action, key, target_id, state, attempts, error, updated_at "
+            f"FROM journal WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?", [*states, limit]))
+
+
+class RunLock:
+    """An exclusive, non-blocking lock next to the state DB (``<state>.lock``).
+
+    Holding it is what makes two runs (cron and a human) unable to overlap.  The kernel
+    releases it when the process dies, so a killed run never leaves a stale lock behind.
+    """
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = Path(str(state_path) + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        old_umask = os.umask(0o077)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        finally:
+            os.umask(old_umask)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise LockHeldError(f"another bsync run holds the lock {self.path} ({holder})",
+                                hint="wait for it to finish; the lock is released when that process exits") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} since {datetime.now().astimezone().isoformat(timespec='seconds')}".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,52 @@
+"""Time at the edges: everything inside bsync is an aware UTC datetime.
+
+All-day bookings are half-open intervals of whole local days, [first midnight, midnight
+after the last day), the same convention as Google Calendar's exclusive end date and
+iCalendar.  Providers whose vocabulary differs (Notion's inclusive end date) convert with
+:func:`allday_span` and :func:`allday_dates`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+
+
+def to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no offset")
+    return value.astimezone(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO 8601 / RFC 3339 timestamp that carries an offset, to UTC."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return to_utc(value)
+
+
+def rfc3339(value: datetime) -> str:
+    """UTC instant as ``2026-11-23T10:00:00Z`` (what Google's list filters expect)."""
+    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_iso(value: datetime, tz: ZoneInfo) -> str:
+    """The instant as local wall time with its offset, e.g. ``2026-03-29T10:00:00+02:00``."""
+    return value.astimezone(tz).isoformat(timespec="seconds")
+
+
+def allday_span(first_day: date, last_day_inclusive: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[local midnight of first_day, local midnight after last_day) as UTC instants."""
+    start = datetime.combine(first_day, time(0), tz)
+    end = datetime.combine(last_day_inclusive + timedelta(days=1), time(0), tz)
+    return to_utc(start), to_utc(end)
+
+
+def allday_dates(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date]:
+    """Inverse of :func:`allday_span`: (first day, exclusive end day) in local dates."""
+    return start.astimezone(tz).date(), end.astimezone(tz).date()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
