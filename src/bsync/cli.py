@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bsync import __version__, render
@@ -48,7 +49,7 @@ class Context:
         self.verbose = verbose
         self.quiet = quiet
         self.out = Console(quiet=quiet and not json_out, highlight=False, soft_wrap=json_out)
-        self.err = Console(stderr=True, highlight=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
         logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
@@ -58,9 +59,9 @@ class Context:
 
 def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
     console = ctx.err if ctx else Console(stderr=True)
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     if exc.hint:
-        console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        console.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False)
     return typer.Exit(exc.exit_code)
 
 

@@ -100,11 +100,12 @@ class GoogleConfig(Section):
     credentials_file: Path | None = None
     token_file: Path | None = None
     base_url: str = "https://www.googleapis.com"
+    token_uri: str = "https://oauth2.googleapis.com/token"
     send_updates: Literal["all", "externalOnly", "none"] = "none"
     invite_customer: bool = True
     timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("base_url")
+    @field_validator("base_url", "token_uri")
     @classmethod
     def _url(cls, value: str) -> str:
         return _check_base_url(value)

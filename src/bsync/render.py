@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bsync.apply import Summary
 from bsync.plan import Plan
@@ -36,8 +38,8 @@ def plan_table(plan: Plan, *, show_skips: bool = False) -> Table:
             continue
         changes = "\n".join(f"{name}: {short(old)} → {short(new)}" for name, (old, new) in action.changes.items())
         style = OP_STYLE.get(action.op, "")
-        table.add_row(f"[{style}]{action.op}[/]", action.source_id, short(action.target_id, 16), changes,
-                      action.reason)
+        table.add_row(Text(action.op, style=style), Text(action.source_id), Text(short(action.target_id, 16)),
+                      Text(changes), Text(action.reason))
     return table
 
 
@@ -48,9 +50,9 @@ def print_plan(console: Console, plan: Plan, *, show_skips: bool = False) -> Non
     console.print(f"[bold]{plan.pair}[/]: {counts}" + ("" if show_skips or not plan.count("skip")
                                                         else " (skips hidden; -v lists them)"))
     for failure in plan.failures:
-        console.print(f"[red]✗[/] {failure.id}: {failure.reason}")
+        console.print(f"[red]✗[/] {failure.id}: {escape(failure.reason)}")
     if plan.halt:
-        console.print(f"[bold red]safety halt:[/] {plan.halt}")
+        console.print(f"[bold red]safety halt:[/] {escape(plan.halt)}")
 
 
 def print_summary(console: Console, summary: Summary) -> None:
@@ -61,7 +63,7 @@ def print_summary(console: Console, summary: Summary) -> None:
     for note in s.notes:
         console.print(f"  [cyan]•[/] {note['id']}: {note['note']}")
     for failure in s.failures:
-        console.print(f"  [red]✗[/] {failure['id']}: {failure['reason']}")
+        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
 
 
 def status_tables(runs: list[dict[str, Any]], cursors: list[dict[str, Any]], journal: dict[str, int],
@@ -70,7 +72,7 @@ def status_tables(runs: list[dict[str, Any]], cursors: list[dict[str, Any]], jou
     table = Table(title="Recent runs", title_justify="left")
     for col in ("#", "command", "started (UTC)", "finished", "exit", "created", "updated", "deleted",
                 "errors", "requests"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "command")
     for run in runs:
         s = run.get("summary") or {}
         exit_code = run["exit_code"]

@@ -94,7 +94,9 @@ def load_credentials(config: GoogleConfig) -> Any:
     """Credentials from ``token_file`` (authorized user JSON) or a service-account ``credentials_file``."""
     if config.token_file is not None and config.token_file.exists():
         try:
-            return user_credentials.Credentials.from_authorized_user_file(str(config.token_file), SCOPES)
+            creds = user_credentials.Credentials.from_authorized_user_file(str(config.token_file), SCOPES)
+            # google-auth pins Google's token endpoint when loading; use the configured one.
+            return creds.with_token_uri(config.token_uri)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"google.token_file {config.token_file} is not a usable token: {exc}",
                               hint="run `bsync auth google` to create it again") from None

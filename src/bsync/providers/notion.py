@@ -8,6 +8,7 @@ event id is written back into the ``calendar_event_id`` property.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterator, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,11 +38,12 @@ def classify(exc: BaseException) -> CallFailure | None:
     """Judge a notion-client / httpx exception for the retry policy."""
     if isinstance(exc, APIResponseError):
         retry_after = _retry_after(exc.headers)
-        if exc.code in AUTH_CODES:
-            return CallFailure("auth", f"Notion refused the token ({exc.code}: {exc})", status=exc.status)
-        if exc.code in TRANSIENT_CODES:
-            return CallFailure("transient", f"Notion {exc.status} {exc.code}", retry_after, exc.status)
-        return CallFailure("permanent", f"Notion {exc.status} {exc.code}: {exc}", status=exc.status)
+        code = getattr(exc.code, "value", exc.code)
+        if code in AUTH_CODES:
+            return CallFailure("auth", f"Notion refused the token ({code}: {exc})", status=exc.status)
+        if code in TRANSIENT_CODES:
+            return CallFailure("transient", f"Notion {exc.status} {code}", retry_after, exc.status)
+        return CallFailure("permanent", f"Notion {exc.status} {code}: {exc}", status=exc.status)
     if isinstance(exc, RequestTimeoutError):
         return CallFailure("transient", "Notion request timed out")
     if isinstance(exc, HTTPResponseError):
@@ -110,7 +112,8 @@ class NotionSource:
         self.policy = policy
         self.client = notion_client.Client(
             auth=config.token.get_secret_value(), base_url=config.base_url,
-            notion_version=config.version, timeout_ms=int(config.timeout_s * 1000), retry=False)
+            notion_version=config.version, timeout_ms=int(config.timeout_s * 1000), retry=False,
+            logger=logging.getLogger("bsync.notion"))
         self.requests = 0  # HTTP requests sent, for the run summary
         self.client.client.event_hooks["request"].append(self._count_request)
         self._data_source_id = config.data_source_id

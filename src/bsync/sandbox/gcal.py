@@ -631,10 +631,12 @@ class GoogleCalendarSandbox(SandboxServer):
         old = ev.resource
         if patch:
             current = {k: old[k] for k in _WRITABLE if k in old}
-            changes = {k: v for k, v in body.items() if k in _WRITABLE}
-            fields = self._writable(_merge_patch(current, changes), True, 1)
+            changes = {k: v for k, v in body.items() if k in _WRITABLE and k != "eventType"}
             if not attachments:
-                fields.pop("attachments", None) if "attachments" not in old else None
+                changes.pop("attachments", None)
+            if conference < 1:
+                changes.pop("conferenceData", None)
+            fields = self._writable(_merge_patch(current, changes), True, 1)
         else:
             fields = self._writable(_strip_nulls(body), attachments, conference)
             if "status" not in fields:
@@ -643,13 +645,16 @@ class GoogleCalendarSandbox(SandboxServer):
                 fields["status"] = "cancelled" if old.get("status") == "cancelled" else "confirmed"
             if "eventType" in old:  # immutable after creation
                 fields["eventType"] = old["eventType"]
+        client_sequence = self._client_sequence(fields, 0)
         now = self._now()
-        resource, when = self._compose(cal, ev.id, fields, created=_parse_rfc3339(old["created"]) or now,
+        resource, when = self._compose(cal, ev.id, fields,
+                                       created=_parse_rfc3339(old["created"]) or now,
                                        updated=now, sequence=0, ical_uid=old["iCalUID"])
-        timing_changed = (when[0].all_day, when[0].instant, when[1].instant) != (ev.all_day, ev.start, ev.end) \
-            or resource.get("recurrence") != old.get("recurrence")
+        timing_changed = ((when[0].all_day, when[0].instant, when[1].instant)
+                          != (ev.all_day, ev.start, ev.end)
+                          or resource.get("recurrence") != old.get("recurrence"))
         sequence = old.get("sequence", 0) + (1 if timing_changed else 0)
-        resource["sequence"] = max(sequence, self._client_sequence(fields, 0))
+        resource["sequence"] = max(sequence, client_sequence)
         change = self._next_change()
         resource["etag"] = self._etag(now, change)
         ev.resource = resource

@@ -304,6 +304,10 @@ class NotionSandbox(SandboxServer):
         self.parent_page_id = str(uuid.uuid5(_NS, "page/salon"))
         self.bot_id = str(uuid.uuid5(_NS, "user/bot"))
         super().__init__(host, port)
+        # The base handler writes headers and body in two send()s; with Nagle on, a keep-alive
+        # client's delayed ACK stalls every small response ~40 ms.  The handler class is built
+        # per server, so this switch (the stdlib's own) affects only this emulator.
+        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
 
     # -- state ------------------------------------------------------------------------------
     def reset_state(self) -> None:
@@ -386,7 +390,9 @@ class NotionSandbox(SandboxServer):
     def _ok(self, body: JSON) -> Response:
         request_id = str(uuid.uuid4())
         body["request_id"] = request_id
-        return Response(200, body, headers={"x-notion-request-id": request_id})
+        # Compact UTF-8 JSON, as the API sends it (and cheaper for 10,000-page reads).
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return Response(200, payload, headers={"x-notion-request-id": request_id})
 
     @staticmethod
     def _body(request: Request) -> JSON:

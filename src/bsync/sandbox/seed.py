@@ -123,6 +123,7 @@ def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIM
         f'calendar_id = "{sandbox.google.calendar_id}"',
         'token_file = "google-token.json"',
         f'base_url = "{sandbox.google.url}"',
+        f'token_uri = "{sandbox.google.url}/token"',
         "",
         "[sync]",
     ]

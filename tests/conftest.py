@@ -1,0 +1,66 @@
+"""Shared fixtures: one sandbox per test session (reset before each test) and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bsync.cli import app
+from bsync.sandbox import Sandbox
+from bsync.sandbox.seed import write_sandbox_config
+
+
+@pytest.fixture(scope="session")
+def _sandbox():
+    with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox(_sandbox):
+    _sandbox.reset()
+    yield _sandbox
+    _sandbox.reset()
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+class Bsync:
+    """Runs the real CLI in-process against the sandbox, with a config in a temp folder."""
+
+    def __init__(self, sandbox: Sandbox, folder: Path) -> None:
+        self.sandbox = sandbox
+        self.folder = folder
+        self.configure()
+
+    def configure(self, **sync: Any) -> Path:
+        self.config = write_sandbox_config(self.sandbox, self.folder, sync=sync or None)
+        return self.config
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "state.db"
+
+    def __call__(self, *args: str) -> Result:
+        runner = CliRunner()
+        result = runner.invoke(app, [*args, "--config", str(self.config)], catch_exceptions=False)
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def bsync(sandbox, tmp_path) -> Bsync:
+    return Bsync(sandbox, tmp_path)
