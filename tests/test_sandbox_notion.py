@@ -262,8 +262,9 @@ def test_trash_and_restore(srv, notion):
                                              ".phone_number.length should be ≤ `200`, instead was `201`."),
     ({"When": {"date": {"end": "2026-01-01"}}},
      "body failed validation: body.properties.When.date.start should be defined, instead was `undefined`."),
-    ({"When": {"date": {"start": "tomorrow"}}}, "body failed validation: body.properties.When.date"
-                                                ".start should be a valid ISO 8601 date string, instead was `\"tomorrow\"`."),
+    ({"When": {"date": {"start": "tomorrow"}}},
+     "body failed validation: body.properties.When.date.start should be a valid ISO 8601 date "
+     "string, instead was `\"tomorrow\"`."),
     ({"Notes": {"rich_text": "plain"}},
      'body failed validation: body.properties.Notes.rich_text should be an array, instead was `"plain"`.'),
 ])
@@ -327,8 +328,9 @@ def test_query_paginates_250_pages_without_duplicates(srv, notion):
 
 
 def test_query_body_validation(srv, notion):
-    for size, message in ((101, "body failed validation: body.page_size should be ≤ `100`, instead was `101`."),
-                          (0, "body failed validation: body.page_size should be ≥ `1`, instead was `0`.")):
+    for size, message in (
+            (101, "body failed validation: body.page_size should be ≤ `100`, instead was `101`."),
+            (0, "body failed validation: body.page_size should be ≥ `1`, instead was `0`.")):
         err = api_error(notion.data_sources.query, srv.data_source_id, page_size=size)
         assert (err.code, str(err)) == ("validation_error", message)
     err = api_error(notion.data_sources.query, srv.data_source_id, start_cursor="not-mine")
@@ -346,7 +348,8 @@ def test_query_body_validation(srv, notion):
 
 def test_filter_rich_text_equals_and_compound(srv, notion):
     a = srv.create_page({"Name": title("A"), "Calendar Event ID": text("evt-a"),
-                         "Status": {"status": {"name": "Confirmed"}}, "Service": {"select": {"name": "Bath"}}})
+                         "Status": {"status": {"name": "Confirmed"}},
+                         "Service": {"select": {"name": "Bath"}}})
     b = srv.create_page({"Name": title("B"), "Calendar Event ID": text("evt-b"),
                          "Status": {"status": {"name": "Cancelled"}}, "Email": {"email": "b@example.com"}})
     c = srv.create_page({"Name": title("C"), "Service": {"select": {"name": "Bath"}}})
@@ -359,9 +362,11 @@ def test_filter_rich_text_equals_and_compound(srv, notion):
     assert ids({"property": "Name", "title": {"contains": "a"}}) == [a["id"]]
     assert ids({"property": "Status", "status": {"does_not_equal": "Cancelled"}}) == [a["id"], c["id"]]
     assert ids({"property": "Email", "email": {"equals": "b@example.com"}}) == [b["id"]]
-    assert ids({"and": [{"property": "Service", "select": {"equals": "Bath"}},
-                        {"or": [{"property": "Status", "status": {"equals": "Confirmed"}},
-                                {"property": "Status", "status": {"is_empty": True}}]}]}) == [a["id"], c["id"]]
+    bath_and_confirmed_or_unset = {"and": [
+        {"property": "Service", "select": {"equals": "Bath"}},
+        {"or": [{"property": "Status", "status": {"equals": "Confirmed"}},
+                {"property": "Status", "status": {"is_empty": True}}]}]}
+    assert ids(bath_and_confirmed_or_unset) == [a["id"], c["id"]]
     assert ids({"property": "Service", "select": {"is_not_empty": True}}) == [a["id"], c["id"]]
 
 

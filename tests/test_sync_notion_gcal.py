@@ -25,11 +25,12 @@ def at(y, m, d, h, mi=0, tz=WAW):
 
 
 def writes(sandbox) -> list:
-    """Every write request the sandbox saw (Notion's query POST is a read)."""
+    """Every write request the sandbox saw (Notion's query POST is a read; /token is OAuth)."""
     out = []
     for server in (sandbox.notion, sandbox.google):
         for r in server.requests:
-            if r.method in ("PATCH", "PUT", "DELETE") or (r.method == "POST" and not r.path.endswith("/query")):
+            if r.method in ("PATCH", "PUT", "DELETE") or (
+                    r.method == "POST" and not r.path.endswith(("/query", "/token"))):
                 out.append((server.name, r.method, r.path))
     return out
 

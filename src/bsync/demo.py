@@ -25,7 +25,8 @@ def _writes(sandbox: Sandbox) -> int:
     total = 0
     for server in (sandbox.notion, sandbox.google):
         for r in server.requests:
-            if r.method in ("PATCH", "PUT", "DELETE") or (r.method == "POST" and not r.path.endswith("/query")):
+            if r.method in ("PATCH", "PUT", "DELETE") or (
+                    r.method == "POST" and not r.path.endswith(("/query", "/token"))):
                 total += 1
     return total
 

@@ -14,7 +14,7 @@ The same inputs always give the same plan, so ``--plan`` shows exactly what appl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 from bsync.store import Link
@@ -33,6 +33,7 @@ class SourceItem:
     recorded_target_id: str | None = None
     version: str | None = None
     content_hash: str | None = None
+    label: str = ""  # for people: e.g. "Rex – groom, Tue 24 Nov 10:00"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Action:
     reason: str = ""
     restore: bool = False  # the target exists but is cancelled: bring it back
     adopt: bool = False  # the target exists but no link records it yet
+    label: str = ""  # human description of the booking, for tables (not part of the JSON)
 
     @property
     def target_changes(self) -> dict[str, tuple[Any, Any]]:
@@ -127,7 +129,8 @@ def plan_push(
         link = links.get(item.key)
         target_id = _choose_target_id(item, link, targets, target_id_for)
         target = targets.get(target_id)
-        actions.append(_plan_item(item, link, target, target_id, source_label))
+        action = _plan_item(item, link, target, target_id, source_label)
+        actions.append(replace(action, label=item.label) if item.label else action)
 
     for key, link in sorted(links.items()):
         if key in seen or link.tombstone or key in failed or key.split(":", 1)[-1] in failed:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from bsync.apply import Summary
-from bsync.plan import Plan
+from bsync.plan import Action, Plan
 
 OP_STYLE = {"create": "green", "update": "yellow", "delete": "red", "skip": "dim", "conflict": "magenta"}
 
@@ -25,21 +27,30 @@ def short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+CREATE_FIELDS = ("start", "end", "timezone", "attendee")
+
+
+def _changes_text(action: Action) -> str:
+    if action.op == "create":  # every field is new: show the ones people check
+        pairs = [(name, action.changes[name][1]) for name in CREATE_FIELDS if action.changes.get(name, (0, None))[1]]
+        return "\n".join(f"{name}: {short(value)}" for name, value in pairs)
+    return "\n".join(f"{name}: {short(old)} → {short(new)}" for name, (old, new) in action.changes.items())
+
+
 def plan_table(plan: Plan, *, show_skips: bool = False) -> Table:
     """One row per action: what happens to which booking/event, field by field, and why."""
-    table = Table(title=f"Plan for {plan.pair}", title_justify="left", show_lines=False)
+    table = Table(title=f"Plan for {plan.pair}", title_justify="left", show_lines=True)
     table.add_column("op")
-    table.add_column("booking", overflow="fold")
-    table.add_column("event", overflow="fold")
-    table.add_column("changes")
-    table.add_column("reason")
+    table.add_column("booking", ratio=2)
+    table.add_column("changes", ratio=3)
+    table.add_column("reason", ratio=1)
     for action in plan.actions:
         if action.op == "skip" and not show_skips:
             continue
-        changes = "\n".join(f"{name}: {short(old)} → {short(new)}" for name, (old, new) in action.changes.items())
-        style = OP_STYLE.get(action.op, "")
-        table.add_row(Text(action.op, style=style), Text(action.source_id), Text(short(action.target_id, 16)),
-                      Text(changes), Text(action.reason))
+        booking = Text(action.label + "\n" if action.label else "")
+        booking.append(action.source_id, style="dim")
+        table.add_row(Text(action.op, style=OP_STYLE.get(action.op, "")), booking, Text(_changes_text(action)),
+                      Text(action.reason))
     return table
 
 
@@ -66,19 +77,26 @@ def print_summary(console: Console, summary: Summary) -> None:
         console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
 
 
+def _took(started: str, finished: str | None) -> str:
+    if not finished:
+        return "—"
+    seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
+
+
 def status_tables(runs: list[dict[str, Any]], cursors: list[dict[str, Any]], journal: dict[str, int],
                   links: dict[str, int], problems: list[dict[str, Any]]) -> list[Table]:
     out = []
-    table = Table(title="Recent runs", title_justify="left")
-    for col in ("#", "command", "started (UTC)", "finished", "exit", "created", "updated", "deleted",
-                "errors", "requests"):
-        table.add_column(col, no_wrap=col == "command")
+    table = Table(title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("#", "command", "UTC start", "took", "exit", "new", "upd", "del", "err", "req"):
+        table.add_column(col, no_wrap=True)
     for run in runs:
         s = run.get("summary") or {}
         exit_code = run["exit_code"]
-        exit_text = "[yellow]running/killed[/]" if exit_code is None else (
+        exit_text = "[yellow]killed?[/]" if exit_code is None else (
             f"[green]{exit_code}[/]" if exit_code == 0 else f"[red]{exit_code}[/]")
-        table.add_row(str(run["id"]), run["command"], run["started_at"], run["finished_at"] or "—", exit_text,
+        table.add_row(str(run["id"]), run["command"], run["started_at"][5:16].replace("T", " "),
+                      _took(run["started_at"], run["finished_at"]), exit_text,
                       *(str(s.get(k, "")) for k in ("created", "updated", "deleted", "errors", "requests")))
     out.append(table)
     mapping = Table(title="Mappings and journal", title_justify="left")

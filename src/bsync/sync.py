@@ -14,6 +14,7 @@ from typing import Callable
 from bsync.apply import Summary, apply_plan
 from bsync.config import Settings
 from bsync.errors import BsyncError, SafetyHaltError
+from bsync.model import Booking
 from bsync.plan import Action, Plan, SourceItem, plan_push
 from bsync.providers.gcal import GoogleCalendarTarget
 from bsync.providers.notion import NotionSource
@@ -46,6 +47,13 @@ def build_gcal_target(settings: Settings) -> GoogleCalendarTarget:
                                 invite_customer=google.invite_customer)
 
 
+def booking_label(booking: Booking) -> str:
+    """``Rex – groom · Tue 24 Nov 10:00`` in the booking's own timezone."""
+    local = booking.start.astimezone(booking.tz)
+    when = local.strftime("%a %d %b") if booking.all_day else local.strftime("%a %d %b %Y %H:%M %Z")
+    return f"{booking.title} · {when}"
+
+
 def plan_notion_to_gcal(source: NotionSource, target: GoogleCalendarTarget, store: Store,
                         settings: Settings) -> tuple[Plan, dict]:
     """Read Notion, the calendar and the links; return the plan and the bookings by key."""
@@ -55,7 +63,7 @@ def plan_notion_to_gcal(source: NotionSource, target: GoogleCalendarTarget, stor
     items = [SourceItem(key=b.key, wanted=target.wanted_fields(b), active=b.active,
                         recorded_target_id=b.target_ids.get("gcal"),
                         version=b.updated_at.isoformat() if b.updated_at else None,
-                        content_hash=b.content_hash())
+                        content_hash=b.content_hash(), label=booking_label(b))
              for b in read.bookings]
     plan = plan_push(NOTION_TO_GCAL, items, links, targets, target_id_for=target.target_id_for,
                      failures=read.failures, max_delete=settings.sync.max_delete_allowed,

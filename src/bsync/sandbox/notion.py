@@ -1015,8 +1015,9 @@ class NotionSandbox(SandboxServer):
                 raise _bad(f"body failed validation: {p} should be an object, instead was `{_js(s)}`.")
             direction = s.get("direction")
             if direction not in ("ascending", "descending"):
+                got = _js(direction) if "direction" in s else "undefined"
                 raise _bad(f"body failed validation: {p}.direction should be `\"ascending\"` or "
-                           f"`\"descending\"`, instead was `{_js(direction) if 'direction' in s else 'undefined'}`.")
+                           f"`\"descending\"`, instead was `{got}`.")
             if "timestamp" in s:
                 ts = s["timestamp"]
                 if ts == "created_time":
