@@ -178,13 +178,13 @@ class SandboxServer:
         return f"http://{host}:{port}"
 
     def start(self) -> "SandboxServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{self.name}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        self._httpd.shutdown()  # serve_forever polls every 0.5 s; see start()
         self._httpd.server_close()
 
     def __enter__(self) -> "SandboxServer":
@@ -312,6 +312,9 @@ class SandboxServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, a keep-alive client
+            # waits ~40 ms for a delayed ACK on every request.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass

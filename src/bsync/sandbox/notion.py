@@ -304,10 +304,6 @@ class NotionSandbox(SandboxServer):
         self.parent_page_id = str(uuid.uuid5(_NS, "page/salon"))
         self.bot_id = str(uuid.uuid5(_NS, "user/bot"))
         super().__init__(host, port)
-        # The base handler writes headers and body in two send()s; with Nagle on, a keep-alive
-        # client's delayed ACK stalls every small response ~40 ms.  The handler class is built
-        # per server, so this switch (the stdlib's own) affects only this emulator.
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
 
     # -- state ------------------------------------------------------------------------------
     def reset_state(self) -> None:
