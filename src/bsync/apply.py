@@ -103,15 +103,13 @@ def _apply_action(pair: str, action: Action, bookings: Mapping[str, Booking], so
 
     if action.op == "skip":
         summary.skipped += 1
-        if booking is None and target_id:  # gone from the source: leave a tombstone
-            link = store.links_get(pair, key)
-            if link is not None and not link.tombstone:
-                store.save_link(pair, key, target_id, tombstone=True)
-        elif booking is not None and target_id and booking.active:
-            link = store.links_get(pair, key)
-            if link is None or link.content_hash != booking.content_hash():
-                store.save_link(pair, key, target_id, content_hash=booking.content_hash(),
-                                source_version=_version(booking))
+        if not action.refresh_link or not target_id:
+            return
+        if booking is None:  # gone from the source: leave a tombstone
+            store.save_link(pair, key, target_id, tombstone=True)
+        elif booking.active:
+            store.save_link(pair, key, target_id, content_hash=booking.content_hash(),
+                            source_version=_version(booking))
         return
 
     if action.op == "delete":

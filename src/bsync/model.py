@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -70,11 +69,12 @@ class Booking:
 
     def content_hash(self) -> str:
         """Hash of what the booking says, not of bookkeeping (updated_at, target ids)."""
-        data = asdict(self)
-        for name in ("updated_at", "target_ids"):
-            data.pop(name)
-        blob = json.dumps(data, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+        c = self.customer
+        parts = (self.key, self.title, self.start.isoformat(), self.end.isoformat(), self.timezone,
+                 self.status.value, self.all_day, c.name, c.email, c.phone, self.service,
+                 self.service_duration, self.staff, self.notes, self.location, sorted(self.links.items()),
+                 self.source)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
 def validate_booking(booking: Booking, record_id: str) -> Booking:

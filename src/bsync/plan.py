@@ -55,6 +55,7 @@ class Action:
     restore: bool = False  # the target exists but is cancelled: bring it back
     adopt: bool = False  # the target exists but no link records it yet
     label: str = ""  # human description of the booking, for tables (not part of the JSON)
+    refresh_link: bool = False  # skip, but the link's stored hash is stale or missing
 
     @property
     def target_changes(self) -> dict[str, tuple[Any, Any]]:
@@ -137,7 +138,7 @@ def plan_push(
             continue
         target = targets.get(link.target_key)
         if target is None or target.deleted:
-            actions.append(Action("skip", key, link.target_key,
+            actions.append(Action("skip", key, link.target_key, refresh_link=True,
                                   reason=f"gone from {source_label}; its event is already gone"))
         else:
             actions.append(Action("delete", key, link.target_key,
@@ -184,11 +185,13 @@ def _plan_item(item: SourceItem, link: Link | None, target: TargetItem | None, t
                       reason="event was cancelled; restoring", restore=True, adopt=link is None)
     if link is None:
         return Action("update" if changes or writeback else "skip", item.key, target_id,
-                      {**changes, **writeback}, reason="adopting the existing event", adopt=True)
+                      {**changes, **writeback}, reason="adopting the existing event", adopt=True,
+                      refresh_link=True)
     if changes or writeback:
         reason = f"changed in {source_label}" if changes else "recording the event id on the booking"
         return Action("update", item.key, target_id, {**changes, **writeback}, reason)
-    return Action("skip", item.key, target_id, reason="up to date")
+    return Action("skip", item.key, target_id, reason="up to date",
+                  refresh_link=link.content_hash != item.content_hash or link.target_key != target_id)
 
 
 def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, Link],
