@@ -9,6 +9,7 @@ missing steps.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -17,6 +18,9 @@ from bsync.model import Booking
 from bsync.plan import Action, Plan
 from bsync.providers.base import BookingSource, EventTarget
 from bsync.store import Store
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,8 +95,10 @@ def _journaled(store: Store, run_id: int | None, pair: str, name: str, key: str,
         result = write()
     except (RemoteError, RemoteUnavailableError, AuthError) as exc:
         store.journal_failed(entry, str(exc))
+        log.warning("%s %s (%s) failed: %s", name, key, target_id, exc)
         raise
     store.journal_done(entry)
+    log.info("%s %s -> %s", name, key, target_id)
     return result
 
 

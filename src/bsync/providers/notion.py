@@ -243,6 +243,7 @@ class NotionSource:
             staff=text(p.staff),
             notes=text(p.notes),
             location=text(p.location),
+            links={"external_id": v} if (v := text(p.external_id)) else {},
             source=text(p.source) or "notion",
             updated_at=parse_instant(page["last_edited_time"]) if page.get("last_edited_time") else None,
             target_ids={"gcal": v} if (v := text(p.calendar_event_id)) else {},

@@ -40,6 +40,7 @@ from bsync.sandbox.base import JSON, Request, Response, SandboxServer, route
 
 API = "/calendar/v3"
 DEFAULT_CALENDAR_ID = "bsync-demo@group.calendar.google.com"
+DEFAULT_CALENDAR_SUMMARY = "bsync demo"
 DEFAULT_SCOPE = "https://www.googleapis.com/auth/calendar"
 STATIC_TOKEN = "sandbox-token"
 DEFAULT_REFRESH_TOKEN = "sandbox-refresh-token"
@@ -308,7 +309,7 @@ class GoogleCalendarSandbox(SandboxServer):
             self.refresh_tokens: set[str] = {DEFAULT_REFRESH_TOKEN}
             # access token -> (expiry, refresh token it came from)
             self.access_tokens: dict[str, tuple[datetime, str]] = {}
-            self.add_calendar(self.calendar_id, "UTC")
+            self.add_calendar(self.calendar_id, "UTC", summary=DEFAULT_CALENDAR_SUMMARY)
 
     def _now(self) -> datetime:
         return _utc(self.clock())

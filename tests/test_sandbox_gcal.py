@@ -1,0 +1,643 @@
+"""The Google Calendar sandbox, driven by the real google-api-python-client over loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+import google.auth.exceptions
+import google.oauth2.credentials
+import httpx
+import pytest
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from bsync.sandbox.gcal import GoogleCalendarSandbox, SandboxApiError
+
+RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def timed(event_id: str | None, start: str, end: str, **extra) -> dict:
+    body = {"summary": "Haircut", "start": {"dateTime": start}, "end": {"dateTime": end}, **extra}
+    if event_id:
+        body["id"] = event_id
+    return body
+
+
+def service(srv: GoogleCalendarSandbox, credentials=None):
+    if credentials is None:
+        credentials = google.oauth2.credentials.Credentials(token="sandbox-token")
+    return build("calendar", "v3", credentials=credentials,
+                 client_options={"api_endpoint": srv.url + "/calendar/v3/"},
+                 static_discovery=True, cache_discovery=False)
+
+
+def failure(call) -> tuple[int, str, HttpError]:
+    with pytest.raises(HttpError) as info:
+        call.execute()
+    err = info.value
+    return err.resp.status, err.error_details[0]["reason"], err
+
+
+def list_all(svc, cal: str, **params) -> tuple[list[dict], list[dict]]:
+    """Follow nextPageToken; returns (items, pages without items)."""
+    items, pages, token = [], [], None
+    while True:
+        page = svc.events().list(calendarId=cal, pageToken=token, **params).execute()
+        items.extend(page["items"])
+        pages.append({k: v for k, v in page.items() if k != "items"} | {"n": len(page["items"])})
+        token = page.get("nextPageToken")
+        if not token:
+            return items, pages
+
+
+@pytest.fixture
+def srv():
+    with GoogleCalendarSandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def svc(srv):
+    return service(srv)
+
+
+@pytest.fixture
+def cal(srv):
+    return srv.calendar_id
+
+
+# -- insert / get -------------------------------------------------------------------------------
+
+def test_insert_with_client_id_and_get(svc, cal):
+    created = svc.events().insert(calendarId=cal, body=timed(
+        "bkng00001", "2024-05-01T12:00:00.000+02:00", "2024-05-01T13:00:00+02:00",
+        description="Wash & cut", extendedProperties={"private": {"bsync_key": "notion:1"}},
+    )).execute()
+    got = svc.events().get(calendarId=cal, eventId="bkng00001").execute()
+    assert got == created
+    assert got["kind"] == "calendar#event"
+    assert got["id"] == "bkng00001"
+    assert got["status"] == "confirmed"
+    assert got["iCalUID"] == "bkng00001@google.com"
+    assert got["sequence"] == 0
+    assert got["etag"].startswith('"') and got["etag"].endswith('"')
+    assert RFC3339_MS.match(got["created"]) and RFC3339_MS.match(got["updated"])
+    assert got["creator"] == {"email": cal, "self": True}
+    assert got["organizer"]["email"] == cal and got["organizer"]["self"] is True
+    assert got["reminders"] == {"useDefault": True}
+    assert got["eventType"] == "default"
+    assert got["htmlLink"].startswith("https://www.google.com/calendar/event?eid=")
+    # Google renders dateTime in the calendar's zone (UTC here), not as it was sent.
+    assert got["start"] == {"dateTime": "2024-05-01T10:00:00Z"}
+    assert got["end"] == {"dateTime": "2024-05-01T11:00:00Z"}
+    assert got["extendedProperties"] == {"private": {"bsync_key": "notion:1"}}
+    for absent in ("location", "attendees", "transparency", "recurrence"):
+        assert absent not in got
+
+
+def test_insert_without_id_generates_base32hex(svc, cal):
+    ev = svc.events().insert(calendarId=cal, body=timed(
+        None, "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")).execute()
+    assert re.fullmatch(r"[a-v0-9]{5,1024}", ev["id"])
+
+
+def test_event_time_zone_is_kept_and_used_for_rendering(svc, cal):
+    ev = svc.events().insert(calendarId=cal, body={
+        "id": "tevent01", "start": {"dateTime": "2024-01-10T09:00:00", "timeZone": "Europe/Berlin"},
+        "end": {"dateTime": "2024-01-10T10:00:00", "timeZone": "Europe/Berlin"}}).execute()
+    assert ev["start"] == {"dateTime": "2024-01-10T09:00:00+01:00", "timeZone": "Europe/Berlin"}
+    listed = svc.events().list(calendarId=cal, timeZone="America/New_York").execute()["items"][0]
+    assert listed["start"]["dateTime"] == "2024-01-10T09:00:00+01:00"
+    plain = svc.events().insert(calendarId=cal, body=timed(
+        "tevent02", "2024-01-10T09:00:00Z", "2024-01-10T10:00:00Z")).execute()
+    assert plain["start"] == {"dateTime": "2024-01-10T09:00:00Z"}
+    got = svc.events().get(calendarId=cal, eventId="tevent02", timeZone="Europe/Berlin").execute()
+    assert got["start"] == {"dateTime": "2024-01-10T10:00:00+01:00"}
+
+
+@pytest.mark.parametrize("bad_id", ["ABCDEF", "abcd", "abcdw1", "abc-def", "a_bcde", "a" * 1025])
+def test_insert_invalid_id_is_400(svc, cal, bad_id):
+    status, reason, err = failure(svc.events().insert(calendarId=cal, body=timed(
+        bad_id, "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")))
+    assert (status, reason) == (400, "invalid")
+    assert err.error_details[0]["message"] == "Invalid resource id value."
+
+
+def test_insert_duplicate_id_is_409(svc, cal):
+    body = timed("dup000001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")
+    svc.events().insert(calendarId=cal, body=body).execute()
+    status, reason, err = failure(svc.events().insert(calendarId=cal, body=body))
+    assert (status, reason) == (409, "duplicate")
+    assert err.error_details[0]["message"] == "The requested identifier already exists."
+    body = json.loads(err.content)
+    assert body["error"]["code"] == 409
+    assert body["error"]["errors"][0]["domain"] == "global"
+
+
+def test_unknown_calendar_and_event_are_404(svc, cal):
+    assert failure(svc.events().get(calendarId=cal, eventId="nosuchevent"))[:2] == (404, "notFound")
+    assert failure(svc.events().patch(calendarId=cal, eventId="nosuchevent",
+                                      body={"summary": "x"}))[:2] == (404, "notFound")
+    assert failure(svc.events().delete(calendarId=cal, eventId="nosuchevent"))[:2] == (404, "notFound")
+    assert failure(svc.events().list(calendarId="nobody@example.com"))[:2] == (404, "notFound")
+    assert failure(svc.events().insert(calendarId="nobody@example.com", body=timed(
+        None, "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")))[:2] == (404, "notFound")
+
+
+def test_primary_is_an_alias_of_the_first_calendar(srv, svc, cal):
+    svc.events().insert(calendarId="primary", body=timed(
+        "viaprimar1", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")).execute()
+    assert srv.get_event(cal, "viaprimar1")["organizer"]["email"] == cal
+    assert svc.calendars().get(calendarId="primary").execute()["id"] == cal
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+def test_time_range_empty(svc, cal):
+    status, reason, err = failure(svc.events().insert(calendarId=cal, body=timed(
+        None, "2024-05-01T11:00:00Z", "2024-05-01T10:00:00Z")))
+    assert (status, reason) == (400, "timeRangeEmpty")
+    assert err.error_details[0]["message"] == "The specified time range is empty."
+    assert err.error_details[0]["domain"] == "calendar"
+
+
+@pytest.mark.parametrize("body,reason,message", [
+    ({}, "required", "Missing end time."),
+    ({"end": {"dateTime": "2024-05-01T10:00:00Z"}}, "required", "Missing start time."),
+    ({"start": {"date": "2024-05-01"}, "end": {"dateTime": "2024-05-01T10:00:00Z"}}, "invalid",
+     "Start and end times must either both be date or both be dateTime."),
+    ({"start": {"dateTime": "2024-05-01T10:00:00"}, "end": {"dateTime": "2024-05-01T11:00:00"}},
+     "required", "Missing time zone definition for start time."),
+    ({"start": {"dateTime": "2024-05-01T10:00:00", "timeZone": "Mars/Olympus"},
+      "end": {"dateTime": "2024-05-01T11:00:00Z"}}, "invalid",
+     "Invalid time zone definition for start time."),
+    ({"start": {"date": "2024-05-02"}, "end": {"date": "2024-05-02"}}, "timeRangeEmpty",
+     "The specified time range is empty."),
+])
+def test_start_end_validation(svc, cal, body, reason, message):
+    status, got_reason, err = failure(svc.events().insert(calendarId=cal, body=body))
+    assert (status, got_reason) == (400, reason)
+    assert err.error_details[0]["message"] == message
+
+
+def test_all_day_event(srv, svc, cal):
+    ev = svc.events().insert(calendarId=cal, body={
+        "id": "dateevnt1", "summary": "Closed", "start": {"date": "2024-05-01"},
+        "end": {"date": "2024-05-02"}}).execute()
+    assert ev["start"] == {"date": "2024-05-01"} and ev["end"] == {"date": "2024-05-02"}
+    assert "dateTime" not in ev["start"]
+    listed = svc.events().list(calendarId=cal, timeMin="2024-05-01T12:00:00Z").execute()["items"]
+    assert [e["id"] for e in listed] == ["dateevnt1"]
+    assert svc.events().list(calendarId=cal, timeMin="2024-05-02T00:00:00Z").execute()["items"] == []
+
+
+# -- delete / cancelled / restore ---------------------------------------------------------------
+
+def test_delete_lifecycle(srv, svc, cal):
+    body = timed("lifeevent1", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", location="Salon")
+    svc.events().insert(calendarId=cal, body=body).execute()
+    assert svc.events().delete(calendarId=cal, eventId="lifeevent1").execute() == ""
+    assert srv.requests[-1].method == "DELETE" and srv.requests[-1].status == 204
+
+    got = svc.events().get(calendarId=cal, eventId="lifeevent1").execute()
+    assert got["status"] == "cancelled"
+    assert got["summary"] == "Haircut"  # the organizer's copy keeps its details
+
+    status, reason, err = failure(svc.events().delete(calendarId=cal, eventId="lifeevent1"))
+    assert (status, reason) == (410, "deleted")
+    assert err.error_details[0]["message"] == "Resource has been deleted"
+
+    assert failure(svc.events().insert(calendarId=cal, body=body))[:2] == (409, "duplicate")
+
+    restored = svc.events().patch(calendarId=cal, eventId="lifeevent1",
+                                  body={"status": "confirmed"}).execute()
+    assert restored["status"] == "confirmed"
+    assert restored["location"] == "Salon"
+    assert [e["id"] for e in svc.events().list(calendarId=cal).execute()["items"]] == ["lifeevent1"]
+
+
+def test_update_replaces_and_needs_explicit_status_to_restore(svc, cal):
+    first = svc.events().insert(calendarId=cal, body=timed(
+        "update0001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", description="old",
+        extendedProperties={"private": {"a": "1", "b": "2"}})).execute()
+    got = svc.events().get(calendarId=cal, eventId="update0001").execute()
+    got.pop("description")
+    got["summary"] = "Colour"
+    got["extendedProperties"] = {"private": {"a": "1"}}
+    got["start"] = {"dateTime": "2024-05-01T12:00:00Z"}
+    got["end"] = {"dateTime": "2024-05-01T13:00:00Z"}
+    updated = svc.events().update(calendarId=cal, eventId="update0001", body=got).execute()
+    assert updated["summary"] == "Colour"
+    assert "description" not in updated
+    assert updated["extendedProperties"] == {"private": {"a": "1"}}
+    assert updated["created"] == first["created"] and updated["iCalUID"] == first["iCalUID"]
+    assert updated["etag"] != first["etag"]
+    assert updated["sequence"] == 1  # start/end moved
+
+    svc.events().delete(calendarId=cal, eventId="update0001").execute()
+    body = timed(None, "2024-05-01T12:00:00Z", "2024-05-01T13:00:00Z")
+    still = svc.events().update(calendarId=cal, eventId="update0001", body=body).execute()
+    assert still["status"] == "cancelled"
+    back = svc.events().update(calendarId=cal, eventId="update0001",
+                               body=body | {"status": "confirmed"}).execute()
+    assert back["status"] == "confirmed"
+
+
+# -- patch ---------------------------------------------------------------------------------------
+
+def test_patch_merges_extended_properties_and_replaces_arrays(srv, svc, cal):
+    first = svc.events().insert(calendarId=cal, body=timed(
+        "patch00001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z",
+        extendedProperties={"private": {"a": "1", "b": "2"}, "shared": {"s": "x"}},
+        attendees=[{"email": "ann@example.com"}, {"email": "bob@example.com"}])).execute()
+    srv.clock = lambda: datetime(2030, 1, 1, tzinfo=timezone.utc)
+    patched = svc.events().patch(calendarId=cal, eventId="patch00001", body={
+        "extendedProperties": {"private": {"b": None, "c": "3"}},
+        "attendees": [{"email": "cat@example.com"}]}).execute()
+    assert patched["extendedProperties"] == {"private": {"a": "1", "c": "3"}, "shared": {"s": "x"}}
+    assert patched["attendees"] == [{"email": "cat@example.com", "responseStatus": "needsAction"}]
+    assert patched["summary"] == "Haircut"
+    assert patched["start"] == first["start"]
+    assert patched["etag"] != first["etag"]
+    assert patched["updated"] == "2030-01-01T00:00:00.000Z"
+    assert patched["sequence"] == 0  # time did not change
+
+    moved = svc.events().patch(calendarId=cal, eventId="patch00001", body={
+        "start": {"dateTime": "2024-05-01T10:30:00Z"}}).execute()
+    assert moved["sequence"] == 1
+    status, reason, _ = failure(svc.events().patch(calendarId=cal, eventId="patch00001", body={
+        "start": {"date": "2024-05-01"}, "end": {"date": "2024-05-02"}}))
+    assert (status, reason) == (400, "invalid")  # merged start holds date AND dateTime
+    allday = svc.events().patch(calendarId=cal, eventId="patch00001", body={
+        "start": {"date": "2024-05-01", "dateTime": None},
+        "end": {"date": "2024-05-02", "dateTime": None}}).execute()
+    assert allday["start"] == {"date": "2024-05-01"}
+
+
+def test_if_match_precondition(svc, cal):
+    ev = svc.events().insert(calendarId=cal, body=timed(
+        "ifmatch001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")).execute()
+    req = svc.events().patch(calendarId=cal, eventId="ifmatch001", body={"summary": "a"})
+    req.headers["If-Match"] = ev["etag"]
+    newer = req.execute()
+    stale = svc.events().patch(calendarId=cal, eventId="ifmatch001", body={"summary": "b"})
+    stale.headers["If-Match"] = ev["etag"]
+    assert failure(stale)[:2] == (412, "conditionNotMet")
+    assert svc.events().get(calendarId=cal, eventId="ifmatch001").execute()["etag"] == newer["etag"]
+
+
+# -- list ------------------------------------------------------------------------------------------
+
+def test_list_pagination_over_600_events(srv, svc, cal):
+    for i in range(600):
+        srv.insert_event(cal, timed(f"page{i:06d}", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    items, pages = list_all(svc, cal, maxResults=250)
+    assert [p["n"] for p in pages] == [250, 250, 100]
+    ids = [e["id"] for e in items]
+    assert len(ids) == len(set(ids)) == 600
+    for page in pages[:-1]:
+        assert "nextPageToken" in page and "nextSyncToken" not in page
+    assert "nextSyncToken" in pages[-1] and "nextPageToken" not in pages[-1]
+    last = pages[-1]
+    assert last["kind"] == "calendar#events" and last["accessRole"] == "owner"
+    assert last["timeZone"] == "UTC" and last["defaultReminders"] == []
+    assert RFC3339_MS.match(last["updated"])
+    # the default page size is 250 and the largest 2500
+    assert len(svc.events().list(calendarId=cal).execute()["items"]) == 250
+    assert len(svc.events().list(calendarId=cal, maxResults=5000).execute()["items"]) == 600
+
+
+def test_show_deleted(srv, svc, cal):
+    for i in range(3):
+        srv.insert_event(cal, timed(f"seen{i:05d}", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    svc.events().delete(calendarId=cal, eventId="seen00001").execute()
+    visible = svc.events().list(calendarId=cal).execute()["items"]
+    assert [e["id"] for e in visible] == ["seen00000", "seen00002"]
+    everything = svc.events().list(calendarId=cal, showDeleted=True).execute()["items"]
+    assert [(e["id"], e["status"]) for e in everything] == [
+        ("seen00000", "confirmed"), ("seen00001", "cancelled"), ("seen00002", "confirmed")]
+    assert everything[1]["summary"] == "Haircut"
+
+
+def test_private_extended_property_filter(srv, svc, cal):
+    for i, (key, shop) in enumerate([("k1", "north"), ("k2", "north"), ("k1", "south")]):
+        srv.insert_event(cal, timed(f"prop{i:05d}", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z",
+                                    extendedProperties={"private": {"bsync_key": key, "shop": shop},
+                                                        "shared": {"tag": key}}))
+    found = svc.events().list(calendarId=cal, privateExtendedProperty="bsync_key=k1").execute()
+    assert [e["id"] for e in found["items"]] == ["prop00000", "prop00002"]
+    both = svc.events().list(calendarId=cal,
+                             privateExtendedProperty=["bsync_key=k1", "shop=south"]).execute()
+    assert [e["id"] for e in both["items"]] == ["prop00002"]
+    shared = svc.events().list(calendarId=cal, sharedExtendedProperty="tag=k2").execute()
+    assert [e["id"] for e in shared["items"]] == ["prop00001"]
+    assert svc.events().list(calendarId=cal,
+                             sharedExtendedProperty="bsync_key=k2").execute()["items"] == []
+
+
+def test_time_min_and_time_max_bounds(srv, svc, cal):
+    spans = {"earl00001": ("08:00", "09:00"), "touch0001": ("09:00", "10:00"),
+             "inside001": ("10:30", "11:00"), "after0001": ("12:00", "13:00")}
+    for eid, (a, b) in spans.items():
+        srv.insert_event(cal, timed(eid, f"2024-05-01T{a}:00Z", f"2024-05-01T{b}:00Z"))
+    got = svc.events().list(calendarId=cal, timeMin="2024-05-01T09:00:00Z",
+                            timeMax="2024-05-01T12:00:00Z").execute()["items"]
+    # timeMin is exclusive on the end, timeMax exclusive on the start
+    assert [e["id"] for e in got] == ["touch0001", "inside001"]
+    got = svc.events().list(calendarId=cal, timeMin="2024-05-01T11:00:00+02:00").execute()["items"]
+    assert [e["id"] for e in got] == ["touch0001", "inside001", "after0001"]
+    status, reason, _ = failure(svc.events().list(
+        calendarId=cal, timeMin="2024-05-02T00:00:00Z", timeMax="2024-05-01T00:00:00Z"))
+    assert (status, reason) == (400, "timeRangeEmpty")
+    assert failure(svc.events().list(calendarId=cal, timeMin="2024-05-01T09:00:00"))[:2] == \
+        (400, "badRequest")
+
+
+def test_order_by(srv, svc, cal):
+    srv.insert_event(cal, timed("order0001", "2024-05-03T10:00:00Z", "2024-05-03T11:00:00Z"))
+    srv.insert_event(cal, timed("order0002", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    srv.insert_event(cal, timed("order0003", "2024-05-02T10:00:00Z", "2024-05-02T11:00:00Z"))
+    status, reason, err = failure(svc.events().list(calendarId=cal, orderBy="startTime"))
+    assert (status, reason) == (400, "invalid")
+    assert "ordering is not available" in err.error_details[0]["message"]
+    by_start = svc.events().list(calendarId=cal, orderBy="startTime", singleEvents=True,
+                                 maxResults=2).execute()
+    assert [e["id"] for e in by_start["items"]] == ["order0002", "order0003"]
+    rest = svc.events().list(calendarId=cal, orderBy="startTime", singleEvents=True, maxResults=2,
+                             pageToken=by_start["nextPageToken"]).execute()
+    assert [e["id"] for e in rest["items"]] == ["order0001"]
+    svc.events().patch(calendarId=cal, eventId="order0001", body={"summary": "x"}).execute()
+    by_updated = svc.events().list(calendarId=cal, orderBy="updated").execute()
+    assert [e["id"] for e in by_updated["items"]] == ["order0002", "order0003", "order0001"]
+
+
+# -- incremental sync ------------------------------------------------------------------------------
+
+def test_sync_token_returns_changes_and_deletions(srv, svc, cal):
+    for i in range(4):
+        srv.insert_event(cal, timed(f"snc{i:06d}", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    items, pages = list_all(svc, cal)
+    token = pages[-1]["nextSyncToken"]
+
+    quiet = svc.events().list(calendarId=cal, syncToken=token).execute()
+    assert quiet["items"] == [] and "nextSyncToken" in quiet
+
+    svc.events().patch(calendarId=cal, eventId="snc000001", body={"summary": "Moved"}).execute()
+    svc.events().delete(calendarId=cal, eventId="snc000002").execute()
+    svc.events().insert(calendarId=cal, body=timed(
+        "snc000009", "2024-05-02T10:00:00Z", "2024-05-02T11:00:00Z")).execute()
+
+    changed = svc.events().list(calendarId=cal, syncToken=token).execute()
+    by_id = {e["id"]: e for e in changed["items"]}
+    assert set(by_id) == {"snc000001", "snc000002", "snc000009"}
+    assert by_id["snc000001"]["summary"] == "Moved"
+    # deleted events come back as cancelled tombstones (only the id is guaranteed)
+    assert by_id["snc000002"]["status"] == "cancelled"
+    assert "summary" not in by_id["snc000002"]
+    assert "nextSyncToken" in changed and "nextPageToken" not in changed
+
+    again = svc.events().list(calendarId=cal, syncToken=changed["nextSyncToken"]).execute()
+    assert again["items"] == []
+    with_details = svc.events().list(calendarId=cal, syncToken=token, showDeleted=True).execute()
+    assert {e["id"]: e for e in with_details["items"]}["snc000002"]["summary"] == "Haircut"
+
+
+def test_sync_token_paged_and_same_millisecond_writes(srv, svc, cal):
+    frozen = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    srv.clock = lambda: frozen  # every write below lands in the same millisecond
+    srv.insert_event(cal, timed("base00001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    token = svc.events().list(calendarId=cal).execute()["nextSyncToken"]
+    for i in range(7):
+        srv.insert_event(cal, timed(f"burst{i:04d}", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    seen, page_token, pages = [], None, 0
+    while True:
+        page = svc.events().list(calendarId=cal, syncToken=token, maxResults=3,
+                                 pageToken=page_token).execute()
+        pages += 1
+        seen += [e["id"] for e in page["items"]]
+        page_token = page.get("nextPageToken")
+        if not page_token:
+            assert "nextSyncToken" in page
+            break
+        assert "nextSyncToken" not in page
+    assert pages == 3
+    assert seen == [f"burst{i:04d}" for i in range(7)]
+
+
+@pytest.mark.parametrize("param,value", [
+    ("timeMin", "2024-05-01T00:00:00Z"), ("timeMax", "2024-05-01T00:00:00Z"),
+    ("updatedMin", "2024-05-01T00:00:00Z"), ("privateExtendedProperty", "a=b"),
+    ("sharedExtendedProperty", "a=b"), ("orderBy", "updated"), ("q", "hair"),
+    ("iCalUID", "x@google.com"),
+])
+def test_sync_token_rejects_filters(svc, cal, param, value):
+    token = svc.events().list(calendarId=cal).execute()["nextSyncToken"]
+    status, _, _ = failure(svc.events().list(calendarId=cal, syncToken=token, **{param: value}))
+    assert status == 400
+
+
+def test_expired_or_unknown_sync_token_is_410(srv, svc, cal):
+    token = svc.events().list(calendarId=cal).execute()["nextSyncToken"]
+    srv.expire_sync_tokens()
+    status, reason, err = failure(svc.events().list(calendarId=cal, syncToken=token))
+    assert (status, reason) == (410, "fullSyncRequired")
+    assert err.error_details[0]["message"] == \
+        "Sync token is no longer valid, a full sync is required."
+    assert failure(svc.events().list(calendarId=cal, syncToken="bm9wZQ=="))[:2] == \
+        (410, "fullSyncRequired")
+
+
+def test_updated_min_includes_deleted(srv, svc, cal):
+    srv.clock = lambda: datetime(2025, 1, 1, tzinfo=timezone.utc)
+    srv.insert_event(cal, timed("old000001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    srv.insert_event(cal, timed("gone00001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    srv.clock = lambda: datetime(2025, 2, 1, tzinfo=timezone.utc)
+    srv.delete_event(cal, "gone00001")
+    got = svc.events().list(calendarId=cal, updatedMin="2025-01-15T00:00:00Z").execute()["items"]
+    assert [(e["id"], e["status"]) for e in got] == [("gone00001", "cancelled")]
+
+
+# -- auth ------------------------------------------------------------------------------------------
+
+def test_bad_or_missing_token_is_401(srv, cal):
+    url = f"{srv.url}/calendar/v3/calendars/{cal}/events"
+    resp = httpx.get(url, headers={"Authorization": "Bearer not-a-token"})
+    assert resp.status_code == 401
+    assert resp.headers["WWW-Authenticate"].startswith('Bearer realm="https://accounts.google.com/"')
+    assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+    error = resp.json()["error"]
+    assert error["code"] == 401 and error["status"] == "UNAUTHENTICATED"
+    assert error["message"].startswith("Request had invalid authentication credentials.")
+    assert error["errors"][0]["reason"] == "authError"
+    assert error["errors"][0]["message"] == "Invalid Credentials"
+    missing = httpx.get(url)
+    assert missing.status_code == 401
+    assert missing.json()["error"]["errors"][0]["reason"] == "required"
+    # the real client, holding a token the server does not know and no way to refresh it
+    creds = google.oauth2.credentials.Credentials(token="not-a-token")
+    with pytest.raises(google.auth.exceptions.RefreshError):
+        service(srv, creds).events().list(calendarId=cal).execute()
+    assert srv.requests[-1].status == 401
+
+
+def refreshable(srv, refresh_token="sandbox-refresh-token", token=None):
+    return google.oauth2.credentials.Credentials(
+        token=token, refresh_token=refresh_token, token_uri=srv.url + "/token",
+        client_id="x", client_secret="y")
+
+
+def test_refresh_flow_and_revocation(srv, cal):
+    creds = refreshable(srv)
+    svc = service(srv, creds)
+    assert svc.events().list(calendarId=cal).execute()["kind"] == "calendar#events"
+    assert srv.count("POST", "/token") == 1
+    assert creds.token and creds.token != "sandbox-token" and creds.token in srv.access_tokens
+
+    # a stale access token is refreshed on 401 by the client's AuthorizedHttp
+    stale = refreshable(srv, token="stale-token")
+    service(srv, stale).events().list(calendarId=cal).execute()
+    assert srv.count("POST", "/token") == 2
+
+    srv.revoke_refresh_token("sandbox-refresh-token")
+    with pytest.raises(google.auth.exceptions.RefreshError) as info:
+        service(srv, refreshable(srv)).events().list(calendarId=cal).execute()
+    assert "invalid_grant" in str(info.value)
+    resp = httpx.post(srv.url + "/token", data={
+        "grant_type": "refresh_token", "refresh_token": "sandbox-refresh-token",
+        "client_id": "x", "client_secret": "y"})
+    assert resp.status_code == 400
+    assert resp.json() == {"error": "invalid_grant",
+                           "error_description": "Token has been expired or revoked."}
+    # access tokens issued from a revoked refresh token stop working too
+    old = httpx.get(f"{srv.url}/calendar/v3/calendars/{cal}/events",
+                    headers={"Authorization": f"Bearer {creds.token}"})
+    assert old.status_code == 401
+
+
+def test_issued_access_token_expires_on_the_sandbox_clock(srv, cal):
+    creds = refreshable(srv)
+    svc = service(srv, creds)
+    svc.events().list(calendarId=cal).execute()
+    first = creds.token
+    body = httpx.post(srv.url + "/token", data={
+        "grant_type": "refresh_token", "refresh_token": "sandbox-refresh-token",
+        "client_id": "x", "client_secret": "y"}).json()
+    assert body["expires_in"] == 3599 and body["token_type"] == "Bearer" and body["scope"]
+    srv.clock = lambda: datetime.now(timezone.utc) + timedelta(hours=2)
+    resp = httpx.get(f"{srv.url}/calendar/v3/calendars/{cal}/events",
+                     headers={"Authorization": f"Bearer {first}"})
+    assert resp.status_code == 401
+    svc.events().list(calendarId=cal).execute()  # the client refreshes on the 401
+    assert creds.token != first
+
+
+# -- freeBusy -------------------------------------------------------------------------------------
+
+def test_freebusy(srv, svc, cal):
+    berlin = srv.add_calendar("staff@example.com", "Europe/Berlin")
+    for eid, a, b in [("fb0000001", "09:00", "10:00"), ("fb0000002", "09:30", "11:00"),
+                      ("fb0000003", "13:00", "14:00"), ("fb0000004", "07:00", "08:30")]:
+        srv.insert_event(cal, timed(eid, f"2024-05-01T{a}:00Z", f"2024-05-01T{b}:00Z"))
+    srv.insert_event(cal, timed("fbfree001", "2024-05-01T15:00:00Z", "2024-05-01T16:00:00Z",
+                                transparency="transparent"))
+    srv.insert_event(cal, timed("fbgone001", "2024-05-01T16:00:00Z", "2024-05-01T17:00:00Z"))
+    srv.delete_event(cal, "fbgone001")
+    srv.insert_event(berlin, {"id": "fbdate001", "start": {"date": "2024-05-02"},
+                              "end": {"date": "2024-05-03"}})
+    result = svc.freebusy().query(body={
+        "timeMin": "2024-05-01T08:00:00Z", "timeMax": "2024-05-03T00:00:00Z",
+        "items": [{"id": cal}, {"id": berlin}, {"id": "nobody@example.com"}]}).execute()
+    assert result["kind"] == "calendar#freeBusy"
+    assert result["timeMin"] == "2024-05-01T08:00:00.000Z"
+    assert result["calendars"][cal]["busy"] == [
+        {"start": "2024-05-01T08:00:00Z", "end": "2024-05-01T08:30:00Z"},
+        {"start": "2024-05-01T09:00:00Z", "end": "2024-05-01T11:00:00Z"},
+        {"start": "2024-05-01T13:00:00Z", "end": "2024-05-01T14:00:00Z"}]
+    # the all-day event blocks 2 May in Berlin: 1 May 22:00Z to 2 May 22:00Z
+    assert result["calendars"][berlin]["busy"] == [
+        {"start": "2024-05-01T22:00:00Z", "end": "2024-05-02T22:00:00Z"}]
+    assert result["calendars"]["nobody@example.com"] == {
+        "errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
+    local = svc.freebusy().query(body={
+        "timeMin": "2024-05-01T08:00:00Z", "timeMax": "2024-05-01T09:00:00Z",
+        "timeZone": "Europe/Berlin", "items": [{"id": cal}]}).execute()
+    assert local["calendars"][cal]["busy"] == [
+        {"start": "2024-05-01T10:00:00+02:00", "end": "2024-05-01T10:30:00+02:00"}]
+
+
+def test_freebusy_validation(svc, cal):
+    assert failure(svc.freebusy().query(body={
+        "timeMin": "2024-05-02T00:00:00Z", "timeMax": "2024-05-01T00:00:00Z",
+        "items": [{"id": cal}]}))[:2] == (400, "timeRangeEmpty")
+    assert failure(svc.freebusy().query(body={
+        "timeMax": "2024-05-01T00:00:00Z", "items": [{"id": cal}]}))[0] == 400
+    assert failure(svc.freebusy().query(body={
+        "timeMin": "2024-05-01T00:00:00", "timeMax": "2024-05-02T00:00:00",
+        "items": [{"id": cal}]}))[:2] == (400, "badRequest")
+
+
+# -- faults and recording -------------------------------------------------------------------------
+
+def test_fail_after_n_answers_500_with_google_envelope(srv, svc, cal):
+    assert httpx.post(srv.url + "/_sandbox/faults", json={"fail_after_n": 1}).status_code == 200
+    svc.events().list(calendarId=cal).execute()
+    status, reason, err = failure(svc.events().list(calendarId=cal))
+    assert (status, reason) == (500, "backendError")
+    body = json.loads(err.content)["error"]
+    assert body["code"] == 500 and body["errors"][0]["domain"] == "global"
+    httpx.post(srv.url + "/_sandbox/faults", json={})
+    svc.events().list(calendarId=cal).execute()
+
+
+def test_rate_limit_429_has_retry_after(srv, svc, cal):
+    srv.set_faults(fail_rate=1.0, fail_statuses=[429], seed=1)
+    status, reason, err = failure(svc.events().list(calendarId=cal))
+    assert (status, reason) == (429, "rateLimitExceeded")
+    assert err.error_details[0]["domain"] == "usageLimits"
+    assert err.resp["retry-after"] == "1"
+    srv.set_faults(rate_limit_per_s=1)
+    svc.events().list(calendarId=cal).execute()
+    status, reason, err = failure(svc.events().list(calendarId=cal))
+    assert (status, reason) == (429, "rateLimitExceeded") and int(err.resp["retry-after"]) >= 1
+
+
+def test_requests_are_recorded(srv, svc, cal):
+    svc.events().insert(calendarId=cal, body=timed(
+        "record001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")).execute()
+    svc.events().list(calendarId=cal, privateExtendedProperty="a=b").execute()
+    failure(svc.events().get(calendarId=cal, eventId="missing01"))
+    log = httpx.get(srv.url + "/_sandbox/requests").json()["requests"]
+    assert [(r["method"], r["status"]) for r in log] == [("POST", 200), ("GET", 200), ("GET", 404)]
+    assert log[0]["json"]["id"] == "record001"
+    assert log[0]["path"] == "/calendar/v3/calendars/bsync-demo%40group.calendar.google.com/events"
+    assert log[1]["query"]["privateExtendedProperty"] == ["a=b"]
+    assert srv.count("POST", "/events") == 1
+    assert srv.count("GET") == 2
+    assert srv.counts_by_method() == {"POST": 1, "GET": 2}
+
+
+def test_reset_and_in_process_helpers(srv, svc, cal):
+    ev = srv.insert_event(cal, timed("helper001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    ev["summary"] = "mutated copy"
+    assert srv.get_event(cal, "helper001")["summary"] == "Haircut"
+    assert srv.get_event(cal, "nosuch001") is None
+    with pytest.raises(SandboxApiError) as info:
+        srv.insert_event(cal, timed("helper001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    assert info.value.status == 409
+    with pytest.raises(SandboxApiError):
+        srv.insert_event(cal, timed("BAD", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    srv.delete_event(cal, "helper001")
+    with pytest.raises(SandboxApiError) as info:
+        srv.delete_event(cal, "helper001")
+    assert info.value.status == 410
+    assert srv.event_count() == 0 and srv.event_count(include_deleted=True) == 1
+    assert [e["status"] for e in srv.list_events(cal)] == ["cancelled"]
+    assert srv.list_events(cal, include_deleted=False) == []
+    assert srv.requests == []  # helpers are not recorded
+
+    assert httpx.post(srv.url + "/_sandbox/reset").status_code == 200
+    assert srv.event_count(include_deleted=True) == 0
+    svc.events().insert(calendarId=cal, body=timed(
+        "helper001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")).execute()
