@@ -184,7 +184,9 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()  # serve_forever polls every 0.5 s; see start()
+        if self._thread is not None:  # shutdown() waits for a serve_forever that must be running
+            self._httpd.shutdown()
+            self._thread = None
         self._httpd.server_close()
 
     def __enter__(self) -> "SandboxServer":
@@ -299,8 +301,10 @@ class SandboxServer:
                 continue
             request.params = match.groupdict()
             try:
-                with self.lock:
-                    return getattr(self, name)(request)
+                with self.lock:  # serialise while locked: handlers may return live state
+                    response = getattr(self, name)(request)
+                    response.body = response.encode()
+                    return response
             except Exception as exc:  # an emulator bug must surface as a 500, not a hang
                 return self.error(500, f"sandbox error: {type(exc).__name__}: {exc}")
         if method_allowed:
