@@ -52,7 +52,7 @@ def test_journal_done_settles_earlier_intents(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
         old = store.journal_intent(1, "p", "create", "n:1", "ev1")
         new = store.journal_intent(2, "p", "create", "n:1", "ev1")
-        store.journal_done(new)
+        store.journal_done(new, "p", "n:1")
         assert store.journal_counts() == {"done": 2}
         assert old != new
 

@@ -97,7 +97,7 @@ def _journaled(store: Store, run_id: int | None, pair: str, name: str, key: str,
         store.journal_failed(entry, str(exc))
         log.warning("%s %s (%s) failed: %s", name, key, target_id, exc)
         raise
-    store.journal_done(entry)
+    store.journal_done(entry, pair, key)
     log.info("%s %s -> %s", name, key, target_id)
     return result
 

@@ -238,18 +238,22 @@ class Store:
                   target_version: str | None = None, content_hash: str | None = None,
                   tombstone: bool = False) -> None:
         """Record that ``source_key`` corresponds to ``target_key`` (replacing older rows for either)."""
-        with self.transaction():
-            self.db.execute("DELETE FROM links WHERE pair = ? AND target_key = ? AND source_key != ?",
-                            [pair, target_key, source_key])
-            self.db.execute(
-                "INSERT INTO links (pair, source_key, target_key, source_version, target_version, "
-                "content_hash, synced_at, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (pair, source_key) DO UPDATE SET target_key = excluded.target_key, "
-                "source_version = excluded.source_version, target_version = excluded.target_version, "
-                "content_hash = excluded.content_hash, synced_at = excluded.synced_at, "
-                "tombstone = excluded.tombstone",
-                [pair, source_key, target_key, source_version, target_version, content_hash, _now(),
-                 int(tombstone)])
+        args = [pair, source_key, target_key, source_version, target_version, content_hash, _now(), int(tombstone)]
+        try:
+            self.db.execute(self._UPSERT_LINK, args)  # one statement in the common case
+        except sqlite3.IntegrityError:  # the target belonged to another source key: move it
+            with self.transaction():
+                self.db.execute("DELETE FROM links WHERE pair = ? AND target_key = ? AND source_key != ?",
+                                [pair, target_key, source_key])
+                self.db.execute(self._UPSERT_LINK, args)
+
+    _UPSERT_LINK = (
+        "INSERT INTO links (pair, source_key, target_key, source_version, target_version, "
+        "content_hash, synced_at, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (pair, source_key) DO UPDATE SET target_key = excluded.target_key, "
+        "source_version = excluded.source_version, target_version = excluded.target_version, "
+        "content_hash = excluded.content_hash, synced_at = excluded.synced_at, "
+        "tombstone = excluded.tombstone")
 
     def link_counts(self) -> dict[str, int]:
         """Live (non-tombstone) links per pair."""
@@ -297,16 +301,14 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, 'intent', ?, ?)", [run_id, pair, action, key, target_id, now, now])
         return int(cursor.lastrowid)
 
-    def journal_done(self, entry_id: int) -> None:
-        """Mark the write done, and settle older unfinished entries for the same key and action."""
-        row = self.db.execute("SELECT pair, key FROM journal WHERE id = ?", [entry_id]).fetchone()
+    def journal_done(self, entry_id: int, pair: str, key: str) -> None:
+        """Mark the write done, and settle older unfinished entries for the same key."""
         now = _now()
-        with self.transaction():
-            self.db.execute("UPDATE journal SET state = 'done', error = NULL, updated_at = ? WHERE id = ?",
-                            [now, entry_id])
-            self.db.execute("UPDATE journal SET state = 'done', error = 'settled by entry ' || ?, "
-                            "updated_at = ? WHERE pair = ? AND key = ? AND state IN ('intent', 'failed') "
-                            "AND id < ?", [entry_id, now, row[0], row[1], entry_id])
+        self.db.execute("UPDATE journal SET state = 'done', error = NULL, updated_at = ? WHERE id = ?",
+                        [now, entry_id])
+        self.db.execute("UPDATE journal SET state = 'done', error = 'settled by entry ' || ?, "
+                        "updated_at = ? WHERE pair = ? AND key = ? AND state IN ('intent', 'failed') "
+                        "AND id < ?", [entry_id, now, pair, key, entry_id])
 
     def journal_failed(self, entry_id: int, error: str) -> None:
         self.db.execute("UPDATE journal SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",

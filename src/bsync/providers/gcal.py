@@ -314,7 +314,8 @@ def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:
 
     Instants compare in UTC (Google may echo another offset); absent text is "".
     """
-    attendees = event.get("attendees") or []
+    guests = sorted(a.get("email", "") for a in event.get("attendees") or []
+                    if not a.get("organizer") and not a.get("self"))
     return {
         "title": event.get("summary") or "",
         "start": _when(event.get("start")),
@@ -322,7 +323,7 @@ def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:
         "timezone": (event.get("start") or {}).get("timeZone"),
         "description": event.get("description") or "",
         "location": event.get("location") or "",
-        "attendee": attendees[0].get("email") if attendees else None,
+        "attendee": ", ".join(guests) or None,  # Google may add the organizer; it isn't ours
     }
 
 
