@@ -344,3 +344,32 @@ def test_status_shows_runs_and_summaries(sandbox, bsync):
     assert data["links"]["notion-to-gcal"] == 5
     text = bsync("status")
     assert "Recent runs" in text.stdout and "sync notion-to-gcal" in text.stdout
+
+
+def test_paced_run_stays_under_notions_rate_limit(sandbox, bsync):
+    """Sandbox Notion limits to 3 req/s like the real API; bsync paces itself and never gets a 429."""
+    for i in range(5):
+        add(sandbox, f"B{i}", start=at(2026, 12, 1, 8 + i), end=at(2026, 12, 1, 9 + i))
+    from bsync.sandbox.seed import write_sandbox_config
+
+    bsync.config = write_sandbox_config(sandbox, bsync.folder, notion_rate=3)
+    sandbox.notion.set_faults(rate_limit_per_s=3)
+    started = time.monotonic()
+    result = bsync("sync", "--json")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0 and result.json["created"] == 5
+    statuses = [r.status for r in sandbox.notion.requests]
+    assert 429 not in statuses and len(statuses) == 8  # db + data source + query + 5 write-backs
+    assert elapsed >= 7 / 3 - 0.1  # 8 requests spaced 1/3 s apart
+
+
+def test_rate_limited_requests_are_retried_after_retry_after(sandbox, bsync):
+    """Without pacing, the sandbox's 429s (with Retry-After) are retried and the run still succeeds."""
+    for i in range(4):
+        add(sandbox, f"B{i}", start=at(2026, 12, 1, 8 + i), end=at(2026, 12, 1, 9 + i))
+    bsync.configure(max_retries=6, retry_max_delay=1.0)
+    sandbox.notion.set_faults(rate_limit_per_s=4)
+    result = bsync("sync", "--json")
+    assert result.exit_code == 0 and result.json["created"] == 4
+    statuses = [r.status for r in sandbox.notion.requests]
+    assert statuses.count(429) >= 1 and statuses.count(200) == 7

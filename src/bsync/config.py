@@ -72,6 +72,7 @@ class NotionConfig(Section):
     version: str = "2025-09-03"
     timeout_s: float = Field(default=30.0, gt=0)
     default_duration_min: int = Field(default=60, gt=0, le=24 * 60)
+    requests_per_second: float = Field(default=3.0, ge=0)
     properties: NotionProperties = Field(default_factory=NotionProperties)
     status_map: dict[str, Literal["scheduled", "in_progress", "completed", "cancelled", "no_show"]] = (
         Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP)))

@@ -23,6 +23,7 @@ from bsync.model import Booking, Customer, Status, validate_booking
 from bsync.plan import Failure
 from bsync.providers.base import SourceRead
 from bsync.retry import Failure as CallFailure
+from bsync.ratelimit import Pacer
 from bsync.retry import RetryPolicy, call
 from bsync.timeutil import allday_span, parse_instant
 
@@ -115,12 +116,15 @@ class NotionSource:
             notion_version=config.version, timeout_ms=int(config.timeout_s * 1000), retry=False,
             logger=logging.getLogger("bsync.notion"))
         self.requests = 0  # HTTP requests sent, for the run summary
-        self.client.client.event_hooks["request"].append(self._count_request)
+        self.pacer = Pacer(config.requests_per_second)
+        self.client.client.event_hooks["request"].append(self._before_request)
         self._data_source_id = config.data_source_id
         self._schema: dict[str, Any] | None = None
         self._pages: dict[str, str] = {}  # booking key -> page id
 
-    def _count_request(self, request: httpx.Request) -> None:
+    def _before_request(self, request: httpx.Request) -> None:
+        """Runs before every HTTP request, retries included: pace it and count it."""
+        self.pacer.wait()
         self.requests += 1
 
     def _call(self, fn: Callable[[], T], what: str) -> T:

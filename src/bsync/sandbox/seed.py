@@ -105,8 +105,12 @@ def write_token_file(path: Path, token_uri: str) -> Path:
 
 
 def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIMEZONE,
-                         sync: dict[str, Any] | None = None, notion_token: str = "sandbox-token") -> Path:
-    """Write ``bsync.toml`` (+ token file) in ``folder`` pointing at the running sandbox."""
+                         sync: dict[str, Any] | None = None, notion_token: str = "sandbox-token",
+                         notion_rate: float = 0) -> Path:
+    """Write ``bsync.toml`` (+ token file) in ``folder`` pointing at the running sandbox.
+
+    Notion pacing is off by default (the sandbox has no limit unless a fault sets one).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     write_token_file(folder / "google-token.json", f"{sandbox.google.url}/token")
     sync_settings = {"max_retries": 2, "retry_base_delay": 0.05, "retry_max_delay": 0.5, **(sync or {})}
@@ -118,6 +122,7 @@ def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIM
         f'token = "{notion_token}"',
         f'database_id = "{sandbox.notion.database_id}"',
         f'base_url = "{sandbox.notion.url}"',
+        f"requests_per_second = {notion_rate}",
         "",
         "[google]",
         f'calendar_id = "{sandbox.google.calendar_id}"',
