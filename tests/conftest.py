@@ -45,10 +45,11 @@ class Bsync:
     def __init__(self, sandbox: Sandbox, folder: Path) -> None:
         self.sandbox = sandbox
         self.folder = folder
+        self.defaults: dict[str, Any] = {}  # [sync] keys every configure() starts from
         self.configure()
 
     def configure(self, **sync: Any) -> Path:
-        self.config = write_sandbox_config(self.sandbox, self.folder, sync=sync or None)
+        self.config = write_sandbox_config(self.sandbox, self.folder, sync={**self.defaults, **sync} or None)
         return self.config
 
     @property

@@ -15,7 +15,8 @@ def test_demo_runs_the_whole_flow_and_exits_0():
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Plan for notion-to-gcal" in out
+    assert "Plan for notion<->gcal" in out
+    assert "Walk-in: Coco" in out and "gcal" in out  # imported from the calendar
     assert "5 created" in out
     assert "sandbox write requests during the rerun: 0" in out
     assert "no date in property 'When'" in out

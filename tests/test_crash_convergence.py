@@ -13,6 +13,13 @@ from bsync.sandbox.seed import booking_properties
 WAW = ZoneInfo("Europe/Warsaw")
 
 
+@pytest.fixture(autouse=True)
+def one_way(bsync):
+    """These tests cover the one-way pair: the calendar follows Notion."""
+    bsync.defaults = {"pairs": ["notion-to-gcal"]}
+    bsync.configure()
+
+
 def at(h, m=0):
     return datetime(2026, 12, 3, h, m, tzinfo=WAW)
 
@@ -53,7 +60,7 @@ def reference(sandbox, bsync):
 @pytest.mark.parametrize("server", ["google", "notion"])
 def test_run_dying_at_any_request_converges(sandbox, bsync, reference, server):
     counts, expected = reference
-    assert counts[server] >= 5  # reads, then creates/patch/cancel or write-backs: enough places to die
+    assert counts[server] >= 3  # reads, then creates/patch/cancel or write-backs: enough places to die
     for k in range(counts[server]):
         sandbox.reset()
         (bsync.folder / "state.db").unlink(missing_ok=True)

@@ -1,107 +1,247 @@
-"""The planner is pure: these tests need no HTTP, no DB file."""
+"""The planner is pure: these tests need no HTTP and no DB file.  They read as a scenario
+table in the spirit of vdirsyncer's sync tests: each builds both sides and the links, then
+checks what the plan does."""
 
-from bsync.plan import WRITEBACK_FIELD, SourceItem, TargetItem, plan_push
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from bsync.plan import WRITEBACK_FIELD, Failure, SourceItem, TargetItem, plan_sync
 from bsync.store import Link
+
+BOTH = frozenset({"push", "pull"})
+PUSH = frozenset({"push"})
+PULL = frozenset({"pull"})
 
 
 def tid(key: str) -> str:
     return "ev" + key.replace(":", "")
 
 
-def wanted(title="Rex", start="2026-11-24T09:00:00+00:00"):
-    return {"title": title, "start": start}
+def common(title="Rex", start="2026-12-01T09:00:00+00:00", end="2026-12-01T10:00:00+00:00", location="",
+           cancelled=False):
+    return {"title": title, "start": start, "end": end, "location": location, "cancelled": cancelled}
 
 
-def link(key, target=None, tombstone=False):
-    return Link("p", key, target or tid(key), None, None, "h", "2026-01-01", tombstone)
+def render_of(c):
+    return {k: v for k, v in c.items() if k != "cancelled"}
 
 
-def plan(sources, links=(), targets=(), **kw):
-    return plan_push("p", sources, {l.source_key: l for l in links}, {t.id: t for t in targets},
+def fhash(fields, cancelled=False):
+    return hashlib.sha256(json.dumps([sorted(fields.items()), cancelled]).encode()).hexdigest()[:16]
+
+
+def src(key="n:1", c=None, *, h=None, recorded="auto", updated=None, deleted=False):
+    c = c or common()
+    recorded = tid(key) if recorded == "auto" else recorded
+    return SourceItem(key, c, h or fhash(c), recorded, updated, deleted=deleted)
+
+
+def tgt(key="n:1", c=None, *, managed=True, updated=None, id=None):
+    c = c or common()
+    fields = render_of(c)
+    return TargetItem(id or tid(key), key if managed else None, c, fields, fhash(fields, c["cancelled"]), updated)
+
+
+def link(key="n:1", c=None, *, tombstone=False, conflict=None):
+    """A link as left by a sync in which both sides held ``c``."""
+    c = c or common()
+    return Link("p", key, tid(key), None, None, fhash(c), "t", tombstone, fhash(render_of(c), c["cancelled"]),
+                dict(c), conflict, render_of(c))
+
+
+def plan(sources=(), links=(), targets=(), directions=BOTH, **kw):
+    loaded = {s.key: s for s in sources}
+
+    def render(key, merged):
+        return render_of(merged) if key in loaded else None
+
+    return plan_sync("p", list(sources), {l.source_key: l for l in links}, {t.id: t for t in targets},
+                     directions=directions, render=render, target_hash=lambda f: fhash(f),
                      target_id_for=tid, **kw)
 
 
-def test_new_booking_is_created_with_every_field_and_a_writeback():
-    p = plan([SourceItem("n:1", wanted(), True)])
-    [a] = p.actions
-    assert a.op == "create" and a.target_id == "evn1"
-    assert a.changes["title"] == (None, "Rex")
-    assert a.changes[WRITEBACK_FIELD] == (None, "evn1")
+def only(p):
+    assert len(p.actions) == 1, p.actions
+    return p.actions[0]
 
 
-def test_up_to_date_booking_is_skipped():
-    p = plan([SourceItem("n:1", wanted(), True, "evn1")], [link("n:1")],
-             [TargetItem("evn1", "n:1", wanted())])
-    assert [a.op for a in p.actions] == ["skip"]
-    assert not p.actions[0].writes_remote
+# -- first sight --------------------------------------------------------------------------
+def test_new_booking_creates_an_event_and_records_its_id():
+    a = only(plan([src(recorded=None)]))
+    assert a.op == "create" and a.target_write == "create" and a.target_id == "evn1"
+    assert a.changes["title"] == (None, "Rex") and a.changes[WRITEBACK_FIELD] == (None, "evn1")
 
 
-def test_changed_field_gives_a_field_level_update():
-    p = plan([SourceItem("n:1", wanted(title="Rex (moved)"), True, "evn1")], [link("n:1")],
-             [TargetItem("evn1", "n:1", wanted())])
-    [a] = p.actions
-    assert a.op == "update" and a.changes == {"title": ("Rex", "Rex (moved)")}
+def test_same_booking_already_on_both_sides_is_adopted_not_duplicated():
+    a = only(plan([src(recorded=None)], [], [tgt()]))
+    assert a.op == "update" and set(a.changes) == {WRITEBACK_FIELD} and a.refresh_link
 
 
-def test_existing_event_without_link_is_adopted_not_duplicated():
-    p = plan([SourceItem("n:1", wanted(), True)], [], [TargetItem("evn1", "n:1", wanted())])
-    [a] = p.actions
-    assert a.op == "update" and a.adopt and set(a.changes) == {WRITEBACK_FIELD}
-
-
-def test_cancelled_event_of_an_active_booking_is_restored():
-    p = plan([SourceItem("n:1", wanted(), True, "evn1")], [link("n:1")],
-             [TargetItem("evn1", "n:1", wanted(), deleted=True)])
-    [a] = p.actions
-    assert a.op == "update" and a.restore and a.changes["status"] == ("cancelled", "confirmed")
-
-
-def test_cancelled_booking_removes_its_event_once():
-    first = plan([SourceItem("n:1", wanted(), False, "evn1")], [link("n:1")], [TargetItem("evn1", "n:1", wanted())])
-    assert [a.op for a in first.actions] == ["delete"]
-    again = plan([SourceItem("n:1", wanted(), False, "evn1")], [link("n:1")],
-                 [TargetItem("evn1", "n:1", wanted(), deleted=True)])
-    assert [a.op for a in again.actions] == ["skip"]
+def test_adopting_differing_sides_settles_by_policy():
+    a = only(plan([src()], [], [tgt(c=common(title="Old"))]))
+    assert a.target_write == "update" and a.changes["title"] == ("Old", "Rex")
 
 
 def test_cancelled_booking_never_seen_creates_nothing():
-    assert [a.op for a in plan([SourceItem("n:1", wanted(), False)]).actions] == ["skip"]
+    assert only(plan([src(c=common(cancelled=True), recorded=None)])).op == "skip"
 
 
-def test_booking_gone_from_source_removes_its_event_and_failed_records_are_left_alone():
-    links = [link("n:1"), link("n:2"), link("n:3"), link("n:4")]
-    targets = [TargetItem(tid(k), k, wanted()) for k in ("n:1", "n:2", "n:3", "n:4")]
-    from bsync.plan import Failure
-    p = plan([SourceItem("n:1", wanted(), True, "evn1"), SourceItem("n:2", wanted(), True, "evn2")],
-             links, targets, failures=[Failure("4", "no date")])
-    ops = {a.source_id: a.op for a in p.actions}
-    assert ops == {"n:1": "skip", "n:2": "skip", "n:3": "delete"}
-    assert p.halt is None
+def test_event_made_in_the_calendar_is_imported_when_pulling():
+    a = only(plan([], [], [tgt("x:1", managed=False, id="walkin1")]))
+    assert a.op == "create" and a.source_write == "create" and a.target_write == "stamp"
+    assert a.changes["source.title"] == (None, "Rex")
 
 
-def test_tombstoned_links_are_not_deleted_again():
-    p = plan([], [link("n:1", tombstone=True)], [TargetItem("evn1", "n:1", wanted(), deleted=True)])
+@pytest.mark.parametrize("kw", [{"directions": PUSH}, {"import_unmanaged": False}])
+def test_unmanaged_events_are_left_alone_when_not_importing(kw):
+    assert plan([], [], [tgt("x:1", managed=False, id="walkin1")], **kw).actions == []
+
+
+# -- already synced -----------------------------------------------------------------------
+def test_already_synced_is_skipped_without_any_write():
+    a = only(plan([src()], [link()], [tgt()]))
+    assert a.op == "skip" and not a.writes_remote and not a.refresh_link
+
+
+def test_incremental_run_with_nothing_seen_plans_nothing():
+    assert plan([], [link()], [], source_complete=False, target_complete=False).actions == []
+
+
+def test_bogus_version_bump_without_content_change_writes_nothing():
+    a = only(plan([src(updated="2026-12-02T00:00:00Z")], [link()], [tgt(updated="2026-12-02T00:00:00Z")]))
+    assert a.op == "skip" and not a.writes_remote
+
+
+# -- one side changed ---------------------------------------------------------------------
+def test_field_changed_in_the_source_is_patched_on_the_target():
+    a = only(plan([src(c=common(title="Rex (moved)"))], [link()], [tgt()]))
+    assert a.op == "update" and a.target_write == "update" and a.changes == {"title": ("Rex", "Rex (moved)")}
+
+
+def test_field_changed_in_the_target_flows_to_the_source_without_touching_the_target():
+    moved = common(start="2026-12-01T11:00:00+00:00", end="2026-12-01T12:00:00+00:00")
+    a = only(plan([], [link()], [tgt(c=moved)], source_complete=False))
+    assert a.source_write == "update" and a.target_write is None
+    assert a.source_fields == {"start": moved["start"], "end": moved["end"]}
+
+
+def test_event_cancelled_in_the_calendar_cancels_the_booking():
+    a = only(plan([], [link()], [tgt(c=common(cancelled=True))], source_complete=False))
+    assert a.source_fields == {"cancelled": True} and a.target_write is None
+
+
+def test_booking_cancelled_in_the_source_removes_the_event_once():
+    first = only(plan([src(c=common(cancelled=True))], [link()], [tgt()]))
+    assert first.op == "delete" and first.target_write == "remove"
+    settled = link(c=common(cancelled=True))
+    assert not only(plan([src(c=common(cancelled=True))], [settled], [tgt(c=common(cancelled=True))])).writes_remote
+
+
+def test_reopened_booking_restores_its_cancelled_event():
+    a = only(plan([src()], [link(c=common(cancelled=True))], [tgt(c=common(cancelled=True))]))
+    assert a.target_write == "restore" and a.changes["status"] == ("cancelled", "confirmed")
+
+
+def test_one_way_push_overwrites_edits_made_in_the_calendar():
+    a = only(plan([src()], [link()], [tgt(c=common(title="edited in calendar"))], directions=PUSH))
+    assert a.target_write == "update" and a.changes == {"title": ("edited in calendar", "Rex")}
+
+
+def test_one_way_pull_overwrites_the_source():
+    a = only(plan([src(c=common(title="edited in notion"))], [link()], [tgt()], directions=PULL))
+    assert a.source_write == "update" and a.source_fields == {"title": "Rex"} and a.target_write is None
+
+
+# -- both changed -------------------------------------------------------------------------
+def test_different_fields_changed_on_each_side_merge():
+    a = only(plan([src(c=common(title="New title"))], [link()], [tgt(c=common(location="Room 2"))]))
+    assert a.source_fields == {"location": "Room 2"}
+    assert a.changes["title"] == ("Rex", "New title") and a.target_write == "update"
+    assert a.merged["title"] == "New title" and a.merged["location"] == "Room 2"
+
+
+def test_same_change_on_both_sides_is_not_a_conflict():
+    a = only(plan([src(c=common(title="Same"))], [link()], [tgt(c=common(title="Same"))]))
+    assert a.op == "skip" and a.refresh_link and a.merged["title"] == "Same"
+
+
+@pytest.mark.parametrize("policy, s_upd, t_upd, winner", [
+    ("source-wins", "2026-12-02T10:00:00Z", "2026-12-02T11:00:00Z", "notion"),
+    ("newest-wins", "2026-12-02T10:00:00Z", "2026-12-02T11:00:00Z", "gcal"),
+    ("newest-wins", "2026-12-02T12:00:00Z", "2026-12-02T11:00:00Z", "notion"),
+])
+def test_same_field_changed_differently_follows_the_policy(policy, s_upd, t_upd, winner):
+    a = only(plan([src(c=common(title="notion"), updated=s_upd)], [link()],
+                  [tgt(c=common(title="gcal"), updated=t_upd)], conflict_policy=policy))
+    assert a.merged["title"] == winner
+    if winner == "notion":
+        assert a.changes["title"] == ("gcal", "notion")
+    else:
+        assert a.source_fields == {"title": "gcal"}
+
+
+def test_manual_policy_reports_both_values_and_writes_nothing():
+    a = only(plan([src(c=common(title="notion"))], [link()], [tgt(c=common(title="gcal"))], conflict_policy="manual"))
+    assert a.op == "conflict" and a.changes == {"title": ("notion", "gcal")} and not a.writes_remote
+    resolved = link(conflict={"fields": {}, "take": "gcal"})
+    b = only(plan([src(c=common(title="notion"))], [resolved], [tgt(c=common(title="gcal"))], conflict_policy="manual"))
+    assert b.source_fields == {"title": "gcal"}
+
+
+# -- deletions ----------------------------------------------------------------------------
+def test_booking_gone_from_a_full_read_removes_its_event_and_leaves_a_tombstone():
+    p = plan([src("n:2")], [link(), link("n:2")], [tgt(), tgt("n:2")])
+    a = next(a for a in p.actions if a.source_id == "n:1")
+    assert a.op == "delete" and a.tombstone and p.halt is None
+
+
+def test_incremental_read_does_not_mistake_unseen_bookings_for_deleted():
+    assert plan([src("n:2")], [link(), link("n:2")], [], source_complete=False, target_complete=False).count("delete") == 0
+
+
+def test_update_beats_deletion_the_booking_comes_back():
+    a = only(plan([], [link()], [tgt(c=common(title="changed in calendar"))]))
+    assert a.source_write == "restore" and a.changes["source.title"][1] == "changed in calendar"
+
+
+def test_records_that_failed_to_parse_are_not_treated_as_deleted():
+    p = plan([], [link()], [tgt()], failures=[Failure("1", "no date")])
     assert p.actions == [] and p.halt is None
 
 
-def test_empty_source_with_mappings_halts():
-    p = plan([], [link("n:1")], [TargetItem("evn1", "n:1", wanted())])
+def test_tombstoned_links_stay_deleted():
+    assert plan([], [link(tombstone=True)], [tgt(c=common(cancelled=True))]).actions == []
+
+
+def test_vanished_event_is_recreated():
+    a = only(plan([src()], [link()], []))
+    assert a.op == "create" and "vanished" in a.reason
+
+
+def test_unseen_booking_needed_for_a_write_is_requested():
+    p = plan([], [link()], [tgt(c=common(title="edit"))], directions=PUSH, source_complete=False)
+    assert p.needs_source == {"n:1"}
+
+
+# -- safety -------------------------------------------------------------------------------
+def test_one_side_suddenly_empty_halts():
+    p = plan([], [link()], [tgt()])
     assert p.halt and "no bookings" in p.halt
 
 
 def test_mass_deletion_halts_but_one_deletion_never_does():
-    links = [link(f"n:{i}") for i in range(4)]
-    targets = [TargetItem(tid(f"n:{i}"), f"n:{i}", wanted()) for i in range(4)]
-    keep = [SourceItem("n:0", wanted(), True, tid("n:0"))]
-    p = plan(keep, links, targets)
+    keys = [f"n:{i}" for i in range(4)]
+    p = plan([src("n:0")], [link(k) for k in keys], [tgt(k) for k in keys])
     assert p.count("delete") == 3 and "3 of 4" in p.halt
-    one = plan([SourceItem("n:0", wanted(), False, tid("n:0"))], links[:1], targets[:1])
-    assert one.count("delete") == 1 and one.halt is None
+    assert plan([src(c=common(cancelled=True))], [link()], [tgt()]).halt is None
 
 
 def test_plan_json_matches_the_spec_shape():
-    p = plan([SourceItem("n:1", wanted(), True)])
-    data = p.as_json()
+    data = plan([src(recorded=None)]).as_json()
     assert set(data) == {"pair", "actions"}
     assert set(data["actions"][0]) == {"op", "source_id", "target_id", "changes", "reason"}
     assert data["actions"][0]["changes"]["title"] == [None, "Rex"]

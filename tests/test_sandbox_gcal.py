@@ -11,7 +11,8 @@ import google.oauth2.credentials
 import httpx
 import pytest
 from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
+from googleapiclient.errors import BatchError, HttpError
+from googleapiclient.http import BatchHttpRequest
 
 from bsync.sandbox.gcal import GoogleCalendarSandbox, SandboxApiError
 
@@ -641,3 +642,292 @@ def test_reset_and_in_process_helpers(srv, svc, cal):
     assert srv.event_count(include_deleted=True) == 0
     svc.events().insert(calendarId=cal, body=timed(
         "helper001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")).execute()
+
+
+# -- batch endpoint --------------------------------------------------------------------------------
+
+
+class Collector:
+    """A batch callback keeping (request_id, response, exception) in callback order."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, object, HttpError | None]] = []
+
+    def __call__(self, request_id, response, exception):
+        self.calls.append((request_id, response, exception))
+
+    def by_id(self) -> dict:
+        return {rid: (resp, exc) for rid, resp, exc in self.calls}
+
+
+def new_batch(srv, collector):
+    return BatchHttpRequest(callback=collector, batch_uri=srv.url + "/batch/calendar/v3")
+
+
+def raw_batch(srv, parts: list[str], *, boundary="b0undary", token="sandbox-token",
+              content_type=None) -> httpx.Response:
+    """POST a hand-written batch (CRLF wire format, as in Google's guide)."""
+    body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
+    headers = {"Content-Type": content_type or f"multipart/mixed; boundary={boundary}"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.post(srv.url + "/batch/calendar/v3", content=body.encode(), headers=headers)
+
+
+def http_part(request_line: str, content_id: str | None = None, headers=(), body: str = "") -> str:
+    mime = "Content-Type: application/http\r\n"
+    if content_id:
+        mime += f"Content-ID: {content_id}\r\n"
+    inner = "".join(f"{h}\r\n" for h in headers)
+    return f"{mime}\r\n{request_line}\r\n{inner}\r\n{body}"
+
+
+def parse_multipart(resp: httpx.Response) -> list[tuple[str, int, dict, str]]:
+    """(Content-ID, inner status, inner headers, inner body) of each part of a batch answer."""
+    match = re.fullmatch(r"multipart/mixed; boundary=(\S+)", resp.headers["content-type"])
+    assert match, resp.headers["content-type"]
+    boundary = match.group(1)
+    chunks = resp.text.split(f"--{boundary}")
+    assert chunks[0] == "" and chunks[-1] == "--\r\n"
+    out = []
+    for chunk in chunks[1:-1]:
+        mime, _, http = chunk.removeprefix("\r\n").removesuffix("\r\n").partition("\r\n\r\n")
+        mime_headers = dict(line.split(": ", 1) for line in mime.split("\r\n"))
+        assert mime_headers["Content-Type"] == "application/http"
+        head, _, body = http.partition("\r\n\r\n")
+        status_line, *lines = head.split("\r\n")
+        inner_headers = dict(line.split(": ", 1) for line in lines)
+        assert int(inner_headers["Content-Length"]) == len(body.encode())
+        out.append((mime_headers["Content-ID"], int(status_line.split(" ")[1]), inner_headers, body))
+    return out
+
+
+def test_batch_of_50_inserts_is_one_http_request(srv, svc, cal):
+    got = Collector()
+    batch = new_batch(srv, got)
+    for i in range(50):
+        batch.add(svc.events().insert(calendarId=cal, body=timed(
+            f"batch{i:05d}", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")), request_id=f"r{i}")
+    batch.execute()
+
+    assert [rid for rid, _, _ in got.calls] == [f"r{i}" for i in range(50)]
+    assert all(exc is None for _, _, exc in got.calls)
+    assert [resp["id"] for _, resp, _ in got.calls] == [f"batch{i:05d}" for i in range(50)]
+    assert got.calls[7][1] == srv.get_event(cal, "batch00007")  # the full resource, as insert answers
+    assert srv.event_count(cal) == 50
+
+    # one HTTP request went over the wire; its 50 calls are recorded too, marked as batched
+    assert srv.count() == 1 and srv.count("POST", "/batch/calendar/v3") == 1
+    assert srv.counts_by_method() == {"POST": 1}
+    assert srv.count("POST", "/events") == 0
+    assert srv.count("POST", "/events", include_batched=True) == 50
+    assert srv.count(include_batched=True) == 51
+    log = httpx.get(srv.url + "/_sandbox/requests").json()["requests"]
+    inner, outer = log[:50], log[50]
+    assert outer == {"method": "POST", "path": "/batch/calendar/v3", "query": {}, "json": None,
+                     "status": 200, "batch": False}
+    assert all(r["batch"] and r["method"] == "POST" and r["status"] == 200 for r in inner)
+    assert inner[0]["path"] == "/calendar/v3/calendars/bsync-demo%40group.calendar.google.com/events"
+    assert inner[0]["json"]["id"] == "batch00000" and inner[0]["query"] == {"alt": ["json"]}
+
+
+def test_batch_duplicate_fails_only_its_part_with_the_plain_409(srv, svc, cal):
+    body = timed("dupbatch1", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")
+    svc.events().insert(calendarId=cal, body=body).execute()
+    _, _, plain = failure(svc.events().insert(calendarId=cal, body=body))
+
+    got = Collector()
+    batch = new_batch(srv, got)
+    batch.add(svc.events().insert(calendarId=cal, body=timed(
+        "okbatch01", "2024-05-01T12:00:00Z", "2024-05-01T13:00:00Z")), request_id="good-1")
+    batch.add(svc.events().insert(calendarId=cal, body=body), request_id="dup")
+    batch.add(svc.events().insert(calendarId=cal, body=timed(
+        "okbatch02", "2024-05-01T14:00:00Z", "2024-05-01T15:00:00Z")), request_id="good-2")
+    batch.execute()  # the outer answer is 200: nothing raises
+
+    results = got.by_id()
+    assert results["good-1"][0]["id"] == "okbatch01" and results["good-1"][1] is None
+    assert results["good-2"][0]["id"] == "okbatch02" and results["good-2"][1] is None
+    response, err = results["dup"]
+    assert response is None and isinstance(err, HttpError)
+    assert err.resp.status == 409 and err.error_details[0]["reason"] == "duplicate"
+    assert json.loads(err.content) == json.loads(plain.content)  # same body as without batch
+    assert srv.event_count(cal) == 3
+    assert [(r.status, r.batch) for r in srv.requests[-4:]] == [
+        (200, True), (409, True), (200, True), (200, False)]
+
+
+def test_batch_patch_delete_and_inner_errors_match_plain_calls(srv, svc, cal):
+    for eid in ("bpatch001", "bdelete01", "bgone0001"):
+        srv.insert_event(cal, timed(eid, "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))
+    srv.delete_event(cal, "bgone0001")
+    _, _, plain_410 = failure(svc.events().delete(calendarId=cal, eventId="bgone0001"))
+    _, _, plain_404 = failure(svc.events().get(calendarId=cal, eventId="nosuch001"))
+    _, _, plain_400 = failure(svc.events().patch(calendarId=cal, eventId="bpatch001", body={
+        "start": {"date": "2024-05-01"}, "end": {"date": "2024-05-02"}}))
+
+    got = Collector()
+    batch = new_batch(srv, got)
+    batch.add(svc.events().patch(calendarId=cal, eventId="bpatch001",
+                                 body={"summary": "Patched", "location": "Salon"}), request_id="patch")
+    batch.add(svc.events().delete(calendarId=cal, eventId="bdelete01"), request_id="delete")
+    batch.add(svc.events().delete(calendarId=cal, eventId="bgone0001"), request_id="gone")
+    batch.add(svc.events().get(calendarId=cal, eventId="nosuch001"), request_id="missing")
+    batch.add(svc.events().patch(calendarId=cal, eventId="bpatch001", body={
+        "start": {"date": "2024-05-01"}, "end": {"date": "2024-05-02"}}), request_id="invalid")
+    batch.execute()
+
+    results = got.by_id()
+    patched, err = results["patch"]
+    assert err is None and patched["summary"] == "Patched" and patched["location"] == "Salon"
+    assert patched == srv.get_event(cal, "bpatch001")
+    assert results["delete"] == ("", None)  # 204, as events().delete().execute() returns
+    assert srv.get_event(cal, "bdelete01")["status"] == "cancelled"
+    for rid, plain in (("gone", plain_410), ("missing", plain_404), ("invalid", plain_400)):
+        response, err = results[rid]
+        assert response is None and err.resp.status == plain.resp.status
+        assert json.loads(err.content) == json.loads(plain.content)
+    assert [(r.method, r.status) for r in srv.requests if r.batch] == [
+        ("PATCH", 200), ("DELETE", 204), ("DELETE", 410), ("GET", 404), ("PATCH", 400)]
+
+
+def test_batch_wire_format(srv, cal):
+    path = f"/calendar/v3/calendars/{cal.replace('@', '%40')}/events"
+    resp = raw_batch(srv, [
+        http_part(f"POST {path} HTTP/1.1", "<item1:12930812@barnyard.example.com>",
+                  ["Content-Type: application/json"],
+                  json.dumps(timed("parts0001", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z"))),
+        http_part(f"DELETE {path}/parts0001 HTTP/1.1", "<item2>"),
+        http_part(f"GET {path}/parts0001?fields=id"),  # no Content-ID, no HTTP version
+        http_part("GET /calendar/v3/nowhere HTTP/1.1", "<item4>"),
+        http_part("POST /token HTTP/1.1", "<item5>"),  # only this API's calls go through a batch
+    ])
+    assert resp.status_code == 200
+    parts = parse_multipart(resp)
+    assert [(cid, status) for cid, status, _, _ in parts] == [
+        ("<response-item1:12930812@barnyard.example.com>", 200), ("<response-item2>", 204),
+        ("response-", 200), ("<response-item4>", 404), ("<response-item5>", 404)]
+    assert json.loads(parts[0][3])["id"] == "parts0001"
+    assert parts[0][2]["Content-Type"] == "application/json; charset=UTF-8"
+    assert parts[1][3] == "" and "Content-Type" not in parts[1][2]
+    assert json.loads(parts[2][3])["status"] == "cancelled"
+    assert json.loads(parts[3][3])["error"]["errors"][0]["reason"] == "notFound"
+
+
+def test_batch_over_1000_calls_is_400_and_runs_nothing(srv, cal):
+    path = f"/calendar/v3/calendars/{cal.replace('@', '%40')}/events"
+    resp = raw_batch(srv, [http_part(f"GET {path}/x{i:08d} HTTP/1.1", f"<{i}>") for i in range(1001)])
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["code"] == 400 and error["errors"][0]["reason"] == "badRequest"
+    assert "1000" in error["message"]
+    assert [(r.path, r.status, r.batch) for r in srv.requests] == [("/batch/calendar/v3", 400, False)]
+    # the client library refuses to build such a batch in the first place
+    batch = BatchHttpRequest(batch_uri=srv.url + "/batch/calendar/v3")
+    get = service(srv).events().get(calendarId=cal, eventId="x00000000")
+    for i in range(1000):
+        batch.add(get, request_id=str(i))
+    with pytest.raises(BatchError, match=r"maximum calls\(1000\)"):
+        batch.add(get, request_id="1000")
+
+
+def test_batch_auth_is_checked_per_call(srv, cal):
+    path = f"/calendar/v3/calendars/{cal.replace('@', '%40')}/events"
+    plain = httpx.get(srv.url + path, headers={"Authorization": "Bearer not-a-token"})
+    # a bad outer token applies to the calls that carry none: 200 outside, 401 inside
+    resp = raw_batch(srv, [http_part(f"GET {path} HTTP/1.1", "<a>"),
+                           http_part(f"GET {path} HTTP/1.1", "<b>",
+                                     ["Authorization: Bearer sandbox-token"])], token="not-a-token")
+    assert resp.status_code == 200
+    (_, s1, h1, b1), (_, s2, _, _) = parse_multipart(resp)
+    assert (s1, s2) == (401, 200)  # a call's own Authorization header wins
+    assert json.loads(b1) == plain.json()
+    assert h1["WWW-Authenticate"] == plain.headers["WWW-Authenticate"]
+    # no outer token at all: the calls' own headers are enough
+    resp = raw_batch(srv, [http_part(f"GET {path} HTTP/1.1", "<c>",
+                                     ["Authorization: Bearer sandbox-token"])], token=None)
+    assert [status for _, status, _, _ in parse_multipart(resp)] == [200]
+
+    # the real client, holding a token the server does not know: every call answers 401, the
+    # client tries to refresh and cannot; nothing was written
+    body = timed("authbat01", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")
+    bad = service(srv, google.oauth2.credentials.Credentials(token="not-a-token"))
+    batch = new_batch(srv, Collector())
+    batch.add(bad.events().insert(calendarId=cal, body=body))
+    with pytest.raises(google.auth.exceptions.RefreshError):
+        batch.execute()
+    assert [(r.status, r.batch) for r in srv.requests[-2:]] == [(401, True), (200, False)]
+    assert srv.event_count(cal) == 0
+
+    # with a refresh token, it refreshes on the inner 401 and resends only those calls
+    got = Collector()
+    stale = service(srv, refreshable(srv, token="stale-token"))
+    batch = new_batch(srv, got)
+    batch.add(stale.events().insert(calendarId=cal, body=body), request_id="ins")
+    batch.execute()
+    assert got.calls[0][0] == "ins" and got.calls[0][1]["id"] == "authbat01"
+    assert srv.count("POST", "/token") == 1
+    assert [(r.path.rsplit("/", 1)[-1], r.status, r.batch) for r in srv.requests[-5:]] == [
+        ("events", 401, True), ("v3", 200, False), ("token", 200, False),
+        ("events", 200, True), ("v3", 200, False)]
+
+
+@pytest.mark.parametrize("content_type,body,detail", [
+    ("multipart/mixed;", "--x\r\n\r\n--x--\r\n", "multipart/mixed with a boundary"),
+    ("application/json", "{}", "multipart/mixed with a boundary"),
+    ("multipart/mixed; boundary=x", "", "0 items"),
+    ("multipart/mixed; boundary=x", "--x--\r\n", "0 items"),
+    ("multipart/mixed; boundary=x",
+     "--x\r\nContent-Type: application/http\r\n\r\nGET /calendar/v3/calendars/a/events\r\n",
+     "no close delimiter"),
+    ("multipart/mixed; boundary=x",
+     "--x\r\nContent-Type: text/plain\r\n\r\nGET /calendar/v3/calendars/a/events\r\n--x--",
+     "application/http"),
+    ("multipart/mixed; boundary=x",
+     "--x\r\nContent-Type: application/http\r\n\r\nnot a request line\r\n--x--", "request line"),
+    ("multipart/mixed; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\n"
+     "GET https://www.googleapis.com/calendar/v3/calendars/a/events\r\n--x--", "request line"),
+    ("multipart/mixed; boundary=x", "--x\r\nContent-Type: application/http\r\nno colon\r\n\r\n"
+     "GET /calendar/v3/calendars/a/events\r\n--x--", "header"),
+])
+def test_malformed_batch_is_400(srv, content_type, body, detail):
+    resp = httpx.post(srv.url + "/batch/calendar/v3", content=body.encode(), headers={
+        "Content-Type": content_type, "Authorization": "Bearer sandbox-token"})
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["code"] == 400 and error["status"] == "INVALID_ARGUMENT"
+    assert error["errors"] == [{"domain": "global", "reason": "badRequest",
+                                "message": error["message"]}]
+    assert error["message"].startswith("Failed to parse batch request, error: ")
+    assert detail in error["message"]
+    assert error["message"].endswith(f"Received batch body: ({len(body.encode())}) bytes redacted")
+    assert not any(r.batch for r in srv.requests)
+
+
+def test_batch_faults_per_call_and_on_the_envelope(srv, svc, cal):
+    def run(prefix: str) -> list[int]:
+        got = Collector()
+        batch = new_batch(srv, got)
+        for i in range(5):
+            batch.add(svc.events().insert(calendarId=cal, body=timed(
+                f"{prefix}{i:04d}", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")))
+        batch.execute()
+        return [exc.resp.status if exc else 200 for _, _, exc in got.calls]
+
+    # each call counts as one API call (Google counts a batch of n as n requests); the
+    # envelope itself does not, so fail_after_n=3 lets exactly three calls through
+    srv.set_faults(fail_after_n=3)
+    assert run("fltaa") == [200, 200, 200, 500, 500]
+    assert srv.event_count(cal) == 3
+    srv.set_faults(rate_limit_per_s=2)
+    statuses = run("fltbb")
+    assert statuses[:2] == [200, 200] and set(statuses[2:]) == {429}
+    assert [r.status for r in srv.requests[-6:]] == [200, 200, 429, 429, 429, 200]
+
+    srv.batch_part_faults = False  # faults on the envelope only
+    srv.set_faults(fail_after_n=1)
+    assert run("fltcc") == [200] * 5
+    with pytest.raises(HttpError) as info:  # the second envelope fails as a whole
+        run("fltdd")
+    assert info.value.resp.status == 500 and srv.requests[-1].status == 500
+    assert srv.event_count(cal) == 3 + 2 + 5

@@ -20,6 +20,13 @@ WAW = ZoneInfo("Europe/Warsaw")
 NYC = ZoneInfo("America/New_York")
 
 
+@pytest.fixture(autouse=True)
+def one_way(bsync):
+    """These tests cover the one-way pair: the calendar follows Notion."""
+    bsync.defaults = {"pairs": ["notion-to-gcal"]}
+    bsync.configure()
+
+
 def at(y, m, d, h, mi=0, tz=WAW):
     return datetime(y, m, d, h, mi, tzinfo=tz)
 
@@ -282,13 +289,14 @@ def test_safety_halt_on_mass_removal_and_force(sandbox, bsync):
     for page in pages[:3]:
         sandbox.notion.update_page(page, in_trash=True)
     sandbox.clear_requests()
-    result = bsync("sync")
+    assert bsync("sync").exit_code == 0 and writes(sandbox) == []  # trash shows only in a full read
+    result = bsync("sync", "--full")
     assert result.exit_code == 1 and "safety halt" in result.stderr and "3 of 4" in result.stderr
     assert writes(sandbox) == []
-    result = bsync("sync", "--force", "--json")
+    result = bsync("sync", "--full", "--force", "--json")
     assert result.exit_code == 0 and result.json["deleted"] == 3
     sandbox.clear_requests()
-    assert bsync("sync").exit_code == 0 and writes(sandbox) == []  # tombstones: not again
+    assert bsync("sync", "--full").exit_code == 0 and writes(sandbox) == []  # tombstones: not again
 
 
 def test_empty_source_with_mappings_halts(sandbox, bsync):
@@ -296,7 +304,7 @@ def test_empty_source_with_mappings_halts(sandbox, bsync):
     bsync("sync")
     for page in pages:
         sandbox.notion.update_page(page, in_trash=True)
-    result = bsync("sync")
+    result = bsync("sync", "--full")
     assert result.exit_code == 1 and "returned no bookings" in result.stderr
 
 
@@ -341,7 +349,7 @@ def test_status_shows_runs_and_summaries(sandbox, bsync):
     data = result.json
     assert data["runs"][0]["command"] == "sync notion-to-gcal"
     assert data["runs"][0]["exit_code"] == 1 and data["runs"][0]["summary"]["created"] == 5
-    assert data["links"]["notion-to-gcal"] == 5
+    assert data["links"]["notion+gcal"] == 5
     text = bsync("status")
     assert "Recent runs" in text.stdout and "sync notion-to-gcal" in text.stdout
 

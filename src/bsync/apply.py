@@ -4,7 +4,8 @@ Order inside one action is chosen so a kill at any point converges on the next r
 the target write comes first (idempotent: the event id is deterministic), then the link
 in the state DB, then the write-back onto the source record.  A run killed between any
 two steps finds, next time, an event with its key already in place and plans only the
-missing steps.
+missing steps.  Importing an event creates a Notion page, which has no client-chosen id:
+its journal intent is resolved by looking the event id up in Notion before creating again.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from bsync.errors import AuthError, RemoteError, RemoteUnavailableError
-from bsync.model import Booking
-from bsync.plan import Action, Plan
-from bsync.providers.base import BookingSource, EventTarget
+from bsync.model import Booking, apply_common
+from bsync.plan import Action, Plan, TargetItem
+from bsync.providers.base import WriteResult
 from bsync.store import Store
-
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +59,31 @@ class Summary:
         return 1 if self.errors or self.halted else 0
 
 
-def apply_plan(
-    plan: Plan,
-    bookings: Mapping[str, Booking],
-    source: BookingSource,
-    target: EventTarget,
-    store: Store,
-    run_id: int | None,
-    *,
-    on_action: Callable[[Action], None] | None = None,
-) -> Summary:
+@dataclass
+class ApplyContext:
+    """Everything apply needs besides the plan: both providers, what was read, the store."""
+
+    store: Store
+    link_pair: str
+    run_id: int | None
+    source: Any  # NotionSource
+    target: Any  # GoogleCalendarTarget
+    bookings: dict[str, Booking]
+    targets: Mapping[str, TargetItem]
+    default_timezone: str
+    dead_after: int = 3
+
+
+def apply_plan(plan: Plan, ctx: ApplyContext, *, on_action: Callable[[Action], None] | None = None) -> Summary:
     """Carry out ``plan``; record per-record failures and go on; stop on auth/unreachable."""
     summary = Summary(plan.pair, total=len(plan.actions))
     for failure in plan.failures:
         summary.fail(failure.id, failure.reason)
     for action in plan.actions:
         try:
-            _apply_action(plan.pair, action, bookings, source, target, store, run_id, summary)
+            _apply_action(action, ctx, summary)
         except RemoteError as exc:
-            summary.fail(_record_id(action.source_id), str(exc))
+            summary.fail(_record_id(action.source_id or action.target_id or "?"), str(exc))
         finally:
             if on_action is not None:
                 on_action(action)
@@ -88,75 +94,127 @@ def _record_id(key: str) -> str:
     return key.split(":", 1)[-1]
 
 
-def _journaled(store: Store, run_id: int | None, pair: str, name: str, key: str, target_id: str | None,
-               write: Callable[[], Any]) -> Any:
-    entry = store.journal_intent(run_id, pair, name, key, target_id)
+def _journaled(ctx: ApplyContext, name: str, key: str, target_id: str | None, write: Callable[[], Any]) -> Any:
+    store = ctx.store
+    entry = store.journal_intent(ctx.run_id, ctx.link_pair, name, key, target_id)
     try:
         result = write()
     except (RemoteError, RemoteUnavailableError, AuthError) as exc:
-        store.journal_failed(entry, str(exc))
-        log.warning("%s %s (%s) failed: %s", name, key, target_id, exc)
+        state = store.journal_failed(entry, str(exc), dead_after=ctx.dead_after if isinstance(exc, RemoteError) else 0)
+        log.warning("%s %s (%s) failed (%s): %s", name, key, target_id, state, exc)
         raise
-    store.journal_done(entry, pair, key)
+    store.journal_done(entry, ctx.link_pair, key)
     log.info("%s %s -> %s", name, key, target_id)
     return result
 
 
-def _apply_action(pair: str, action: Action, bookings: Mapping[str, Booking], source: BookingSource,
-                  target: EventTarget, store: Store, run_id: int | None, summary: Summary) -> None:
+def _save_link(ctx: ApplyContext, action: Action, key: str, target_id: str, *,
+               source_hash: str | None = None, target_result: WriteResult | None = None,
+               tombstone: bool = False, conflict: dict[str, Any] | None = None) -> None:
+    """Record the pair with both sides' current hashes and the merged snapshot."""
+    old = ctx.store.links_get(ctx.link_pair, key)
+    booking = ctx.bookings.get(key)
+    if source_hash is None:
+        source_hash = booking.content_hash() if booking else (old.content_hash if old else None)
+    target = ctx.targets.get(target_id)
+    if target_result is not None and target_result.hash:
+        target_hash, version = target_result.hash, target_result.version
+        target_fields = dict(target_result.item.fields) if target_result.item is not None else None
+    else:
+        target_hash = target.hash if target else (old.target_hash if old else None)
+        version = old.target_version if old else None
+        target_fields = dict(target.fields) if target else (old.target_fields if old else None)
+    snapshot = action.merged if action.merged is not None else (old.snapshot if old else None)
+    ctx.store.save_link(ctx.link_pair, key, target_id, content_hash=source_hash, target_hash=target_hash,
+                        snapshot=dict(snapshot) if snapshot is not None else None, tombstone=tombstone,
+                        source_version=booking.updated_at.isoformat() if booking and booking.updated_at else None,
+                        target_version=version, conflict=conflict, target_fields=target_fields)
+
+
+def _merged_booking(ctx: ApplyContext, action: Action, key: str) -> Booking:
+    booking = ctx.bookings[key]
+    return apply_common(booking, action.merged) if action.merged is not None else booking
+
+
+def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
     key, target_id = action.source_id, action.target_id
-    booking = bookings.get(key)
 
     if action.op == "skip":
         summary.skipped += 1
-        if not action.refresh_link or not target_id:
-            return
-        if booking is None:  # gone from the source: leave a tombstone
-            store.save_link(pair, key, target_id, tombstone=True)
-        elif booking.active:
-            store.save_link(pair, key, target_id, content_hash=booking.content_hash(),
-                            source_version=_version(booking))
+        if action.refresh_link and key and target_id:
+            _save_link(ctx, action, key, target_id, tombstone=action.tombstone)
         return
 
-    if action.op == "delete":
-        assert target_id is not None
-        result = _journaled(store, run_id, pair, "delete", key, target_id, lambda: target.remove(target_id))
-        store.save_link(pair, key, target_id, tombstone=booking is None,
-                        content_hash=booking.content_hash() if booking else None,
-                        source_version=_version(booking) if booking else None, target_version=result.version)
-        summary.deleted += 1
-        _note(summary, key, result.note)
-        return
-
-    if action.op == "conflict":  # one-way pairs never plan conflicts; two-way ones will
+    if action.op == "conflict":
         summary.conflicts += 1
+        assert key and target_id
+        conflict = {"fields": {name: list(values) for name, values in (action.conflict or {}).items()}}
+        if ctx.store.links_get(ctx.link_pair, key) is None:
+            ctx.store.save_link(ctx.link_pair, key, target_id, conflict=conflict)
+        else:
+            ctx.store.set_conflict(ctx.link_pair, key, conflict)
         return
 
-    assert booking is not None and target_id is not None
-    if action.op == "create":
-        result = _journaled(store, run_id, pair, "create", key, target_id,
-                            lambda: target.create(booking, target_id))
+    if action.source_write == "create":  # an event made in the calendar becomes a booking
+        _import(action, ctx, summary)
+        return
+
+    assert key is not None and target_id is not None
+    result: WriteResult | None = None
+    if action.target_write == "create":
+        booking = _merged_booking(ctx, action, key)
+        result = _journaled(ctx, "create", key, target_id, lambda: ctx.target.create(booking, target_id))
         summary.created += 1
-    elif action.target_changes or action.restore:
-        result = _journaled(store, run_id, pair, "update", key, target_id,
-                            lambda: target.update(booking, target_id, restore=action.restore))
+    elif action.target_write in ("update", "restore"):
+        booking = _merged_booking(ctx, action, key)
+        restore = action.target_write == "restore"
+        result = _journaled(ctx, action.target_write, key, target_id,
+                            lambda: ctx.target.update(booking, target_id, restore=restore))
+    elif action.target_write == "remove":
+        result = _journaled(ctx, "remove", key, target_id, lambda: ctx.target.remove(target_id))
+        summary.deleted += 1
+
+    source_hash = None
+    if action.source_write in ("update", "restore"):
+        booking = ctx.bookings.get(key)
+        fields = dict(action.merged) if action.source_write == "restore" else action.source_fields
+        zone = booking.timezone if booking else ctx.default_timezone
+        restore = action.source_write == "restore"
+        updated = _journaled(ctx, f"notion-{action.source_write}", key, target_id,
+                             lambda: ctx.source.update_common(key, fields, zone, restore=restore))
+        if updated is not None:
+            ctx.bookings[key] = updated
+            source_hash = updated.content_hash()
+
+    if action.op == "update" and action.target_write != "remove":
         summary.updated += 1
-    else:
-        result = None
-        summary.updated += 1
-    store.save_link(pair, key, target_id, content_hash=booking.content_hash(), source_version=_version(booking),
-                    target_version=result.version if result else None)
-    if result is not None:
-        _note(summary, key, result.note)
+    _save_link(ctx, action, key, target_id, source_hash=source_hash, target_result=result,
+               tombstone=action.tombstone)
+    if result is not None and result.note:
+        summary.notes.append({"id": _record_id(key), "note": result.note})
     if action.writeback:
-        _journaled(store, run_id, pair, "writeback", key, target_id,
-                   lambda: source.record_target_id(key, target_id))
+        _journaled(ctx, "writeback", key, target_id, lambda: ctx.source.record_target_id(key, target_id))
 
 
-def _version(booking: Booking | None) -> str | None:
-    return booking.updated_at.isoformat() if booking and booking.updated_at else None
-
-
-def _note(summary: Summary, key: str, note: str) -> None:
-    if note:
-        summary.notes.append({"id": _record_id(key), "note": note})
+def _import(action: Action, ctx: ApplyContext, summary: Summary) -> None:
+    """Create the Notion booking of an event made in the calendar, link them, mark the event."""
+    target_id = action.target_id
+    assert target_id is not None and action.merged is not None
+    target = ctx.targets[target_id]
+    intent_key = f"gcal:{target_id}"
+    booking: Booking | None = None
+    if ctx.store.unfinished(ctx.link_pair, intent_key, "import"):
+        booking = ctx.source.find_by_target_id(target_id)  # an earlier run may have created it
+        if booking is not None:
+            summary.notes.append({"id": target_id, "note": f"found the page an interrupted run created ({booking.key})"})
+    if booking is None:
+        zone = target.fields.get("timezone") or getattr(ctx.target, "calendar_timezone", None) or ctx.default_timezone
+        booking = _journaled(ctx, "import", intent_key, target_id, lambda: ctx.source.create_booking(
+            dict(action.merged), zone, target_id=target_id, notes=target.fields.get("description") or None))
+        if booking is None:
+            raise RemoteError(f"Notion created a page for event {target_id} that bsync cannot read back")
+    ctx.bookings[booking.key] = booking
+    summary.created += 1
+    _save_link(ctx, action, booking.key, target_id, source_hash=booking.content_hash())
+    result = _journaled(ctx, "stamp", booking.key, target_id, lambda: ctx.target.stamp(target_id, booking.key))
+    _save_link(ctx, action, booking.key, target_id, source_hash=booking.content_hash(), target_result=result)

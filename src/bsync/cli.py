@@ -67,19 +67,21 @@ def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
 
 @app.command()
 def sync(
-    pairs: Annotated[Optional[list[str]], typer.Argument(help=f"Pairs to run (default: [sync] pairs). Known: {', '.join(PAIRS)}.")] = None,
+    pairs: Annotated[Optional[list[str]], typer.Argument(help=f"Pairs to run (default: [sync] pairs). Known: {', '.join(PAIRS)}. Both together = two-way sync.")] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change; write nothing anywhere (not even the state DB).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion, empty source).")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Read everything (currently every run is a full read).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Read everything instead of only what changed since the last run.")] = False,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False,
 ) -> None:
-    """Sync bookings: plan, then apply exactly that plan.
+    """Sync bookings between Notion and Google Calendar: plan, then apply exactly that plan.
 
-    Reads all Notion bookings and the calendar's bsync events, compares them with the state
-    DB's mappings, and creates, patches or cancels events so the calendar follows Notion.
-    The Google event id is written back to each Notion page.  Safe to re-run or interrupt:
-    event ids are derived from the booking, so a rerun never duplicates.
+    notion-to-gcal makes the calendar follow Notion (events created, patched, cancelled;
+    the event id is written back to the page).  gcal-to-notion makes Notion follow the
+    calendar and imports events made there.  Both (the default) is a two-way sync that
+    merges field by field; the same field changed on both sides is settled by [sync]
+    conflict.  Only what changed since the last run is read (--full reads everything).
+    Safe to re-run or interrupt: nothing is ever duplicated.
     """
     ctx = Context(config, state, json_out, verbose, quiet)
     try:
@@ -88,16 +90,14 @@ def sync(
         for pair in chosen:
             if pair not in PAIRS:
                 raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)}")
-        exit_code = 0
-        for pair in chosen:
-            exit_code = max(exit_code, _run_pair(ctx, settings, pair, plan_only=plan, force=force))
+        exit_code = _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force, full=full)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
 
 
-def _run_pair(ctx: Context, settings: Settings, pair: str, *, plan_only: bool, force: bool) -> int:
-    from bsync.sync import PAIR_RUNNERS
+def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool, force: bool, full: bool) -> int:
+    from bsync.sync import run_sync
 
     progress: Progress | None = None
     task: Any = None
@@ -111,14 +111,15 @@ def _run_pair(ctx: Context, settings: Settings, pair: str, *, plan_only: bool, f
             progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), console=ctx.err, transient=True)
             progress.start()
-            task = progress.add_task(f"applying {pair}", total=len(plan.actions))
+            task = progress.add_task(f"applying {plan.pair}", total=len(plan.actions))
 
     def on_action(action: Any) -> None:
         if progress is not None:
             progress.advance(task)
 
     try:
-        result = PAIR_RUNNERS[pair](settings, plan_only=plan_only, force=force, on_plan=on_plan, on_action=on_action)
+        result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, on_plan=on_plan,
+                          on_action=on_action)
     finally:
         if progress is not None:
             progress.stop()
@@ -134,6 +135,51 @@ def _run_pair(ctx: Context, settings: Settings, pair: str, *, plan_only: bool, f
     else:
         render.print_summary(ctx.out, result.summary)
     return result.summary.exit_code
+
+
+@app.command()
+def resolve(
+    key: Annotated[str, typer.Argument(help="The booking key shown by `bsync status` (e.g. notion:1a2b…).")],
+    take: Annotated[str, typer.Option("--take", help="Which side's values win: notion or gcal.")],
+    config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+) -> None:
+    """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it."""
+    from bsync.store import RunLock
+    from bsync.sync import LINK_PAIR
+
+    ctx = Context(config, state, json_out, verbose, quiet)
+    try:
+        if take not in ("notion", "gcal"):
+            raise UsageError("--take must be 'notion' or 'gcal'")
+        settings = ctx.settings()
+        with RunLock(settings.state_path), Store.open(settings.state_path) as store:
+            link = store.links_get(LINK_PAIR, key)
+            if link is None or not link.conflict:
+                raise UsageError(f"no open conflict for {key!r}; `bsync status` lists them")
+            store.set_conflict(LINK_PAIR, key, {**link.conflict, "take": take})
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    ctx.out.print(f"{key}: {take} wins; run `bsync sync` to apply it")
+
+
+@app.command()
+def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+          verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:
+    """Try again the writes that failed too often (dead letters), then sync."""
+    ctx = Context(config, state, json_out, verbose, quiet)
+    try:
+        settings = ctx.settings()
+        from bsync.store import RunLock
+
+        with RunLock(settings.state_path), Store.open(settings.state_path) as store:
+            revived = store.revive_dead()
+        if not ctx.json:
+            ctx.out.print(f"{revived} dead letter(s) will be tried again")
+        exit_code = _run(ctx, settings, list(settings.sync.pairs), plan_only=False, force=False, full=False)
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    raise typer.Exit(exit_code)
 
 
 @app.command()
@@ -154,6 +200,8 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
                 "links": store.link_counts(),
                 "cursors": store.cursors(),
                 "journal": store.journal_counts(),
+                "conflicts": [{"key": link.source_key, "event": link.target_key, **link.conflict}
+                              for link in store.conflicts("notion+gcal")],
                 "unfinished": store.journal_entries(("intent", "failed", "dead"), limit=20),
             }
     except BsyncError as exc:
@@ -167,6 +215,10 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
     for table in render.status_tables(data["runs"], data["cursors"], data["journal"], data["links"],
                                       data["unfinished"]):
         ctx.out.print(table)
+    for conflict in data["conflicts"]:
+        fields = ", ".join(f"{name}: notion={v[0]!r} gcal={v[1]!r}" for name, v in conflict["fields"].items())
+        ctx.out.print(f"[magenta]conflict[/] {conflict['key']} ({escape(fields)}) — "
+                      f"`bsync resolve {conflict['key']} --take notion|gcal`")
 
 
 @app.command()

@@ -17,14 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import TomlConfigSettingsSource
 
-from bsync.errors import ConfigError
+from datetime import timedelta
 
-PAIRS = ("notion-to-gcal",)
+from bsync.errors import ConfigError
+from bsync.timeutil import parse_duration
+
+PAIRS = ("notion-to-gcal", "gcal-to-notion")
 """Sync pairs that exist; ``[sync] pairs`` may only name these."""
 
-DEFAULT_STATUS_MAP = {
-    "Pending": "scheduled",
+DEFAULT_STATUS_MAP = {  # the first name mapping to a status is the one bsync writes
     "Confirmed": "scheduled",
+    "Pending": "scheduled",
     "In progress": "in_progress",
     "Completed": "completed",
     "Cancelled": "cancelled",
@@ -117,6 +120,9 @@ class SyncConfig(Section):
     conflict: Literal["source-wins", "newest-wins", "manual"] = "source-wins"
     delete_policy: Literal["cancel", "delete"] = "cancel"
     max_delete: str = "50%"
+    import_unmanaged: bool = True
+    full_every: str = "24h"
+    dead_after: int = Field(default=3, ge=1, le=100)
     max_retries: int = Field(default=4, ge=0, le=20)
     retry_base_delay: float = Field(default=0.5, ge=0)
     retry_max_delay: float = Field(default=30.0, ge=0)
@@ -136,6 +142,16 @@ class SyncConfig(Section):
         if not re.fullmatch(r"\d+(\.\d+)?%|\d+", value):
             raise ValueError("must be a percentage like '50%' or a count like '20'")
         return value
+
+    @field_validator("full_every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def full_every_delta(self) -> timedelta:
+        return parse_duration(self.full_every)
 
     def max_delete_allowed(self, mapped: int) -> float:
         """How many deletions a plan may contain before the safety halt trips."""

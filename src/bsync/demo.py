@@ -6,6 +6,9 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import httpx
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -17,7 +20,7 @@ from bsync.errors import BsyncError
 from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import DEMO_TIMEZONE, booking_properties, seed_demo, write_sandbox_config
 from bsync.store import Store
-from bsync.sync import run_notion_to_gcal
+from bsync.sync import run_sync
 
 
 def _writes(sandbox: Sandbox) -> int:
@@ -48,6 +51,46 @@ def _calendar_table(sandbox: Sandbox, tz: ZoneInfo) -> Table:
     return table
 
 
+def _calendar_edits(sandbox: Sandbox, day: Any, luna_page: str, tz: ZoneInfo) -> None:
+    """What a stylist does on their phone: move an event, add one (through the real API)."""
+    from bsync.providers.gcal import event_id_for
+
+    base = f"{sandbox.google.url}/calendar/v3/calendars/{sandbox.google.calendar_id}/events"
+    headers = {"Authorization": "Bearer sandbox-token"}
+    start = datetime(day.year, day.month, day.day, 11, tzinfo=tz)
+    httpx.patch(f"{base}/{event_id_for('notion:' + luna_page)}", headers=headers, json={
+        "start": {"dateTime": start.isoformat(), "timeZone": DEMO_TIMEZONE},
+        "end": {"dateTime": (start + timedelta(hours=1)).isoformat(), "timeZone": DEMO_TIMEZONE}}).raise_for_status()
+    walk_in = datetime(day.year, day.month, day.day, 13, tzinfo=tz)
+    httpx.post(base, headers=headers, json={
+        "summary": "Walk-in: Coco – nail trim", "description": "Booked at the desk",
+        "start": {"dateTime": walk_in.isoformat(), "timeZone": DEMO_TIMEZONE},
+        "end": {"dateTime": (walk_in + timedelta(minutes=30)).isoformat(), "timeZone": DEMO_TIMEZONE}}).raise_for_status()
+
+
+def _notion_table(sandbox: Sandbox, tz: ZoneInfo) -> Table:
+    table = Table(title="Notion (sandbox) bookings now", title_justify="left")
+    for col in ("when (local)", "title", "status", "source"):
+        table.add_column(col)
+    rows = []
+    for page_id in sandbox.notion.pages:
+        props = sandbox.notion.get_page(page_id)["properties"]
+        when = (props["When"].get("date") or {}).get("start")
+        if when is None:
+            label = "—"
+        elif len(when) == 10:
+            label = f"{when} (all day)"
+        else:
+            label = datetime.fromisoformat(when).astimezone(tz).strftime("%a %d %b %H:%M %Z")
+        title = "".join(t["plain_text"] for t in props["Name"]["title"])
+        status = (props["Status"].get("status") or {}).get("name", "")
+        source = (props["Source"].get("select") or {}).get("name", "")
+        rows.append((when or "", label, title, status, source))
+    for row in sorted(rows):
+        table.add_row(*row[1:])
+    return table
+
+
 def run_demo(console: Console, *, keep: Path | None = None) -> None:
     tz = ZoneInfo(DEMO_TIMEZONE)
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bsync-demo-"))
@@ -62,20 +105,20 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             console.print(f"Seeded {len(pages)} bookings (one cancelled, one without a date). Config: {config_path}\n")
 
             console.rule("1. bsync sync --plan   (prints the plan, writes nothing anywhere)")
-            result = run_notion_to_gcal(settings, plan_only=True)
+            result = run_sync(settings, plan_only=True)
             render.print_plan(console, result.plan)
             console.print(f"[dim]state DB exists after --plan: {settings.state_path.exists()}; "
                           f"sandbox write requests: {_writes(sandbox)}[/]\n")
 
             console.rule("2. bsync sync   (applies exactly that plan)")
             sandbox.clear_requests()
-            result = run_notion_to_gcal(settings)
+            result = run_sync(settings)
             render.print_summary(console, result.summary)
             console.print(_calendar_table(sandbox, tz))
 
             console.rule("3. bsync sync again   (nothing changed, so nothing is written)")
             sandbox.clear_requests()
-            result = run_notion_to_gcal(settings)
+            result = run_sync(settings)
             render.print_summary(console, result.summary)
             console.print(f"[dim]sandbox write requests during the rerun: {_writes(sandbox)}[/]\n")
 
@@ -85,13 +128,19 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
                 "Rex – full groom", start=datetime(day.year, day.month, day.day, 14, tzinfo=tz),
                 end=datetime(day.year, day.month, day.day, 15, 30, tzinfo=tz), time_zone=DEMO_TIMEZONE))
             sandbox.notion.update_page(pages["mia"], properties={"Status": {"status": {"name": "Cancelled"}}})
-            result = run_notion_to_gcal(settings, plan_only=True)
+            result = run_sync(settings, plan_only=True)
             render.print_plan(console, result.plan)
-            result = run_notion_to_gcal(settings)
+            result = run_sync(settings)
             render.print_summary(console, result.summary)
             console.print(_calendar_table(sandbox, tz))
 
-            console.rule("5. bsync status")
+            console.rule("5. In Google Calendar, Luna is moved to 11:00 and a walk-in is added")
+            _calendar_edits(sandbox, today + timedelta(days=2), pages["luna"], tz)
+            result = run_sync(settings)
+            render.print_summary(console, result.summary)
+            console.print(_notion_table(sandbox, tz))
+
+            console.rule("6. bsync status")
             with Store.open_readonly(settings.state_path) as store:
                 tables = render.status_tables(store.recent_runs(5), store.cursors(), store.journal_counts(),
                                               store.link_counts(), store.journal_entries())

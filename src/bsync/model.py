@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,6 +75,51 @@ class Booking:
                  self.service_duration, self.staff, self.notes, self.location, sorted(self.links.items()),
                  self.source)
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+COMMON_FIELDS = ("title", "start", "end", "location", "cancelled")
+"""Fields both Notion and Google Calendar hold, merged field by field in two-way sync.
+
+``start``/``end`` are UTC ISO instants, or ``date:YYYY-MM-DD`` (exclusive end) for
+all-day bookings; ``cancelled`` is a bool.  Everything else a booking says (customer,
+service, staff, notes, timezone) lives only in Notion and is rendered into the event.
+"""
+
+
+def when_value(value: datetime, all_day: bool, zone: ZoneInfo) -> str:
+    """A start/end instant in the common-field form."""
+    if all_day:
+        return "date:" + value.astimezone(zone).date().isoformat()
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def booking_common(booking: Booking) -> dict[str, Any]:
+    tz = booking.tz
+    return {"title": booking.title, "start": when_value(booking.start, booking.all_day, tz),
+            "end": when_value(booking.end, booking.all_day, tz), "location": booking.location or "",
+            "cancelled": booking.status is Status.CANCELLED}
+
+
+def parse_when(value: str, zone: ZoneInfo) -> tuple[datetime, bool]:
+    """Inverse of :func:`when_value`: (UTC instant, all_day)."""
+    if value.startswith("date:"):
+        day = datetime.fromisoformat(value[5:]).date()
+        return datetime.combine(day, datetime.min.time(), zone).astimezone(timezone.utc), True
+    return datetime.fromisoformat(value).astimezone(timezone.utc), False
+
+
+def apply_common(booking: Booking, common: dict[str, Any]) -> Booking:
+    """The booking with its common fields replaced (status kept unless cancellation changed)."""
+    tz = booking.tz
+    start, all_day = parse_when(common["start"], tz)
+    end, _ = parse_when(common["end"], tz)
+    status = booking.status
+    if common["cancelled"] and status is not Status.CANCELLED:
+        status = Status.CANCELLED
+    elif not common["cancelled"] and status is Status.CANCELLED:
+        status = Status.SCHEDULED
+    return replace(booking, title=common["title"], start=start, end=end, all_day=all_day,
+                   location=common["location"] or None, status=status)
 
 
 def validate_booking(booking: Booking, record_id: str) -> Booking:

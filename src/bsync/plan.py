@@ -1,65 +1,91 @@
-"""The pure planner: source items + links + target items -> actions.  No I/O, no providers.
+"""The pure planner: source items + target items + links -> actions.  No I/O, no providers.
 
-Like vdirsyncer's sync algorithm, it only sees provider-neutral records:
+Like vdirsyncer's sync algorithm, it sees only provider-neutral records:
 
-* :class:`SourceItem` - what the source wants the target to look like (``wanted``, already
-  rendered by the target adapter into comparable fields), whether it should exist at all
-  (``active``), and the target id the source has recorded for it (``recorded_target_id``).
-* :class:`TargetItem` - the target's current fields, its ``bsync_key`` and whether it is
-  deleted/cancelled.
-* :class:`~bsync.store.Link` - what the last run matched.
+* :class:`SourceItem` - a booking on the source of truth (Notion): its common fields
+  (:data:`bsync.model.COMMON_FIELDS`), a content hash, and the target id it records.
+* :class:`TargetItem` - an event: its common fields, its full comparable projection, a hash,
+  and the ``bsync_key`` naming its booking.
+* :class:`~bsync.store.Link` - what the last run matched, with the *snapshot* of the common
+  fields as last synced and both sides' hashes then.
+
+A side's item is "changed" when its hash differs from the link's.  Two-way sync merges
+field by field against the snapshot: a field changed on one side flows to the other; the
+same field changed differently on both sides is a conflict settled by the policy.  One-way
+pairs make one side follow the other.  Reads may be incremental: an item not seen this run
+is unchanged since its link, so the snapshot stands in for it.
 
 The same inputs always give the same plan, so ``--plan`` shows exactly what apply will do.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, Sequence
 
+from bsync.model import COMMON_FIELDS
 from bsync.store import Link
 
 Op = Literal["create", "update", "delete", "skip", "conflict"]
+Direction = Literal["push", "pull"]  # push: source -> target; pull: target -> source
+TargetWrite = Literal["create", "update", "restore", "remove", "stamp"]
+SourceWrite = Literal["create", "update", "restore"]
 
 WRITEBACK_FIELD = "source.target_id"
 """The pseudo-field in ``changes`` meaning "store the target id on the source record"."""
+SOURCE_PREFIX = "source."
 
 
 @dataclass(frozen=True)
 class SourceItem:
     key: str
-    wanted: Mapping[str, Any]
-    active: bool
+    common: Mapping[str, Any]
+    hash: str | None = None
     recorded_target_id: str | None = None
-    version: str | None = None
-    content_hash: str | None = None
-    label: str = ""  # for people: e.g. "Rex – groom, Tue 24 Nov 10:00"
+    updated: str | None = None
+    label: str = ""
+    deleted: bool = False  # trashed (known from a full read or a fetch)
 
 
 @dataclass(frozen=True)
 class TargetItem:
     id: str
     key: str | None
-    fields: Mapping[str, Any]
-    deleted: bool = False
-    version: str | None = None
+    common: Mapping[str, Any]
+    fields: Mapping[str, Any] = field(default_factory=dict)  # full comparable projection
+    hash: str | None = None
+    updated: str | None = None
+    label: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.common.get("cancelled"))
 
 
 @dataclass(frozen=True)
 class Action:
     op: Op
-    source_id: str
+    source_id: str | None
     target_id: str | None
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     reason: str = ""
-    restore: bool = False  # the target exists but is cancelled: bring it back
-    adopt: bool = False  # the target exists but no link records it yet
-    label: str = ""  # human description of the booking, for tables (not part of the JSON)
-    refresh_link: bool = False  # skip, but the link's stored hash is stale or missing
+    label: str = ""  # for tables, not part of the JSON
+    target_write: TargetWrite | None = None
+    source_write: SourceWrite | None = None
+    merged: Mapping[str, Any] | None = None  # the snapshot to store once the writes succeed
+    tombstone: bool = False
+    refresh_link: bool = False  # nothing to write remotely, but the link must be (re)recorded
+    conflict: dict[str, tuple[Any, Any]] | None = None
+
+    @property
+    def source_fields(self) -> dict[str, Any]:
+        """Common fields to write to the source (from ``source.<field>`` changes)."""
+        return {k[len(SOURCE_PREFIX):]: v[1] for k, v in self.changes.items()
+                if k.startswith(SOURCE_PREFIX) and k != WRITEBACK_FIELD}
 
     @property
     def target_changes(self) -> dict[str, tuple[Any, Any]]:
-        return {k: v for k, v in self.changes.items() if k != WRITEBACK_FIELD}
+        return {k: v for k, v in self.changes.items() if not k.startswith(SOURCE_PREFIX)}
 
     @property
     def writeback(self) -> bool:
@@ -67,7 +93,7 @@ class Action:
 
     @property
     def writes_remote(self) -> bool:
-        return self.op in ("create", "delete") or (self.op == "update" and bool(self.changes))
+        return bool(self.target_write or self.source_write or self.writeback)
 
     def as_json(self) -> dict[str, Any]:
         return {"op": self.op, "source_id": self.source_id, "target_id": self.target_id,
@@ -86,6 +112,7 @@ class Plan:
     actions: list[Action]
     failures: list[Failure] = field(default_factory=list)
     halt: str | None = None  # why apply must not run without --force
+    needs_source: set[str] = field(default_factory=set)  # source keys to load fully, then plan again
 
     def count(self, op: Op) -> int:
         return sum(1 for a in self.actions if a.op == op)
@@ -105,100 +132,358 @@ def diff_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[s
             if current.get(name) != value}
 
 
-def plan_push(
+_MISSING = object()
+
+
+def merge(snapshot: Mapping[str, Any] | None, a: Mapping[str, Any], b: Mapping[str, Any],
+          directions: frozenset[str], policy: str, a_updated: str | None, b_updated: str | None,
+          ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
+    """Merge the common fields; return (merged, conflicts as {field: (source value, target value)}).
+
+    One-way pairs make the written side follow the other whole.  Two-way: a field that
+    changed on one side only (against the snapshot) takes that side's value; equal values
+    never conflict; otherwise ``source-wins`` / ``newest-wins`` decide, and ``manual``
+    reports the conflict (the merged value then is the source's, but nothing is written).
+    """
+    if directions == {"push"}:
+        return dict(a), {}
+    if directions == {"pull"}:
+        return dict(b), {}
+    merged: dict[str, Any] = {}
+    conflicts: dict[str, tuple[Any, Any]] = {}
+    for name in COMMON_FIELDS:
+        va, vb = a.get(name), b.get(name)
+        old = snapshot.get(name, _MISSING) if snapshot is not None else _MISSING
+        if va == vb:
+            merged[name] = va
+        elif old is not _MISSING and va == old:
+            merged[name] = vb
+        elif old is not _MISSING and vb == old:
+            merged[name] = va
+        else:
+            conflicts[name] = (va, vb)
+            if policy == "target-wins" or (policy == "newest-wins" and (b_updated or "") > (a_updated or "")):
+                merged[name] = vb
+            else:
+                merged[name] = va
+    return merged, conflicts
+
+
+Render = Callable[[str, Mapping[str, Any]], Mapping[str, Any] | None]
+"""render(source key, merged common fields) -> the target's projection, or None if the
+source record isn't loaded (the planner then asks for it)."""
+
+
+@dataclass
+class _Ctx:
+    pair: str
+    directions: frozenset[str]
+    policy: str
+    render: Render
+    target_hash: Callable[[Mapping[str, Any]], str]
+    target_id_for: Callable[[str], str]
+    target_complete: bool
+    source_label: str
+    target_label: str
+    import_unmanaged: bool = True
+    needs_source: set[str] = field(default_factory=set)
+
+    @property
+    def push(self) -> bool:
+        return "push" in self.directions
+
+    @property
+    def pull(self) -> bool:
+        return "pull" in self.directions
+
+
+def plan_sync(
     pair: str,
     sources: Sequence[SourceItem],
     links: Mapping[str, Link],
     targets: Mapping[str, TargetItem],
     *,
+    directions: frozenset[str] | set[str] = frozenset({"push"}),
+    render: Render,
+    target_hash: Callable[[Mapping[str, Any]], str],
     target_id_for: Callable[[str], str],
+    source_complete: bool = True,
+    target_complete: bool = True,
+    conflict_policy: str = "source-wins",
+    import_unmanaged: bool = True,
     failures: Sequence[Failure] = (),
     max_delete: Callable[[int], float] = lambda mapped: mapped * 0.5,
     source_label: str = "source",
+    target_label: str = "target",
 ) -> Plan:
-    """Plan a one-way push making the target follow the source.
+    """Plan one sync run between a source (of truth) and a target.
 
-    Records that failed to parse are listed in ``failures``; their links are left alone
-    (a record we could not read is not a record that was deleted).
+    ``source_complete``/``target_complete`` say whether a side was read in full (so an
+    absent item is gone) or incrementally (an absent item is unchanged).
     """
+    ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
+               target_complete, source_label, target_label, import_unmanaged)
     actions: list[Action] = []
-    seen: set[str] = set()
     failed = {f.id for f in failures}
+    seen_sources: set[str] = set()
+    claimed_targets: set[str] = set()
+    by_key = {t.key: t for t in targets.values() if t.key}
+    link_by_target = {link.target_key: link for link in links.values() if not link.tombstone}
 
     for item in sources:
-        seen.add(item.key)
+        seen_sources.add(item.key)
         link = links.get(item.key)
-        target_id = _choose_target_id(item, link, targets, target_id_for)
-        target = targets.get(target_id)
-        action = _plan_item(item, link, target, target_id, source_label)
-        actions.append(replace(action, label=item.label) if item.label else action)
+        if link is not None and not link.tombstone:
+            target = targets.get(link.target_key)
+            claimed_targets.add(link.target_key)
+            actions.append(_plan_linked(ctx, item, target, link))
+            continue
+        target = _find_target(ctx, item, targets, by_key, link_by_target)
+        if target is not None:
+            claimed_targets.add(target.id)
+        actions.append(_plan_unlinked_source(ctx, item, target))
 
     for key, link in sorted(links.items()):
-        if key in seen or link.tombstone or key in failed or key.split(":", 1)[-1] in failed:
+        if key in seen_sources or link.tombstone:
             continue
+        claimed_targets.add(link.target_key)
+        if _record_id(key) in failed or key in failed:
+            continue  # a record we could not read is not a record that was deleted
         target = targets.get(link.target_key)
-        if target is None or target.deleted:
-            actions.append(Action("skip", key, link.target_key, refresh_link=True,
-                                  reason=f"gone from {source_label}; its event is already gone"))
-        else:
-            actions.append(Action("delete", key, link.target_key,
-                                  changes={"status": ("confirmed", "cancelled")},
-                                  reason=f"no longer in {source_label} (removed or trashed)"))
+        if source_complete:
+            actions.append(_plan_source_deleted(ctx, key, target, link))
+        elif target is not None and target.hash != link.target_hash:
+            actions.append(_plan_linked(ctx, None, target, link))
+        elif target is None and target_complete:
+            actions.append(_plan_linked(ctx, None, None, link))
 
-    plan = Plan(pair, actions, list(failures))
-    plan.halt = _safety_halt(plan, sources, links, failures, max_delete, source_label)
+    for target in targets.values():
+        if target.id in claimed_targets:
+            continue
+        action = _plan_unlinked_target(ctx, target, links, source_complete)
+        if action is not None:
+            actions.append(action)
+
+    actions = [a for a in actions if a is not None]
+    plan = Plan(pair, actions, list(failures), needs_source=ctx.needs_source)
+    plan.halt = _safety_halt(plan, sources, links, failures, max_delete, source_complete, source_label)
     return plan
 
 
-def _choose_target_id(item: SourceItem, link: Link | None, targets: Mapping[str, TargetItem],
-                      target_id_for: Callable[[str], str]) -> str:
-    if link is not None:
-        return link.target_key
-    recorded = item.recorded_target_id
-    if recorded and recorded in targets and targets[recorded].key == item.key:
-        return recorded
-    return target_id_for(item.key)
+def _record_id(key: str) -> str:
+    return key.split(":", 1)[-1]
 
 
-def _plan_item(item: SourceItem, link: Link | None, target: TargetItem | None, target_id: str,
-               source_label: str) -> Action:
-    writeback: dict[str, tuple[Any, Any]] = {}
-    if item.active and item.recorded_target_id != target_id:
-        writeback[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
+def _find_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
+                 by_key: Mapping[str, TargetItem], link_by_target: Mapping[str, Link]) -> TargetItem | None:
+    """An existing event for an unlinked booking: the one it records, one claiming it, or its id."""
+    for candidate in (targets.get(item.recorded_target_id or ""), by_key.get(item.key),
+                      targets.get(ctx.target_id_for(item.key))):
+        if candidate is None or candidate.id in link_by_target:
+            continue
+        if candidate.key in (None, item.key):
+            return candidate
+    return None
 
-    if not item.active:
-        if target is None or target.deleted:
-            return Action("skip", item.key, target_id if target else None,
-                          reason="cancelled; no event to remove")
-        return Action("delete", item.key, target_id, changes={"status": ("confirmed", "cancelled")},
-                      reason=f"cancelled in {source_label}")
 
-    if target is None:
-        changes = {name: (None, value) for name, value in item.wanted.items()}
-        reason = "new booking" if link is None else "its event vanished; recreating"
-        return Action("create", item.key, target_id, {**changes, **writeback}, reason)
+def _label(item: SourceItem | None, target: TargetItem | None) -> str:
+    return (item.label if item else "") or (target.label if target else "")
 
-    changes = diff_fields(target.fields, item.wanted)
-    if target.deleted:
+
+def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, link: Link,
+                 *, adopt: bool = False) -> Action:
+    """A matched booking/event pair: merge and decide what to write on each side."""
+    key = item.key if item else link.source_key
+    target_id = target.id if target else link.target_key
+    snapshot = link.snapshot
+    label = _label(item, target)
+
+    if target is None and ctx.target_complete:  # the event vanished from the calendar
+        if not ctx.push:
+            return Action("skip", key, target_id, reason=f"its event vanished from {ctx.target_label}", label=label)
+        source_common = item.common if item else snapshot
+        if source_common is None or source_common.get("cancelled"):
+            return Action("skip", key, target_id, reason="cancelled; its event is gone too", label=label,
+                          merged=source_common, refresh_link=True)
+        wanted = ctx.render(key, source_common)
+        if wanted is None:
+            ctx.needs_source.add(key)
+            return Action("skip", key, target_id, reason="loading the booking to recreate its event")
+        new_id = ctx.target_id_for(key)
+        changes = {name: (None, value) for name, value in wanted.items()}
+        return Action("create", key, new_id, changes, reason="its event vanished; recreating", label=label,
+                      target_write="create", merged=dict(source_common))
+
+    a_common = item.common if item else snapshot
+    b_common = target.common if target else snapshot
+    if a_common is None or b_common is None:  # no snapshot to stand in for an unseen side
+        ctx.needs_source.add(key)
+        return Action("skip", key, target_id, reason="loading the booking to compare it", label=label)
+    a_changed = adopt or (item is not None and item.hash != link.content_hash)
+    b_changed = adopt or (target is not None and target.hash != link.target_hash)
+    if a_common.get("cancelled") and b_common.get("cancelled"):  # nothing of a cancelled pair matters
+        refresh = adopt or a_changed or b_changed
+        return Action("skip", key, target_id, reason="cancelled on both sides", label=label,
+                      merged=dict(a_common), refresh_link=refresh)
+
+    policy = {"notion": "source-wins", "gcal": "target-wins"}.get(link.resolution or "", ctx.policy)
+    merged, conflicts = merge(None if adopt else snapshot, a_common, b_common, ctx.directions, policy,
+                              item.updated if item else None, target.updated if target else None)
+    if conflicts and policy == "manual" and ctx.directions == {"push", "pull"}:
+        return Action("conflict", key, target_id, {name: (va, vb) for name, (va, vb) in conflicts.items()},
+                      reason=f"changed on both sides; settle with `bsync resolve {key} --take notion|gcal`",
+                      label=label, conflict=conflicts)
+
+    changes: dict[str, tuple[Any, Any]] = {}
+    source_write: SourceWrite | None = None
+    if ctx.pull:
+        for name in COMMON_FIELDS:
+            if merged.get(name) != a_common.get(name):
+                changes[SOURCE_PREFIX + name] = (a_common.get(name), merged.get(name))
+        if changes:
+            source_write = "update"
+
+    target_write: TargetWrite | None = None
+    if ctx.push or merged != b_common:
+        target_write, target_changes = _target_write(ctx, key, item, target, link, merged, b_common,
+                                                     a_changed, b_changed)
+        if target_write == "load":
+            ctx.needs_source.add(key)
+            return Action("skip", key, target_id, reason="loading the booking to update its event", label=label)
+        changes.update(target_changes)
+    if ctx.push and item is not None and not merged.get("cancelled") and item.recorded_target_id != target_id:
+        changes[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
+
+    reason = _reason(ctx, conflicts, a_changed, b_changed, target_write, source_write, adopt)
+    refresh = (snapshot != merged or link.content_hash != (item.hash if item else link.content_hash)
+               or link.target_hash != (target.hash if target else link.target_hash) or adopt)
+    if target_write == "remove":
+        op: Op = "delete"
+    elif target_write or source_write or WRITEBACK_FIELD in changes:
+        op = "update"
+    else:
+        op = "skip"
+        reason = "up to date" if not adopt else "adopting the existing event"
+    return Action(op, key, target_id, changes, reason, label=label, target_write=target_write,
+                  source_write=source_write, merged=merged, refresh_link=refresh)
+
+
+def _target_write(ctx: _Ctx, key: str, item: SourceItem | None, target: TargetItem | None, link: Link,
+                  merged: Mapping[str, Any], b_common: Mapping[str, Any], a_changed: bool, b_changed: bool,
+                  ) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """What to write to the target so it shows ``merged`` ("load": the booking is needed first)."""
+    was_cancelled = bool(b_common.get("cancelled"))
+    if merged.get("cancelled"):
+        return (None, {}) if was_cancelled else ("remove", {"status": ("confirmed", "cancelled")})
+    settled = merged == b_common and not was_cancelled
+    if settled and not a_changed:
+        if not (ctx.push and b_changed):
+            return None, {}
+        if target is not None and link.target_fields is not None and not _rendered_fields_changed(target, link):
+            return None, {}  # the calendar changed only fields that flow back to the source
+    wanted = ctx.render(key, merged)
+    if wanted is None:
+        return "load", {}
+    if target is not None:
+        changes = diff_fields(target.fields, wanted)
+    elif link.target_fields is not None:  # unchanged since the last sync: compare with that
+        changes = diff_fields(link.target_fields, wanted)
+    elif ctx.target_hash(wanted) != link.target_hash:
+        changes = {name: (None, value) for name, value in wanted.items()}
+    else:
+        changes = {}
+    if was_cancelled:
         changes["status"] = ("cancelled", "confirmed")
-        return Action("update", item.key, target_id, {**changes, **writeback},
-                      reason="event was cancelled; restoring", restore=True, adopt=link is None)
-    if link is None:
-        return Action("update" if changes or writeback else "skip", item.key, target_id,
-                      {**changes, **writeback}, reason="adopting the existing event", adopt=True,
-                      refresh_link=True)
-    if changes or writeback:
-        reason = f"changed in {source_label}" if changes else "recording the event id on the booking"
-        return Action("update", item.key, target_id, {**changes, **writeback}, reason)
-    return Action("skip", item.key, target_id, reason="up to date",
-                  refresh_link=link.content_hash != item.content_hash or link.target_key != target_id)
+        return "restore", changes
+    return ("update" if changes else None), changes
+
+
+def _rendered_fields_changed(target: TargetItem, link: Link) -> bool:
+    """Whether the target changed a field that only the source can render (e.g. description)."""
+    before = link.target_fields or {}
+    return any(value != before.get(name) for name, value in target.fields.items() if name not in COMMON_FIELDS)
+
+
+def _reason(ctx: _Ctx, conflicts: Mapping[str, Any], a_changed: bool, b_changed: bool,
+            target_write: Any, source_write: Any, adopt: bool) -> str:
+    if adopt:
+        return "adopting the existing event"
+    if target_write == "restore":
+        return "event was cancelled; restoring"
+    if conflicts:
+        return f"changed on both sides ({', '.join(conflicts)}); {ctx.policy}"
+    if target_write == "remove":
+        return f"cancelled in {ctx.source_label if a_changed or ctx.directions == {'push'} else ctx.target_label}"
+    if source_write and not target_write:
+        return f"changed in {ctx.target_label}"
+    if target_write:
+        return f"changed in {ctx.source_label}"
+    return "recording the event id on the booking"
+
+
+def _plan_unlinked_source(ctx: _Ctx, item: SourceItem, target: TargetItem | None) -> Action:
+    if item.deleted:
+        return Action("skip", item.key, None, reason=f"trashed in {ctx.source_label}", label=item.label)
+    if target is not None:  # first sight of a pair that already exists on both sides: adopt
+        pseudo = Link("", item.key, target.id, None, None, None, "", snapshot=None)
+        return _plan_linked(ctx, item, target, pseudo, adopt=True)
+    if item.common.get("cancelled"):
+        return Action("skip", item.key, None, reason="cancelled; no event to remove", label=item.label)
+    if not ctx.push:
+        return Action("skip", item.key, None, reason=f"not on {ctx.target_label}; only pushing creates events",
+                      label=item.label)
+    wanted = ctx.render(item.key, item.common)
+    target_id = ctx.target_id_for(item.key)
+    changes = {name: (None, value) for name, value in (wanted or {}).items()}
+    changes[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
+    return Action("create", item.key, target_id, changes, reason="new booking", label=item.label,
+                  target_write="create", merged=dict(item.common))
+
+
+def _plan_source_deleted(ctx: _Ctx, key: str, target: TargetItem | None, link: Link) -> Action:
+    """The booking is gone from the source (trashed or removed) while its link lives."""
+    b_common = target.common if target is not None else link.snapshot
+    b_changed = target is not None and target.hash != link.target_hash
+    if ctx.pull and ctx.push and b_changed and not target.cancelled:
+        # an update on one side beats a deletion on the other: the booking comes back
+        changes = {SOURCE_PREFIX + name: (None, value) for name, value in target.common.items()}
+        return Action("update", key, link.target_key, changes, label=target.label, source_write="restore",
+                      merged=dict(target.common),
+                      reason=f"trashed in {ctx.source_label} but changed in {ctx.target_label}; restoring it")
+    if not ctx.push:
+        return Action("skip", key, link.target_key, reason=f"gone from {ctx.source_label}", label=_label(None, target))
+    if target is None and ctx.target_complete or (b_common or {}).get("cancelled"):
+        return Action("skip", key, link.target_key, refresh_link=True, tombstone=True,
+                      reason=f"gone from {ctx.source_label}; its event is already gone")
+    return Action("delete", key, link.target_key, changes={"status": ("confirmed", "cancelled")},
+                  reason=f"no longer in {ctx.source_label} (removed or trashed)", target_write="remove",
+                  tombstone=True, label=_label(None, target))
+
+
+def _plan_unlinked_target(ctx: _Ctx, target: TargetItem, links: Mapping[str, Link],
+                          source_complete: bool) -> Action | None:
+    if target.key:
+        link = links.get(target.key)
+        if link is not None and link.tombstone:
+            return None  # the event of a booking deleted earlier: settled
+        if not source_complete:
+            ctx.needs_source.add(target.key)
+            return None
+        return Action("skip", target.key, target.id, label=target.label,
+                      reason=f"event claims booking {target.key}, which is not in {ctx.source_label}")
+    if target.cancelled or not ctx.pull or not ctx.import_unmanaged:
+        return None
+    changes = {SOURCE_PREFIX + name: (None, value) for name, value in target.common.items()}
+    return Action("create", None, target.id, changes, reason=f"new event in {ctx.target_label}; importing",
+                  label=target.label, source_write="create", target_write="stamp", merged=dict(target.common))
 
 
 def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, Link],
-                 failures: Sequence[Failure], max_delete: Callable[[int], float],
+                 failures: Sequence[Failure], max_delete: Callable[[int], float], source_complete: bool,
                  source_label: str) -> str | None:
     mapped = sum(1 for link in links.values() if not link.tombstone)
-    if mapped and not sources and not failures:
+    live_sources = [s for s in sources if not s.deleted]
+    if source_complete and mapped and not live_sources and not failures:
         return (f"{source_label} returned no bookings while {mapped} are mapped; refusing to remove "
                 f"their events (check the database id and the integration's access)")
     deletes = plan.count("delete")

@@ -112,6 +112,8 @@ def status_tables(runs: list[dict[str, Any]], cursors: list[dict[str, Any]], jou
         for col in ("provider", "scope", "value", "updated"):
             cur.add_column(col)
         for c in cursors:
+            if c["scope"].endswith(":schema"):
+                continue
             cur.add_row(c["provider"], c["scope"], short(c["value"]), c["updated_at"])
         out.append(cur)
     if problems:

@@ -99,19 +99,44 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     """),
 ]
 
+MIGRATIONS.append((2, "two-way sync: snapshots, target hashes, conflicts", """
+        UPDATE links SET pair = 'notion+gcal' WHERE pair = 'notion-to-gcal';
+        ALTER TABLE links ADD COLUMN target_hash TEXT;
+        ALTER TABLE links ADD COLUMN snapshot TEXT;
+        ALTER TABLE links ADD COLUMN conflict TEXT;
+        ALTER TABLE links ADD COLUMN target_fields TEXT
+    """))
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+LINK_COLUMNS = ("pair, source_key, target_key, source_version, target_version, content_hash, synced_at, "
+                "tombstone, target_hash, snapshot, conflict, target_fields")
 
 
 @dataclass(frozen=True)
 class Link:
+    """One matched booking/event: ids, both sides' hashes and the common fields as last synced."""
+
     pair: str
     source_key: str
     target_key: str
     source_version: str | None
     target_version: str | None
-    content_hash: str | None
+    content_hash: str | None  # the source record's hash when last synced
     synced_at: str
     tombstone: bool = False
+    target_hash: str | None = None  # the target record's hash when last synced
+    snapshot: dict[str, Any] | None = None  # common fields when last synced
+    conflict: dict[str, Any] | None = None  # {"fields": {...}} open, or {"take": side} resolved
+    target_fields: dict[str, Any] | None = None  # the target's comparable projection when last synced
+
+    @property
+    def resolution(self) -> str | None:
+        return (self.conflict or {}).get("take")
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Link":
+        return cls(*row[:7], bool(row[7]), row[8], json.loads(row[9]) if row[9] else None,
+                   json.loads(row[10]) if row[10] else None, json.loads(row[11]) if row[11] else None)
 
 
 def _now() -> str:
@@ -223,22 +248,36 @@ class Store:
     # -- links ----------------------------------------------------------------------------
     def links(self, pair: str) -> dict[str, Link]:
         """All links of a pair, keyed by source key."""
-        rows = self.db.execute(
-            "SELECT pair, source_key, target_key, source_version, target_version, content_hash, "
-            "synced_at, tombstone FROM links WHERE pair = ?", [pair]).fetchall()
-        return {row[1]: Link(*row[:7], bool(row[7])) for row in rows}
+        rows = self.db.execute(f"SELECT {LINK_COLUMNS} FROM links WHERE pair = ?", [pair]).fetchall()
+        return {row[1]: Link.from_row(row) for row in rows}
 
     def links_get(self, pair: str, source_key: str) -> Link | None:
-        row = self.db.execute(
-            "SELECT pair, source_key, target_key, source_version, target_version, content_hash, "
-            "synced_at, tombstone FROM links WHERE pair = ? AND source_key = ?", [pair, source_key]).fetchone()
-        return Link(*row[:7], bool(row[7])) if row else None
+        row = self.db.execute(f"SELECT {LINK_COLUMNS} FROM links WHERE pair = ? AND source_key = ?",
+                              [pair, source_key]).fetchone()
+        return Link.from_row(row) if row else None
+
+    def link_counts(self) -> dict[str, int]:
+        """Live (non-tombstone) links per pair."""
+        return {pair: count for pair, count in self.db.execute(
+            "SELECT pair, COUNT(*) FROM links WHERE tombstone = 0 GROUP BY pair").fetchall()}
+
+    def conflicts(self, pair: str) -> list[Link]:
+        return [link for link in self.links(pair).values() if link.conflict and not link.resolution]
+
+    def set_conflict(self, pair: str, source_key: str, conflict: dict[str, Any] | None) -> None:
+        self.db.execute("UPDATE links SET conflict = ? WHERE pair = ? AND source_key = ?",
+                        [json.dumps(conflict) if conflict else None, pair, source_key])
 
     def save_link(self, pair: str, source_key: str, target_key: str, *, source_version: str | None = None,
                   target_version: str | None = None, content_hash: str | None = None,
-                  tombstone: bool = False) -> None:
+                  tombstone: bool = False, target_hash: str | None = None,
+                  snapshot: dict[str, Any] | None = None, conflict: dict[str, Any] | None = None,
+                  target_fields: dict[str, Any] | None = None) -> None:
         """Record that ``source_key`` corresponds to ``target_key`` (replacing older rows for either)."""
-        args = [pair, source_key, target_key, source_version, target_version, content_hash, _now(), int(tombstone)]
+        args = [pair, source_key, target_key, source_version, target_version, content_hash, _now(),
+                int(tombstone), target_hash, json.dumps(snapshot) if snapshot is not None else None,
+                json.dumps(conflict) if conflict else None,
+                json.dumps(target_fields) if target_fields is not None else None]
         try:
             self.db.execute(self._UPSERT_LINK, args)  # one statement in the common case
         except sqlite3.IntegrityError:  # the target belonged to another source key: move it
@@ -248,17 +287,12 @@ class Store:
                 self.db.execute(self._UPSERT_LINK, args)
 
     _UPSERT_LINK = (
-        "INSERT INTO links (pair, source_key, target_key, source_version, target_version, "
-        "content_hash, synced_at, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        f"INSERT INTO links ({LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (pair, source_key) DO UPDATE SET target_key = excluded.target_key, "
         "source_version = excluded.source_version, target_version = excluded.target_version, "
         "content_hash = excluded.content_hash, synced_at = excluded.synced_at, "
-        "tombstone = excluded.tombstone")
-
-    def link_counts(self) -> dict[str, int]:
-        """Live (non-tombstone) links per pair."""
-        return {pair: count for pair, count in self.db.execute(
-            "SELECT pair, COUNT(*) FROM links WHERE tombstone = 0 GROUP BY pair").fetchall()}
+        "tombstone = excluded.tombstone, target_hash = excluded.target_hash, "
+        "snapshot = excluded.snapshot, conflict = excluded.conflict, target_fields = excluded.target_fields")
 
     # -- cursors --------------------------------------------------------------------------
     def cursor(self, provider: str, scope: str) -> str | None:
@@ -310,9 +344,38 @@ class Store:
                         "updated_at = ? WHERE pair = ? AND key = ? AND state IN ('intent', 'failed') "
                         "AND id < ?", [entry_id, now, pair, key, entry_id])
 
-    def journal_failed(self, entry_id: int, error: str) -> None:
-        self.db.execute("UPDATE journal SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",
-                        [error, _now(), entry_id])
+    def journal_failed(self, entry_id: int, error: str, *, dead_after: int = 0) -> str:
+        """Mark the write failed, folding earlier failures of the same write into it.
+
+        After ``dead_after`` failed attempts (over runs) it becomes ``dead``: no longer tried
+        until ``bsync retry``.  Returns the new state.
+        """
+        row = self.db.execute("SELECT pair, key, action FROM journal WHERE id = ?", [entry_id]).fetchone()
+        earlier = self.db.execute(
+            "SELECT COALESCE(MAX(attempts), 0) FROM journal WHERE pair IS ? AND key = ? AND action = ? "
+            "AND state IN ('failed', 'dead') AND id < ?", [row[0], row[1], row[2], entry_id]).fetchone()[0]
+        attempts = earlier + 1
+        state = "dead" if dead_after and attempts >= dead_after else "failed"
+        with self.transaction():
+            self.db.execute("DELETE FROM journal WHERE pair IS ? AND key = ? AND action = ? "
+                            "AND state IN ('failed', 'dead') AND id < ?", [row[0], row[1], row[2], entry_id])
+            self.db.execute("UPDATE journal SET state = ?, error = ?, attempts = ?, updated_at = ? WHERE id = ?",
+                            [state, error, attempts, _now(), entry_id])
+        return state
+
+    def unfinished(self, pair: str, key: str, action: str) -> bool:
+        """Whether an earlier run began this write and did not finish it."""
+        return self.db.execute("SELECT 1 FROM journal WHERE pair = ? AND key = ? AND action = ? "
+                               "AND state IN ('intent', 'failed', 'dead') LIMIT 1", [pair, key, action]).fetchone() is not None
+
+    def journal_keys(self, state: str) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT DISTINCT key FROM journal WHERE state = ?", [state])}
+
+    def revive_dead(self) -> int:
+        """Make dead entries failed again with a fresh attempt count (``bsync retry``)."""
+        cursor = self.db.execute("UPDATE journal SET state = 'failed', attempts = 0, updated_at = ? "
+                                 "WHERE state = 'dead'", [_now()])
+        return cursor.rowcount
 
     def journal_counts(self) -> dict[str, int]:
         return {state: count for state, count in

@@ -1,27 +1,42 @@
-"""Running a sync pair: read both sides, plan, and (unless planning) apply under the lock.
+"""Running a sync: read both sides (incrementally when possible), plan, and apply under the lock.
 
-This is the library entry point the CLI, ``bsync demo`` and the tests call; it knows which
-providers make up a pair, and nothing about how results are shown.
+``notion-to-gcal`` makes the calendar follow Notion; ``gcal-to-notion`` makes Notion follow
+the calendar (and imports events made there); running both in one invocation is the
+two-way sync, merged field by field against the last synced snapshot.
+
+Reads are incremental: Notion pages edited since the last run (``last_edited_time`` is
+rounded down to the minute, so the window overlaps the previous one and unchanged pages
+are recognised by their content hash), Google events changed since the stored
+``syncToken`` (a 410 falls back to a full read).  Notion queries cannot return trashed
+pages, so their absence is only visible in a full read: one happens on ``--full``, on the
+first run, and whenever the last one is older than ``[sync] full_every``.  Cursors are
+saved only after the run's writes are committed.
 """
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
-from bsync.apply import Summary, apply_plan
+from bsync.apply import ApplyContext, Summary, apply_plan
 from bsync.config import Settings
-from bsync.errors import BsyncError, SafetyHaltError
-from bsync.model import Booking
-from bsync.plan import Action, Plan, SourceItem, plan_push
-from bsync.providers.gcal import GoogleCalendarTarget
+from bsync.errors import BsyncError, SafetyHaltError, UsageError
+from bsync.model import Booking, apply_common, booking_common
+from bsync.plan import Action, Failure, Plan, SourceItem, TargetItem, plan_sync
+from bsync.providers.gcal import GoogleCalendarTarget, fields_hash
 from bsync.providers.notion import NotionSource
 from bsync.retry import RetryPolicy
 from bsync.store import RunLock, Store
+from bsync.timeutil import now_utc, parse_instant, to_utc
 
 NOTION_TO_GCAL = "notion-to-gcal"
+GCAL_TO_NOTION = "gcal-to-notion"
+LINK_PAIR = "notion+gcal"  # both directions share one mapping
+DIRECTIONS = {NOTION_TO_GCAL: "push", GCAL_TO_NOTION: "pull"}
+NOTION_OVERLAP = timedelta(minutes=2)  # last_edited_time is rounded down to the minute
 
 
 @dataclass
@@ -48,34 +63,186 @@ def build_gcal_target(settings: Settings) -> GoogleCalendarTarget:
 
 
 def booking_label(booking: Booking) -> str:
-    """``Rex – groom · Tue 24 Nov 10:00`` in the booking's own timezone."""
+    """``Rex – groom · Tue 24 Nov 10:00 CET`` in the booking's own timezone."""
     local = booking.start.astimezone(booking.tz)
     when = local.strftime("%a %d %b") if booking.all_day else local.strftime("%a %d %b %Y %H:%M %Z")
     return f"{booking.title} · {when}"
 
 
-def plan_notion_to_gcal(source: NotionSource, target: GoogleCalendarTarget, store: Store,
-                        settings: Settings) -> tuple[Plan, dict]:
-    """Read Notion, the calendar and the links; return the plan and the bookings by key."""
-    read = source.read_bookings()
-    targets = target.read_items()
-    links = store.links(NOTION_TO_GCAL)
-    items = [SourceItem(key=b.key, wanted=target.wanted_fields(b), active=b.active,
-                        recorded_target_id=b.target_ids.get("gcal"),
-                        version=b.updated_at.isoformat() if b.updated_at else None,
-                        content_hash=b.content_hash(), label=booking_label(b))
-             for b in read.bookings]
-    plan = plan_push(NOTION_TO_GCAL, items, links, targets, target_id_for=target.target_id_for,
-                     failures=read.failures, max_delete=settings.sync.max_delete_allowed,
-                     source_label=source.label)
-    return plan, {b.key: b for b in read.bookings}
+def source_item(booking: Booking) -> SourceItem:
+    return SourceItem(key=booking.key, common=booking_common(booking), hash=booking.content_hash(),
+                      recorded_target_id=booking.target_ids.get("gcal"),
+                      updated=booking.updated_at.isoformat() if booking.updated_at else None,
+                      label=booking_label(booking))
 
 
-def run_notion_to_gcal(settings: Settings, *, plan_only: bool = False, force: bool = False,
-                       on_plan: Callable[[Plan], None] | None = None,
-                       on_action: Callable[[Action], None] | None = None) -> PairResult:
-    """Sync Notion bookings to Google Calendar (or only plan it, writing nothing anywhere)."""
-    command = f"sync {NOTION_TO_GCAL}"
+def pair_name(pairs: list[str]) -> str:
+    return pairs[0] if len(pairs) == 1 else "notion<->gcal"
+
+
+@dataclass
+class Cursors:
+    """Where incremental reads resume, and when the last full Notion read happened."""
+
+    notion_edited: str | None
+    notion_full: str | None
+    gcal_token: str | None
+    notion_cache: dict[str, Any] | None
+
+    @classmethod
+    def load(cls, store: Store, settings: Settings) -> "Cursors":
+        scope = settings.notion.database_id or settings.notion.data_source_id
+        cache = store.cursor("notion", f"{scope}:schema")
+        return cls(store.cursor("notion", f"{scope}:edited"), store.cursor("notion", f"{scope}:full"),
+                   store.cursor("gcal", settings.google.calendar_id), json.loads(cache) if cache else None)
+
+
+class SyncRun:
+    """One sync invocation: reads, plans and (unless planning) applies."""
+
+    def __init__(self, settings: Settings, pairs: list[str], store: Store, *, full: bool) -> None:
+        for pair in pairs:
+            if pair not in DIRECTIONS:
+                raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(DIRECTIONS)}")
+        self.settings = settings
+        self.pairs = pairs
+        self.directions = frozenset(DIRECTIONS[p] for p in pairs)
+        self.store = store
+        self.source = build_notion_source(settings)
+        self.target = build_gcal_target(settings)
+        self.cursors = Cursors.load(store, settings)
+        self.started = now_utc()
+        self.source_full = full or self._full_read_due()
+        if not full:
+            self.source.use_cache(self.cursors.notion_cache)
+        self.gcal_token = None if full else self.cursors.gcal_token
+        self.bookings: dict[str, Booking] = {}
+        self.deleted_sources: set[str] = set()
+        self.targets: dict[str, TargetItem] = {}
+        self.failures: list[Failure] = []
+        self.next_gcal_token: str | None = None
+        self.target_complete = True
+
+    def _full_read_due(self) -> bool:
+        last_full = self.cursors.notion_full
+        if not self.cursors.notion_edited or not last_full:
+            return True
+        return self.started - parse_instant(last_full) >= self.settings.sync.full_every_delta
+
+    @property
+    def requests(self) -> int:
+        return self.source.requests + self.target.requests
+
+    # -- reading ------------------------------------------------------------------------
+    def read(self) -> None:
+        since = None
+        if not self.source_full:
+            since = parse_instant(self.cursors.notion_edited) - NOTION_OVERLAP
+        read = self.source.read_bookings(since)
+        self.bookings = {b.key: b for b in read.bookings}
+        self.failures = list(read.failures)
+        self.targets, self.next_gcal_token, self.target_complete = self.target.read_changes(self.gcal_token)
+        self._drop_past_unmanaged_events()
+        self._reload_failed()
+
+    def _drop_past_unmanaged_events(self) -> None:
+        """Events nobody booked through bsync that ended before today are history, not bookings."""
+        today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
+        for event_id, item in list(self.targets.items()):
+            end = item.common.get("end") or ""
+            if item.key is None and end <= (by_date if end.startswith("date:") else by_instant):
+                del self.targets[event_id]
+
+    def _reload_failed(self) -> None:
+        """Writes that failed last time are tried again: load both sides of them."""
+        for key in self.store.journal_keys("failed"):
+            if key.startswith("notion:") and key not in self.bookings:
+                self._load_source(key)
+            link = self.store.links_get(LINK_PAIR, key)
+            if link is not None and link.target_key not in self.targets:
+                item = self.target.fetch(link.target_key)
+                if item is not None:
+                    self.targets[item.id] = item
+
+    def _load_source(self, key: str) -> None:
+        booking, gone, failure = self.source.fetch(key)
+        if booking is not None:
+            self.bookings[key] = booking
+        elif gone:
+            self.deleted_sources.add(key)
+        elif failure is not None:
+            self.failures.append(failure)
+
+    # -- planning -----------------------------------------------------------------------
+    def plan(self) -> Plan:
+        links = self.store.links(LINK_PAIR)
+        for _ in range(3):  # an incremental plan may ask for bookings it didn't see; load, plan again
+            plan = self._plan_once(links)
+            missing = plan.needs_source - set(self.bookings) - self.deleted_sources
+            if not missing:
+                break
+            for key in sorted(missing):
+                self._load_source(key)
+        return self._skip_dead(plan)
+
+    def _plan_once(self, links: dict) -> Plan:
+        sources = [source_item(b) for b in self.bookings.values()]
+        sources += [SourceItem(key, {}, deleted=True) for key in sorted(self.deleted_sources)
+                    if key not in self.bookings]
+        target = self.target
+
+        def render(key: str, merged: dict[str, Any]) -> Any:
+            booking = self.bookings.get(key)
+            if booking is None:
+                return None
+            return target.wanted_fields(apply_common(booking, merged))
+
+        return plan_sync(pair_name(self.pairs), sources, links, self.targets, directions=self.directions,
+                         render=render, target_hash=lambda fields: fields_hash(fields, False),
+                         target_id_for=target.target_id_for, source_complete=self.source_full,
+                         target_complete=self.target_complete, conflict_policy=self.settings.sync.conflict,
+                         import_unmanaged=self.settings.sync.import_unmanaged, failures=self.failures,
+                         max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
+                         target_label="Google Calendar")
+
+    def _skip_dead(self, plan: Plan) -> Plan:
+        dead = self.store.journal_keys("dead")
+        if not dead:
+            return plan
+        plan.actions = [a if (a.source_id not in dead or a.op == "skip") else
+                        Action("skip", a.source_id, a.target_id, label=a.label,
+                               reason="failed too often; `bsync retry` tries it again")
+                        for a in plan.actions]
+        return plan
+
+    # -- applying -----------------------------------------------------------------------
+    def apply(self, plan: Plan, run_id: int | None, on_action: Callable[[Action], None] | None) -> Summary:
+        ctx = ApplyContext(self.store, LINK_PAIR, run_id, self.source, self.target, self.bookings, self.targets,
+                           self.settings.timezone, dead_after=self.settings.sync.dead_after)
+        summary = apply_plan(plan, ctx, on_action=on_action)
+        self._advance_cursors()
+        return summary
+
+    def _advance_cursors(self) -> None:
+        scope = self.settings.notion.database_id or self.settings.notion.data_source_id
+        started = self.started.isoformat()
+        self.store.set_cursor("notion", f"{scope}:edited", started)
+        if self.source_full:
+            self.store.set_cursor("notion", f"{scope}:full", started)
+        self.store.set_cursor("notion", f"{scope}:schema", json.dumps(self.source.cache()))
+        if self.next_gcal_token:
+            self.store.set_cursor("gcal", self.settings.google.calendar_id, self.next_gcal_token)
+
+
+def run_sync(settings: Settings, pairs: list[str] | None = None, *, plan_only: bool = False, force: bool = False,
+             full: bool = False, on_plan: Callable[[Plan], None] | None = None,
+             on_action: Callable[[Action], None] | None = None) -> PairResult:
+    """Sync (or only plan, writing nothing anywhere) the given pairs; both pairs = two-way."""
+    pairs = list(pairs or settings.sync.pairs)
+    settings.require("notion")
+    settings.require("google")
+    command = "sync " + " ".join(pairs) if pairs != list(DIRECTIONS) else "sync"
     with ExitStack() as stack:
         if plan_only:
             store = stack.enter_context(Store.open_readonly(settings.state_path))
@@ -83,36 +250,39 @@ def run_notion_to_gcal(settings: Settings, *, plan_only: bool = False, force: bo
             stack.enter_context(RunLock(settings.state_path))
             store = stack.enter_context(Store.open(settings.state_path))
         run_id = None if plan_only else store.start_run(command)
-        source = target = None
+        run: SyncRun | None = None
         summary: Summary | None = None
         try:
-            source = build_notion_source(settings)
-            target = build_gcal_target(settings)
-            plan, bookings = plan_notion_to_gcal(source, target, store, settings)
+            run = SyncRun(settings, pairs, store, full=full)
+            run.read()
+            plan = run.plan()
             if on_plan is not None:
                 on_plan(plan)
             if plan_only:
                 return PairResult(plan, None)
             if plan.halt and not force:
-                summary = Summary(NOTION_TO_GCAL, total=len(plan.actions), halted=plan.halt)
+                summary = Summary(plan.pair, total=len(plan.actions), halted=plan.halt)
                 raise SafetyHaltError(f"safety halt: {plan.halt}; nothing was written",
                                       hint="check the source; if the plan is right, run again with --force")
-            summary = apply_plan(plan, bookings, source, target, store, run_id, on_action=on_action)
+            summary = run.apply(plan, run_id, on_action)
             return PairResult(plan, summary)
         except BsyncError as exc:
             if run_id is not None:
-                payload = (summary.as_json() if summary else {"pair": NOTION_TO_GCAL})
+                payload = summary.as_json() if summary else {"pair": pair_name(pairs)}
                 payload["error"] = str(exc)
+                if run is not None:
+                    payload["requests"] = run.requests
                 store.finish_run(run_id, exc.exit_code, payload)
             raise
         finally:
-            requests = (source.requests if source else 0) + (target.requests if target else 0)
-            if summary is not None:
-                summary.requests = requests
-            if target is not None and not plan_only:
-                target.close()
+            if summary is not None and run is not None:
+                summary.requests = run.requests
+            if run is not None and not plan_only:
+                run.target.close()
             if run_id is not None and summary is not None and not summary.halted:
                 store.finish_run(run_id, summary.exit_code, summary.as_json())
 
 
-PAIR_RUNNERS = {NOTION_TO_GCAL: run_notion_to_gcal}
+def run_notion_to_gcal(settings: Settings, **kwargs: Any) -> PairResult:
+    """One-way: make the calendar follow Notion."""
+    return run_sync(settings, [NOTION_TO_GCAL], **kwargs)

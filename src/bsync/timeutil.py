@@ -50,3 +50,16 @@ def allday_dates(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, da
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+_DURATION = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90m"``, ``"24h"``, ``"7d"``, ``"2w"`` (or ``"1h30m"``) as a timedelta."""
+    import re
+
+    parts = re.findall(r"(\d+)\s*([mhdw])", text.strip().lower())
+    if not parts or re.sub(r"\d+\s*[mhdw]", "", text.strip().lower()).strip():
+        raise ValueError(f"not a duration like '90m', '24h' or '7d': {text!r}")
+    return timedelta(seconds=sum(int(n) * _DURATION[unit] for n, unit in parts))

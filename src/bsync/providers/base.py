@@ -25,6 +25,8 @@ class WriteResult:
     target_id: str
     version: str | None = None
     note: str = ""  # e.g. "adopted existing event"
+    hash: str | None = None  # the written record's hash, stored in the link
+    item: Any = None  # the written record as a TargetItem, when the remote returned it
 
 
 class BookingSource(Protocol):

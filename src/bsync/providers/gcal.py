@@ -18,6 +18,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from dataclasses import replace
 from typing import Any, Callable, Mapping, TypeVar
 
 import google.auth.exceptions
@@ -156,6 +157,7 @@ class GoogleCalendarTarget:
         self.service = build("calendar", "v3", http=http, static_discovery=True, cache_discovery=False,
                              client_options={"api_endpoint": f"{config.base_url}/calendar/v3/"})
         self.events = self.service.events()
+        self.calendar_timezone: str | None = None
 
     @property
     def requests(self) -> int:
@@ -208,25 +210,49 @@ class GoogleCalendarTarget:
 
     # -- reading ----------------------------------------------------------------------
     def read_items(self) -> dict[str, TargetItem]:
-        """Every bsync-managed event in the calendar, cancelled ones included."""
+        """Every event in the calendar (cancelled ones included), keyed by id."""
+        return self.read_changes(None)[0]
+
+    def read_changes(self, sync_token: str | None) -> tuple[dict[str, TargetItem], str | None, bool]:
+        """Events changed since ``sync_token`` (all events without one).
+
+        Returns (items, next sync token, complete).  A token Google no longer accepts (410)
+        falls back to a full read, which ``complete`` reports.  The request parameters are
+        the same with and without a token, as the API requires.
+        """
         items: dict[str, TargetItem] = {}
-        token: str | None = None
+        page_token: str | None = None
+        complete = sync_token is None
         while True:
-            request = self.events.list(calendarId=self.calendar_id, showDeleted=True,
-                                       maxResults=LIST_PAGE_SIZE, pageToken=token)
+            params: dict[str, Any] = {"calendarId": self.calendar_id, "showDeleted": True,
+                                      "maxResults": LIST_PAGE_SIZE}
+            if page_token:
+                params["pageToken"] = page_token
+            if sync_token:
+                params["syncToken"] = sync_token
             try:
-                page = self._execute(request, f"Google: listing events of {self.calendar_id}", handled=(404,))
-            except HttpError:
+                page = self._execute(self.events.list(**params), f"Google: listing events of {self.calendar_id}",
+                                     handled=(404, 410))
+            except HttpError as exc:
+                if exc.resp.status == 410 and sync_token:
+                    return self.read_changes(None)  # token expired: full resync
                 raise ConfigError(f"google.calendar_id {self.calendar_id!r}: calendar not found or not "
                                   f"shared with this account") from None
+            self.calendar_timezone = page.get("timeZone") or self.calendar_timezone
             for event in page.get("items", []):
-                key = ((event.get("extendedProperties") or {}).get("private") or {}).get(KEY_PROPERTY)
-                if key is None:
-                    continue  # not ours: a manual block or another tool's event
                 items[event["id"]] = to_target_item(event)
-            token = page.get("nextPageToken")
-            if not token:
-                return items
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return items, page.get("nextSyncToken"), complete
+
+    def fetch(self, target_id: str) -> TargetItem | None:
+        """One event by id (cancelled ones too), or None if Google has never heard of it."""
+        try:
+            event = self._execute(self.events.get(calendarId=self.calendar_id, eventId=target_id),
+                                  f"Google: reading event {target_id}", handled=(404,))
+        except HttpError:
+            return None
+        return to_target_item(event)
 
     # -- writing ----------------------------------------------------------------------
     def create(self, booking: Booking, target_id: str) -> WriteResult:
@@ -236,20 +262,20 @@ class GoogleCalendarTarget:
                                      sendUpdates=self.config.send_updates)
         try:
             event = self._execute(request, f"Google: creating event {target_id}", handled=(409,))
-            return WriteResult(target_id, event.get("etag"))
+            return result_of(event)
         except HttpError as exc:
             if exc.resp.status != 409:
                 raise
         existing = self._execute(self.events.get(calendarId=self.calendar_id, eventId=target_id),
                                  f"Google: reading event {target_id}")
         item = to_target_item(existing)
-        if item.deleted:
+        if item.cancelled:
             result = self.update(booking, target_id, restore=True)
-            return WriteResult(target_id, result.version, "restored the cancelled event with this id")
+            return replace(result, note="restored the cancelled event with this id")
         if item.fields != event_fields(self.event_body(booking)):
             result = self.update(booking, target_id, restore=False)
-            return WriteResult(target_id, result.version, "adopted and updated the existing event")
-        return WriteResult(target_id, existing.get("etag"), "adopted the existing event")
+            return replace(result, note="adopted and updated the existing event")
+        return replace(result_of(existing), note="adopted the existing event")
 
     def update(self, booking: Booking, target_id: str, *, restore: bool) -> WriteResult:
         """Patch the event to match the booking; a cancelled one is restored with a full update."""
@@ -262,7 +288,14 @@ class GoogleCalendarTarget:
             request = self.events.patch(calendarId=self.calendar_id, eventId=target_id, body=body,
                                         sendUpdates=self.config.send_updates)
         event = self._execute(request, f"Google: updating event {target_id}")
-        return WriteResult(target_id, event.get("etag"))
+        return result_of(event)
+
+    def stamp(self, target_id: str, key: str) -> WriteResult:
+        """Mark an imported event as managed: store its booking's key on it."""
+        request = self.events.patch(calendarId=self.calendar_id, eventId=target_id,
+                                    body={"extendedProperties": {"private": {KEY_PROPERTY: key}}})
+        event = self._execute(request, f"Google: marking event {target_id}")
+        return result_of(event)
 
     def remove(self, target_id: str) -> WriteResult:
         """Cancel (status=cancelled, content kept) or delete the event, per ``delete_policy``."""
@@ -273,12 +306,12 @@ class GoogleCalendarTarget:
             request = self.events.patch(calendarId=self.calendar_id, eventId=target_id,
                                         body={"status": "cancelled"}, sendUpdates=self.config.send_updates)
         try:
-            self._execute(request, f"Google: removing event {target_id}", handled=(404, 410))
+            event = self._execute(request, f"Google: removing event {target_id}", handled=(404, 410))
         except HttpError as exc:
             if exc.resp.status not in (404, 410):
                 raise
             return WriteResult(target_id, None, "already gone")
-        return WriteResult(target_id, None)
+        return result_of(event) if event else WriteResult(target_id, None)
 
 
 def describe(booking: Booking) -> str:
@@ -327,7 +360,29 @@ def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def event_common(event: Mapping[str, Any], fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The common fields (see bsync.model.COMMON_FIELDS) an event holds."""
+    fields = fields if fields is not None else event_fields(event)
+    return {"title": fields["title"], "start": fields["start"], "end": fields["end"],
+            "location": fields["location"], "cancelled": event.get("status") == "cancelled"}
+
+
+def fields_hash(fields: Mapping[str, Any], cancelled: bool = False) -> str:
+    """Hash of an event's projection: equal hashes mean nothing bsync manages changed."""
+    blob = json.dumps([sorted(fields.items()), cancelled], default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
 def to_target_item(event: Mapping[str, Any]) -> TargetItem:
     key = ((event.get("extendedProperties") or {}).get("private") or {}).get(KEY_PROPERTY)
-    return TargetItem(id=event["id"], key=key, fields=event_fields(event),
-                      deleted=event.get("status") == "cancelled", version=event.get("etag"))
+    fields = event_fields(event)
+    common = event_common(event, fields)
+    return TargetItem(id=event["id"], key=key, common=common, fields=fields,
+                      hash=fields_hash(fields, common["cancelled"]), updated=event.get("updated"),
+                      label=f"{fields['title']} · {(fields['start'] or '')[:16].replace('T', ' ')}")
+
+
+def result_of(event: Mapping[str, Any]) -> WriteResult:
+    """The write result for the event Google returned (its etag and projection hash)."""
+    item = to_target_item(event)
+    return WriteResult(event["id"], event.get("etag"), hash=item.hash, item=item)

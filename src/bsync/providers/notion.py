@@ -9,7 +9,7 @@ event id is written back into the ``calendar_event_id`` property.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,14 +18,14 @@ import notion_client
 from notion_client.errors import APIResponseError, HTTPResponseError, RequestTimeoutError
 
 from bsync.config import NotionConfig
-from bsync.errors import AuthError, ConfigError, RecordError
-from bsync.model import Booking, Customer, Status, validate_booking
+from bsync.errors import AuthError, ConfigError, RecordError, RemoteError
+from bsync.model import Booking, Customer, Status, parse_when, validate_booking
 from bsync.plan import Failure
 from bsync.providers.base import SourceRead
 from bsync.retry import Failure as CallFailure
 from bsync.ratelimit import Pacer
 from bsync.retry import RetryPolicy, call
-from bsync.timeutil import allday_span, parse_instant
+from bsync.timeutil import allday_dates, allday_span, parse_instant
 
 T = TypeVar("T")
 
@@ -119,7 +119,7 @@ class NotionSource:
         self.pacer = Pacer(config.requests_per_second)
         self.client.client.event_hooks["request"].append(self._before_request)
         self._data_source_id = config.data_source_id
-        self._schema: dict[str, Any] | None = None
+        self._schema: dict[str, Any] | None = None  # property name -> {"type": ...}
         self._pages: dict[str, str] = {}  # booking key -> page id
 
     def _before_request(self, request: httpx.Request) -> None:
@@ -151,6 +151,17 @@ class NotionSource:
                               f"set notion.data_source_id to the bookings one")
         self._data_source_id = sources[0]["id"]
         return self._data_source_id
+
+    def use_cache(self, cache: dict[str, Any] | None) -> None:
+        """Reuse a data source id and schema found by an earlier run (saves two requests a run)."""
+        if cache and cache.get("database_id") == self.config.database_id and not self.config.data_source_id:
+            self._data_source_id = cache["data_source_id"]
+            self._schema = cache["schema"]
+
+    def cache(self) -> dict[str, Any]:
+        """What :meth:`use_cache` takes: the discovered data source and property types."""
+        return {"database_id": self.config.database_id, "data_source_id": self.data_source_id(),
+                "schema": {name: {"type": prop.get("type")} for name, prop in self.schema().items()}}
 
     def schema(self) -> dict[str, Any]:
         """Property name -> property schema of the data source, checked against the config."""
@@ -194,20 +205,59 @@ class NotionSource:
             if not page.get("has_more") or not cursor:
                 return
 
-    def read_bookings(self) -> SourceRead:
+    def read_bookings(self, since: datetime | None = None) -> SourceRead:
+        """Bookings (all, or those edited at or after ``since``) and per-page failures.
+
+        Trashed pages are not returned by queries; a full read is how their absence shows.
+        """
         self.schema()
+        filter = None
+        if since is not None:
+            filter = {"timestamp": "last_edited_time",
+                      "last_edited_time": {"on_or_after": since.astimezone(timezone.utc).isoformat()}}
         out = SourceRead([])
-        for page in self.iter_pages():
+        for page in self.iter_pages(filter):
             if page.get("object") != "page" or page.get("in_trash") or page.get("archived"):
                 continue
-            try:
-                booking = self.page_to_booking(page)
-            except RecordError as exc:
-                out.failures.append(Failure(exc.record_id, exc.reason))
-                continue
-            self._pages[booking.key] = page["id"]
-            out.bookings.append(booking)
+            self._collect(page, out)
         return out
+
+    def _collect(self, page: dict[str, Any], out: SourceRead) -> None:
+        try:
+            booking = self.page_to_booking(page)
+        except RecordError as exc:
+            out.failures.append(Failure(exc.record_id, exc.reason))
+            return
+        self._pages[booking.key] = page["id"]
+        out.bookings.append(booking)
+
+    def fetch(self, key: str) -> tuple[Booking | None, bool, Failure | None]:
+        """One page by booking key: (booking, trashed_or_gone, failure)."""
+        page_id = key.split(":", 1)[1]
+        try:
+            page = self._call(lambda: self.client.pages.retrieve(page_id=page_id), f"Notion: reading page {page_id}")
+        except RemoteError as exc:
+            if "object_not_found" in str(exc):
+                return None, True, None
+            raise
+        if page.get("in_trash") or page.get("archived"):
+            return None, True, None
+        out = SourceRead([])
+        self._collect(page, out)
+        return (out.bookings[0] if out.bookings else None), False, (out.failures[0] if out.failures else None)
+
+    def find_by_target_id(self, target_id: str) -> Booking | None:
+        """The booking whose calendar_event_id property holds ``target_id`` (resolves import intents)."""
+        prop = self.props.calendar_event_id
+        if prop is None:
+            return None
+        kind = self.schema()[prop]["type"]
+        filter = {"property": prop, kind: {"equals": target_id}}
+        out = SourceRead([])
+        for page in self.iter_pages(filter):
+            if not page.get("in_trash"):
+                self._collect(page, out)
+        return out.bookings[0] if out.bookings else None
 
     def page_to_booking(self, page: dict[str, Any]) -> Booking:
         """Map one Notion page to a Booking, or raise RecordError saying why not."""
@@ -296,3 +346,83 @@ class NotionSource:
         page_id = self._pages.get(booking_key) or booking_key.split(":", 1)[1]
         self._call(lambda: self.client.pages.update(page_id=page_id, properties={prop: text_value(kind, target_id)}),
                    f"Notion: writing the event id to page {page_id}")
+
+    def status_name(self, cancelled: bool, current: str | None = None) -> str:
+        """The Notion status option to write: the first one mapping to the wanted canonical status."""
+        wanted = "cancelled" if cancelled else "scheduled"
+        if current is not None and self.config.status_map.get(current) == wanted:
+            return current
+        for name, canonical in self.config.status_map.items():
+            if canonical == wanted:
+                return name
+        raise ConfigError(f"notion.status_map has no option mapping to {wanted!r}")
+
+    def common_properties(self, fields: dict[str, Any], zone_name: str | None) -> dict[str, Any]:
+        """Write-format properties for common fields (title, start/end, location, cancelled)."""
+        p, schema = self.props, self.schema()
+        zone = ZoneInfo(zone_name or self.default_timezone)
+        props: dict[str, Any] = {}
+        if "title" in fields:
+            props[p.title] = text_value("title", fields["title"])
+        if "start" in fields or "end" in fields:
+            props.update(self._when_properties(fields["start"], fields["end"], zone))
+        if "location" in fields and p.location:
+            props[p.location] = text_value(schema[p.location]["type"], fields["location"] or None)
+        if "cancelled" in fields and p.status:
+            props[p.status] = text_value(schema[p.status]["type"], self.status_name(fields["cancelled"]))
+        return props
+
+    def _when_properties(self, start: str, end: str, zone: ZoneInfo) -> dict[str, Any]:
+        p = self.props
+        start_at, all_day = parse_when(start, zone)
+        end_at, _ = parse_when(end, zone)
+        if all_day:  # Notion's end date is inclusive: the canonical exclusive end minus one day
+            first, end_exclusive = allday_dates(start_at, end_at, zone)
+            start_text, end_text = first.isoformat(), (end_exclusive - timedelta(days=1)).isoformat()
+            if end_text <= start_text:
+                end_text = None
+            extra: dict[str, Any] = {}
+        else:
+            start_text = start_at.astimezone(zone).replace(tzinfo=None).isoformat(timespec="seconds")
+            end_text = end_at.astimezone(zone).replace(tzinfo=None).isoformat(timespec="seconds")
+            extra = {"time_zone": zone.key}
+        if p.end and p.end != p.start:
+            return {p.start: {"date": {"start": start_text, **extra}},
+                    p.end: {"date": {"start": end_text or start_text, **extra}}}
+        date: dict[str, Any] = {"start": start_text, **extra}
+        if end_text:
+            date["end"] = end_text
+        return {p.start: {"date": date}}
+
+    def update_common(self, key: str, fields: dict[str, Any], zone_name: str | None, *,
+                      restore: bool = False) -> Booking | None:
+        """Write common fields to the page (restoring it from the trash first if asked)."""
+        page_id = self._pages.get(key) or key.split(":", 1)[1]
+        body: dict[str, Any] = {"properties": self.common_properties(fields, zone_name)}
+        if restore:
+            body["in_trash"] = False
+        page = self._call(lambda: self.client.pages.update(page_id=page_id, **body),
+                          f"Notion: updating page {page_id}")
+        out = SourceRead([])
+        self._collect(page, out)
+        return out.bookings[0] if out.bookings else None
+
+    def create_booking(self, fields: dict[str, Any], zone_name: str | None, *, target_id: str,
+                       notes: str | None = None, source: str = "gcal") -> Booking | None:
+        """Create a booking page for an event made in the calendar; it records the event id."""
+        p, schema = self.props, self.schema()
+        props = self.common_properties({**fields, "cancelled": bool(fields.get("cancelled"))}, zone_name)
+        if p.calendar_event_id:
+            props[p.calendar_event_id] = text_value(schema[p.calendar_event_id]["type"], target_id)
+        if p.source:
+            props[p.source] = text_value(schema[p.source]["type"], source)
+        if p.notes and notes:
+            props[p.notes] = text_value(schema[p.notes]["type"], notes[:2000])
+        if p.timezone and zone_name:
+            props[p.timezone] = text_value(schema[p.timezone]["type"], zone_name)
+        ds_id = self.data_source_id()
+        page = self._call(lambda: self.client.pages.create(parent={"data_source_id": ds_id}, properties=props),
+                          "Notion: creating a booking page")
+        out = SourceRead([])
+        self._collect(page, out)
+        return out.bookings[0] if out.bookings else None

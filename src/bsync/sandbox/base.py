@@ -84,10 +84,11 @@ class RecordedRequest:
     query: dict[str, list[str]]
     json: Any
     status: int
+    batch: bool = False  # an inner call of a batch request, not an HTTP request of its own
 
     def as_dict(self) -> JSON:
         return {"method": self.method, "path": self.path, "query": self.query,
-                "json": self.json, "status": self.status}
+                "json": self.json, "status": self.status, "batch": self.batch}
 
 
 @dataclass
@@ -216,18 +217,26 @@ class SandboxServer:
         with self.lock:
             self.requests.clear()
 
-    def count(self, method: str | None = None, path_contains: str | None = None) -> int:
-        """How many recorded requests match ``method`` and contain ``path_contains``."""
+    def count(self, method: str | None = None, path_contains: str | None = None, *,
+              include_batched: bool = False) -> int:
+        """How many recorded requests match ``method`` and contain ``path_contains``.
+
+        Only HTTP requests that went over the wire are counted, unless ``include_batched``
+        also counts the inner calls of batch requests.
+        """
         with self.lock:
             return sum(1 for r in self.requests
-                       if (method is None or r.method == method)
+                       if (include_batched or not r.batch)
+                       and (method is None or r.method == method)
                        and (path_contains is None or path_contains in r.path))
 
     def counts_by_method(self) -> dict[str, int]:
+        """HTTP requests that went over the wire, by method (batched inner calls excluded)."""
         out: dict[str, int] = {}
         with self.lock:
             for r in self.requests:
-                out[r.method] = out.get(r.method, 0) + 1
+                if not r.batch:
+                    out[r.method] = out.get(r.method, 0) + 1
         return out
 
     # -- dispatch -------------------------------------------------------------------
