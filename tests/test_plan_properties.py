@@ -83,6 +83,9 @@ class World:
                 continue
             if a.target_write in ("create", "update", "restore"):
                 self.targets[tid] = self.target(tid, key, merged)
+            elif a.target_write == "stamp":
+                old = self.targets[tid]
+                self.targets[tid] = TargetItem(tid, key, old.common, old.fields, old.hash)
             elif a.target_write == "remove":
                 current = self.targets.get(tid)
                 base = dict(current.common) if current else dict(merged)

@@ -173,6 +173,8 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
     elif action.target_write == "remove":
         result = _journaled(ctx, "remove", key, target_id, lambda: ctx.target.remove(target_id))
         summary.deleted += 1
+    elif action.target_write == "stamp":
+        result = _journaled(ctx, "stamp", key, target_id, lambda: ctx.target.stamp(target_id, key))
 
     source_hash = None
     if action.source_write in ("update", "restore"):

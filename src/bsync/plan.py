@@ -353,6 +353,9 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         changes.update(target_changes)
     if ctx.push and item is not None and not merged.get("cancelled") and item.recorded_target_id != target_id:
         changes[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
+    if target_write is None and target is not None and target.key != key and not merged.get("cancelled"):
+        target_write = "stamp"  # e.g. an import interrupted before the event was marked
+        changes["bsync_key"] = (target.key, key)
 
     reason = _reason(ctx, conflicts, a_changed, b_changed, target_write, source_write, adopt)
     refresh = (snapshot != merged or link.content_hash != (item.hash if item else link.content_hash)
@@ -447,8 +450,9 @@ def _plan_source_deleted(ctx: _Ctx, key: str, target: TargetItem | None, link: L
     if ctx.pull and ctx.push and b_changed and not target.cancelled:
         # an update on one side beats a deletion on the other: the booking comes back
         changes = {SOURCE_PREFIX + name: (None, value) for name, value in target.common.items()}
+        stamp = "stamp" if target.key != key else None
         return Action("update", key, link.target_key, changes, label=target.label, source_write="restore",
-                      merged=dict(target.common),
+                      merged=dict(target.common), target_write=stamp,
                       reason=f"trashed in {ctx.source_label} but changed in {ctx.target_label}; restoring it")
     if not ctx.push:
         return Action("skip", key, link.target_key, reason=f"gone from {ctx.source_label}", label=_label(None, target))

@@ -264,6 +264,11 @@ class Store:
     def conflicts(self, pair: str) -> list[Link]:
         return [link for link in self.links(pair).values() if link.conflict and not link.resolution]
 
+    def conflict_keys(self, pair: str) -> set[str]:
+        """Source keys of links with a conflict, open or resolved."""
+        return {row[0] for row in self.db.execute(
+            "SELECT source_key FROM links WHERE pair = ? AND conflict IS NOT NULL", [pair])}
+
     def set_conflict(self, pair: str, source_key: str, conflict: dict[str, Any] | None) -> None:
         self.db.execute("UPDATE links SET conflict = ? WHERE pair = ? AND source_key = ?",
                         [json.dumps(conflict) if conflict else None, pair, source_key])

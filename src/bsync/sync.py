@@ -155,8 +155,9 @@ class SyncRun:
                 del self.targets[event_id]
 
     def _reload_failed(self) -> None:
-        """Writes that failed last time are tried again: load both sides of them."""
-        for key in self.store.journal_keys("failed"):
+        """Failed writes and conflicts are looked at again every run: load both sides of them."""
+        keys = self.store.journal_keys("failed") | self.store.conflict_keys(LINK_PAIR)
+        for key in sorted(keys):
             if key.startswith("notion:") and key not in self.bookings:
                 self._load_source(key)
             link = self.store.links_get(LINK_PAIR, key)

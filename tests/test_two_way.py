@@ -1,0 +1,302 @@
+"""Two-way sync (both pairs in one run) against the sandbox, with the real clients."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from bsync.providers.gcal import event_id_for
+from bsync.sandbox.seed import booking_properties
+
+WAW = ZoneInfo("Europe/Warsaw")
+DAY = date.today() + timedelta(days=3)
+
+
+def at(h, m=0, day=DAY, tz=WAW):
+    return datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
+
+
+def writes(sandbox) -> list:
+    out = []
+    for server in (sandbox.notion, sandbox.google):
+        for r in server.requests:
+            if r.method in ("PATCH", "PUT", "DELETE") or (
+                    r.method == "POST" and not r.path.endswith(("/query", "/token"))):
+                out.append((server.name, r.method, r.path))
+    return out
+
+
+class Calendar:
+    """Edits made in Google Calendar by a person, through the real API."""
+
+    def __init__(self, sandbox):
+        self.base = f"{sandbox.google.url}/calendar/v3/calendars/{sandbox.google.calendar_id}/events"
+        self.headers = {"Authorization": "Bearer sandbox-token"}
+
+    def patch(self, event_id, body):
+        httpx.patch(f"{self.base}/{event_id}", headers=self.headers, json=body).raise_for_status()
+
+    def move(self, event_id, start, end):
+        self.patch(event_id, {"start": {"dateTime": start.isoformat(), "timeZone": "Europe/Warsaw"},
+                              "end": {"dateTime": end.isoformat(), "timeZone": "Europe/Warsaw"}})
+
+    def delete(self, event_id):
+        httpx.delete(f"{self.base}/{event_id}", headers=self.headers).raise_for_status()
+
+    def create(self, summary, start, end, **extra):
+        r = httpx.post(self.base, headers=self.headers, json={
+            "summary": summary, "start": {"dateTime": start.isoformat()}, "end": {"dateTime": end.isoformat()},
+            **extra})
+        r.raise_for_status()
+        return r.json()["id"]
+
+
+@pytest.fixture
+def cal(sandbox):
+    return Calendar(sandbox)
+
+
+def page_props(sandbox, page_id):
+    return sandbox.notion.get_page(page_id)["properties"]
+
+
+def title_of(props):
+    return "".join(t["plain_text"] for t in props["Name"]["title"])
+
+
+def status_of(props):
+    return props["Status"]["status"]["name"]
+
+
+def add(sandbox, title, start, end, **kw):
+    return sandbox.notion.create_page(booking_properties(title, start=start, end=end, time_zone="Europe/Warsaw",
+                                                         **kw))["id"]
+
+
+def synced(bsync, *args):
+    result = bsync("sync", "--json", *args)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.json
+
+
+def test_event_moved_in_the_calendar_moves_the_booking_and_settles(sandbox, bsync, cal):
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    cal.move(event_id_for(f"notion:{page}"), at(14), at(15))
+    sandbox.clear_requests()
+    summary = synced(bsync)
+    assert summary["updated"] == 1
+    assert [w[:2] for w in writes(sandbox)] == [("notion", "PATCH")]  # Notion only; the event is left as moved
+    when = page_props(sandbox, page)["When"]["date"]
+    assert datetime.fromisoformat(when["start"]) == at(14) and datetime.fromisoformat(when["end"]) == at(15)
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []  # our own write doesn't come back as a change: no ping-pong
+
+
+def test_event_deleted_in_the_calendar_cancels_the_booking_without_trashing_it(sandbox, bsync, cal):
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    cal.delete(event_id_for(f"notion:{page}"))
+    synced(bsync)
+    page_obj = sandbox.notion.get_page(page)
+    assert status_of(page_obj["properties"]) == "Cancelled" and not page_obj["in_trash"]
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
+def test_event_made_in_the_calendar_becomes_a_booking(sandbox, bsync, cal):
+    event = cal.create("Walk-in: Coco", at(13), at(13, 30), description="paid cash")
+    summary = synced(bsync)
+    assert summary["created"] == 1
+    [page] = [p for p in sandbox.notion.pages]
+    props = page_props(sandbox, page)
+    assert title_of(props) == "Walk-in: Coco" and status_of(props) == "Confirmed"
+    assert props["Source"]["select"]["name"] == "gcal"
+    assert "".join(t["plain_text"] for t in props["Calendar Event ID"]["rich_text"]) == event
+    assert "".join(t["plain_text"] for t in props["Notes"]["rich_text"]) == "paid cash"
+    stamped = sandbox.google.get_event(sandbox.google.calendar_id, event)
+    assert stamped["extendedProperties"]["private"]["bsync_key"] == f"notion:{page}"
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
+def test_private_blocks_are_not_imported_when_configured(sandbox, bsync, cal):
+    bsync.configure(import_unmanaged=False)
+    cal.create("Dentist (private)", at(8), at(9))
+    synced(bsync)
+    assert sandbox.notion.page_count() == 0
+
+
+def test_past_calendar_events_are_not_imported(sandbox, bsync, cal):
+    cal.create("Last year's party", at(18, day=date.today() - timedelta(days=300)),
+               at(20, day=date.today() - timedelta(days=300)))
+    synced(bsync)
+    assert sandbox.notion.page_count() == 0
+
+
+def test_edits_to_different_fields_on_each_side_merge(sandbox, bsync, cal):
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.update_page(page, properties={"Name": {"title": [{"text": {"content": "Rex (VIP)"}}]}})
+    cal.patch(event_id_for(f"notion:{page}"), {"location": "Room 2"})
+    synced(bsync)
+    props = page_props(sandbox, page)
+    event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    assert title_of(props) == "Rex (VIP)" and event["summary"] == "Rex (VIP)"
+    assert "".join(t["plain_text"] for t in props["Location"]["rich_text"]) == "Room 2"
+    assert event["location"] == "Room 2"
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
+@pytest.mark.parametrize("policy, winner", [("source-wins", "from notion"), ("newest-wins", "from calendar")])
+def test_same_field_changed_on_both_sides_follows_the_policy(sandbox, bsync, cal, policy, winner):
+    bsync.configure(conflict=policy)
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    # Notion's edit comes first (and its time is rounded down to the minute): the calendar's is newer
+    sandbox.notion.update_page(page, properties={"Name": {"title": [{"text": {"content": "from notion"}}]}})
+    cal.patch(event_id_for(f"notion:{page}"), {"summary": "from calendar"})
+    synced(bsync)
+    event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    assert title_of(page_props(sandbox, page)) == winner and event["summary"] == winner
+
+
+def test_manual_conflicts_wait_for_resolve(sandbox, bsync, cal):
+    bsync.configure(conflict="manual")
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.update_page(page, properties={"Name": {"title": [{"text": {"content": "from notion"}}]}})
+    cal.patch(event_id_for(f"notion:{page}"), {"summary": "from calendar"})
+    plan = bsync("sync", "--plan", "--json").json
+    [conflict] = [a for a in plan["actions"] if a["op"] == "conflict"]
+    assert conflict["changes"]["title"] == ["from notion", "from calendar"]
+    sandbox.clear_requests()
+    summary = synced(bsync)
+    assert summary["conflicts"] == 1 and writes(sandbox) == []
+    status = bsync("status", "--json").json
+    assert status["conflicts"][0]["key"] == f"notion:{page}"
+    assert "bsync resolve" in bsync("status").stdout
+    result = bsync("resolve", f"notion:{page}", "--take", "gcal")
+    assert result.exit_code == 0
+    synced(bsync)
+    assert title_of(page_props(sandbox, page)) == "from calendar"
+    assert bsync("status", "--json").json["conflicts"] == []
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
+def test_trashed_page_cancels_its_event_on_a_full_read(sandbox, bsync):
+    keep = add(sandbox, "Keep", at(9), at(10))
+    gone = add(sandbox, "Gone", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.update_page(gone, in_trash=True)
+    synced(bsync, "--full")
+    assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{gone}"))["status"] == "cancelled"
+    assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{keep}"))["status"] == "confirmed"
+    sandbox.clear_requests()
+    synced(bsync, "--full")
+    assert writes(sandbox) == []
+
+
+def test_update_in_the_calendar_beats_trashing_in_notion(sandbox, bsync, cal):
+    keep = add(sandbox, "Keep", at(9), at(10))
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.update_page(page, in_trash=True)
+    cal.patch(event_id_for(f"notion:{page}"), {"summary": "Rex – still coming"})
+    synced(bsync, "--full")
+    page_obj = sandbox.notion.get_page(page)
+    assert not page_obj["in_trash"] and title_of(page_obj["properties"]) == "Rex – still coming"
+    assert keep
+
+
+def test_expired_sync_token_falls_back_to_a_full_read(sandbox, bsync, cal):
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    cal.move(event_id_for(f"notion:{page}"), at(16), at(17))
+    sandbox.google.expire_sync_tokens()
+    synced(bsync)
+    statuses = [r.status for r in sandbox.google.requests if r.method == "GET"]
+    assert 410 in statuses
+    assert datetime.fromisoformat(page_props(sandbox, page)["When"]["date"]["start"]) == at(16)
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
+def test_no_change_rerun_costs_two_requests(sandbox, bsync):
+    for i in range(5):
+        add(sandbox, f"B{i}", at(8 + i), at(9 + i))
+    synced(bsync)
+    sandbox.clear_requests()
+    summary = synced(bsync)
+    assert summary["requests"] == 2  # one Notion query since the cursor, one Google list with the sync token
+    assert len(sandbox.notion.requests) == 1 and len(sandbox.google.requests) == 1
+
+
+@pytest.mark.parametrize("day", [date(2026, 3, 29), date(2026, 10, 25)])
+def test_dst_and_all_day_bookings_survive_a_round_trip(sandbox, bsync, cal, day):
+    timed = add(sandbox, "DST day", at(10, day=day), at(11, day=day))
+    allday = sandbox.notion.create_page(booking_properties("Closed", start=day, end=day + timedelta(days=1)))["id"]
+    synced(bsync)
+    cal.move(event_id_for(f"notion:{timed}"), at(12, day=day), at(13, day=day))
+    cal.patch(event_id_for(f"notion:{allday}"), {"summary": "Closed (training)"})
+    synced(bsync)
+    when = page_props(sandbox, timed)["When"]["date"]
+    assert datetime.fromisoformat(when["start"]) == at(12, day=day)
+    closed = page_props(sandbox, allday)
+    assert closed["When"]["date"]["start"] == day.isoformat()
+    assert closed["When"]["date"]["end"] == (day + timedelta(days=1)).isoformat()
+    event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{allday}"))
+    assert event["start"] == {"date": day.isoformat()} and event["end"] == {"date": (day + timedelta(days=2)).isoformat()}
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
+def test_import_interrupted_after_the_page_is_created_makes_no_duplicate(sandbox, bsync, cal):
+    event = cal.create("Walk-in", at(13), at(13, 30))
+    sandbox.clear_requests()
+    # The run refreshes its token and lists events (2 requests), then creates the page in Notion;
+    # marking the event as imported fails.
+    sandbox.google.set_faults(fail_after_n=2)
+    assert bsync("sync").exit_code == 5
+    assert sandbox.notion.page_count() == 1
+    sandbox.google.set_faults()
+    synced(bsync)
+    assert sandbox.notion.page_count() == 1
+    [page] = list(sandbox.notion.pages)
+    assert sandbox.google.get_event(sandbox.google.calendar_id, event)["extendedProperties"]["private"][
+        "bsync_key"] == f"notion:{page}"
+
+
+def test_a_write_that_keeps_failing_becomes_dead_and_retry_revives_it(sandbox, bsync):
+    bsync.configure(dead_after=2)
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    # a title Notion accepts but Google refuses is hard to make; a too-long location is refused by Notion:
+    sandbox.google.insert_event  # (the sandbox validates like the APIs)
+    cal_patch = Calendar(sandbox)
+    cal_patch.patch(event_id_for(f"notion:{page}"), {"location": "x" * 2100})  # > Notion's 2,000 chars
+    first = bsync("sync", "--json")
+    assert first.exit_code == 1 and "2000" in first.json["failures"][0]["reason"]
+    second = bsync("sync", "--json")
+    assert second.exit_code == 1
+    status = bsync("status", "--json").json
+    assert status["journal"].get("dead") == 1
+    third = bsync("sync", "--json")
+    assert third.exit_code == 0 and third.json["errors"] == 0  # dead letters are parked
+    cal_patch.patch(event_id_for(f"notion:{page}"), {"location": "Room 2"})
+    result = bsync("retry")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    location = page_props(sandbox, page)["Location"]["rich_text"]
+    assert "".join(t["plain_text"] for t in location) == "Room 2"
