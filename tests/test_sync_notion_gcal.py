@@ -174,7 +174,7 @@ def test_failure_between_insert_and_writeback_converges_with_one_event(sandbox, 
     result = bsync("sync")
     assert result.exit_code == 5
     assert "still failing" in result.stderr
-    assert sandbox.google.event_count(sandbox.google.calendar_id) == 1  # first insert made it
+    assert sandbox.google.event_count(sandbox.google.calendar_id) == 3  # one batch inserted them all
     sandbox.notion.set_faults()
     result = bsync("sync", "--json")
     assert result.exit_code == 0
@@ -185,24 +185,25 @@ def test_failure_between_insert_and_writeback_converges_with_one_event(sandbox, 
 
 
 def test_killed_run_converges_without_duplicates(sandbox, bsync):
-    """SIGKILL a real `bsync sync` process mid-apply, then rerun."""
-    pages = [add(sandbox, f"B{i}", start=at(2026, 12, 2, 8, i), end=at(2026, 12, 2, 9, i)) for i in range(30)]
-    sandbox.google.set_faults(latency_ms=20)
+    """SIGKILL a real `bsync sync` process mid-apply (between two batch requests), then rerun."""
+    pages = [add(sandbox, f"B{i}", start=at(2026, 12, 2 + i // 20, 8, i % 20), end=at(2026, 12, 2 + i // 20, 9, i % 20))
+             for i in range(120)]
+    sandbox.google.set_faults(latency_ms=300)
     proc = subprocess.Popen([sys.executable, "-m", "bsync.cli", "sync", "--config", str(bsync.config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while sandbox.google.count("POST", "/events") < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    deadline = time.monotonic() + 60
+    while sandbox.google.count("POST", "/batch") < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     sandbox.google.set_faults()
     created_before = sandbox.google.event_count(sandbox.google.calendar_id)
-    assert 0 < created_before < 30
+    assert 0 < created_before < 120
     result = bsync("sync", "--json")
     assert result.exit_code == 0, result.stderr
     events = live_events(sandbox)
     keys = [e["extendedProperties"]["private"]["bsync_key"] for e in events]
-    assert len(events) == 30 and len(set(keys)) == 30
+    assert len(events) == 120 and len(set(keys)) == 120
     assert set(keys) == {f"notion:{p}" for p in pages}
     status = bsync("status", "--json").json
     assert status["runs"][1]["exit_code"] is None  # the killed run shows as unfinished

@@ -72,6 +72,7 @@ class ApplyContext:
     targets: Mapping[str, TargetItem]
     default_timezone: str
     dead_after: int = 3
+    prewritten: dict[int, Any] = field(default_factory=dict)  # id(action) -> batched outcome
 
 
 def apply_plan(plan: Plan, ctx: ApplyContext, *, on_action: Callable[[Action], None] | None = None) -> Summary:
@@ -79,6 +80,7 @@ def apply_plan(plan: Plan, ctx: ApplyContext, *, on_action: Callable[[Action], N
     summary = Summary(plan.pair, total=len(plan.actions))
     for failure in plan.failures:
         summary.fail(failure.id, failure.reason)
+    _write_targets_in_batches(plan, ctx)
     for action in plan.actions:
         try:
             _apply_action(action, ctx, summary)
@@ -88,6 +90,47 @@ def apply_plan(plan: Plan, ctx: ApplyContext, *, on_action: Callable[[Action], N
             if on_action is not None:
                 on_action(action)
     return summary
+
+
+BATCHABLE = {"create", "update", "restore", "remove", "stamp"}
+
+
+def _write_targets_in_batches(plan: Plan, ctx: ApplyContext) -> None:
+    """Send the plan's calendar writes as batch requests, journaled like single writes.
+
+    Imports and restores of trashed pages write Notion first, so they stay sequential.
+    """
+    actions = [a for a in plan.actions if a.target_write in BATCHABLE and a.op != "conflict"
+               and a.source_write not in ("create", "restore") and a.source_id and a.target_id]
+    if len(actions) < 2 or not hasattr(ctx.target, "write_many"):
+        return
+    from bsync.providers.gcal import TargetOp
+
+    ops, entries = [], []
+    for action in actions:
+        booking = (_merged_booking(ctx, action, action.source_id)
+                   if action.target_write in ("create", "update", "restore") else None)
+        ops.append(TargetOp(action.target_write, action.target_id, booking, key=action.source_id))
+        entries.append(ctx.store.journal_intent(ctx.run_id, ctx.link_pair, action.target_write, action.source_id,
+                                                action.target_id))
+    outcomes = ctx.target.write_many(ops)
+    for action, entry, outcome in zip(actions, entries, outcomes):
+        if isinstance(outcome, Exception):
+            ctx.store.journal_failed(entry, str(outcome), dead_after=ctx.dead_after)
+        else:
+            ctx.store.journal_done(entry, ctx.link_pair, action.source_id)
+        ctx.prewritten[id(action)] = outcome
+
+
+def _target_step(ctx: ApplyContext, action: Action, name: str, key: str, target_id: str,
+                 write: Callable[[], Any]) -> Any:
+    """The action's calendar write: already done in a batch, or done now."""
+    if id(action) in ctx.prewritten:
+        outcome = ctx.prewritten[id(action)]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+    return _journaled(ctx, name, key, target_id, write)
 
 
 def _record_id(key: str) -> str:
@@ -162,19 +205,18 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
     assert key is not None and target_id is not None
     result: WriteResult | None = None
     if action.target_write == "create":
-        booking = _merged_booking(ctx, action, key)
-        result = _journaled(ctx, "create", key, target_id, lambda: ctx.target.create(booking, target_id))
+        result = _target_step(ctx, action, "create", key, target_id,
+                              lambda: ctx.target.create(_merged_booking(ctx, action, key), target_id))
         summary.created += 1
     elif action.target_write in ("update", "restore"):
-        booking = _merged_booking(ctx, action, key)
         restore = action.target_write == "restore"
-        result = _journaled(ctx, action.target_write, key, target_id,
-                            lambda: ctx.target.update(booking, target_id, restore=restore))
+        result = _target_step(ctx, action, action.target_write, key, target_id,
+                              lambda: ctx.target.update(_merged_booking(ctx, action, key), target_id, restore=restore))
     elif action.target_write == "remove":
-        result = _journaled(ctx, "remove", key, target_id, lambda: ctx.target.remove(target_id))
+        result = _target_step(ctx, action, "remove", key, target_id, lambda: ctx.target.remove(target_id))
         summary.deleted += 1
     elif action.target_write == "stamp":
-        result = _journaled(ctx, "stamp", key, target_id, lambda: ctx.target.stamp(target_id, key))
+        result = _target_step(ctx, action, "stamp", key, target_id, lambda: ctx.target.stamp(target_id, key))
 
     source_hash = None
     if action.source_write in ("update", "restore"):

@@ -52,6 +52,9 @@ class Context:
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
         logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        # notion-client logs every refused attempt as a warning; bsync reports the outcome itself
+        logging.getLogger("bsync.notion").setLevel(logging.DEBUG if verbose >= 2 else
+                                                   logging.INFO if verbose else logging.ERROR)
 
     def settings(self) -> Settings:
         return load_config(self.config_path, state_path=self.state_path)

@@ -18,7 +18,9 @@ import json
 import os
 import socket
 from pathlib import Path
-from dataclasses import replace
+import random
+import time
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, TypeVar
 
 import google.auth.exceptions
@@ -28,9 +30,10 @@ from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
 
 from bsync.config import GoogleConfig
-from bsync.errors import AuthError, ConfigError
+from bsync.errors import AuthError, ConfigError, RemoteError, RemoteUnavailableError
 from bsync.model import Booking
 from bsync.plan import TargetItem
 from bsync.providers.base import WriteResult
@@ -42,6 +45,7 @@ T = TypeVar("T")
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 KEY_PROPERTY = "bsync_key"
 LIST_PAGE_SIZE = 2500  # the API's maximum
+BATCH_SIZE = 50  # calls per batch request, as the Calendar docs advise (the hard limit is 1000)
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 
 
@@ -153,7 +157,7 @@ class GoogleCalendarTarget:
         self.credentials = credentials if credentials is not None else load_credentials(config)
         self._initial_token = getattr(self.credentials, "token", None)
         self._http = CountingHttp(timeout=config.timeout_s)
-        http = google_auth_httplib2.AuthorizedHttp(self.credentials, http=self._http)
+        http = self._authorized_http = google_auth_httplib2.AuthorizedHttp(self.credentials, http=self._http)
         self.service = build("calendar", "v3", http=http, static_discovery=True, cache_discovery=False,
                              client_options={"api_endpoint": f"{config.base_url}/calendar/v3/"})
         self.events = self.service.events()
@@ -255,63 +259,156 @@ class GoogleCalendarTarget:
         return to_target_item(event)
 
     # -- writing ----------------------------------------------------------------------
+    def _request(self, op: TargetOp) -> Any:
+        """The API request for one write; sequential and batched writes share it."""
+        cal, send = self.calendar_id, self.config.send_updates
+        if op.kind == "create":
+            body = {"id": op.target_id, **self.event_body(op.booking)}
+            return self.events.insert(calendarId=cal, body=body, sendUpdates=send)
+        if op.kind == "update":
+            return self.events.patch(calendarId=cal, eventId=op.target_id, body=self.event_body(op.booking),
+                                     sendUpdates=send)
+        if op.kind == "restore":  # a full update: Google never frees an id, so this brings it back
+            body = {**self.event_body(op.booking), "status": "confirmed"}
+            return self.events.update(calendarId=cal, eventId=op.target_id, body=body, sendUpdates=send)
+        if op.kind == "stamp":
+            body = {"extendedProperties": {"private": {KEY_PROPERTY: op.key}}}
+            return self.events.patch(calendarId=cal, eventId=op.target_id, body=body)
+        if op.kind == "remove" and self.delete_policy == "delete":
+            return self.events.delete(calendarId=cal, eventId=op.target_id, sendUpdates=send)
+        if op.kind == "remove":
+            return self.events.patch(calendarId=cal, eventId=op.target_id, body={"status": "cancelled"},
+                                     sendUpdates=send)
+        raise ValueError(f"unknown write {op.kind!r}")
+
+    def _outcome(self, op: TargetOp, event: Any) -> WriteResult:
+        return result_of(event) if event else WriteResult(op.target_id, None)
+
+    def _handle_refusal(self, op: TargetOp, exc: HttpError) -> WriteResult | None:
+        """Statuses that mean "already so": 409 on insert (adopt), 404/410 on removal (gone)."""
+        status = exc.resp.status
+        if op.kind == "create" and status == 409:
+            return self._adopt(op.booking, op.target_id)
+        if op.kind == "remove" and status in (404, 410):
+            return WriteResult(op.target_id, None, "already gone")
+        return None
+
+    def write(self, op: TargetOp) -> WriteResult:
+        """Perform one write (with retries)."""
+        handled = (409,) if op.kind == "create" else (404, 410) if op.kind == "remove" else ()
+        try:
+            event = self._execute(self._request(op), f"Google: {op.kind} event {op.target_id}", handled=handled)
+        except HttpError as exc:
+            result = self._handle_refusal(op, exc)
+            if result is None:
+                raise
+            return result
+        return self._outcome(op, event)
+
     def create(self, booking: Booking, target_id: str) -> WriteResult:
         """Insert with the deterministic id; on 409 adopt (and if needed restore) the event."""
-        body = {"id": target_id, **self.event_body(booking)}
-        request = self.events.insert(calendarId=self.calendar_id, body=body,
-                                     sendUpdates=self.config.send_updates)
-        try:
-            event = self._execute(request, f"Google: creating event {target_id}", handled=(409,))
-            return result_of(event)
-        except HttpError as exc:
-            if exc.resp.status != 409:
-                raise
+        return self.write(TargetOp("create", target_id, booking))
+
+    def update(self, booking: Booking, target_id: str, *, restore: bool) -> WriteResult:
+        """Patch the event to match the booking; a cancelled one is restored with a full update."""
+        return self.write(TargetOp("restore" if restore else "update", target_id, booking))
+
+    def stamp(self, target_id: str, key: str) -> WriteResult:
+        """Mark an imported event as managed: store its booking's key on it."""
+        return self.write(TargetOp("stamp", target_id, key=key))
+
+    def remove(self, target_id: str) -> WriteResult:
+        """Cancel (status=cancelled, content kept) or delete the event, per ``delete_policy``."""
+        return self.write(TargetOp("remove", target_id))
+
+    def _adopt(self, booking: Booking, target_id: str) -> WriteResult:
+        """The id exists (409): take the event over, restoring or updating it as needed."""
         existing = self._execute(self.events.get(calendarId=self.calendar_id, eventId=target_id),
                                  f"Google: reading event {target_id}")
         item = to_target_item(existing)
         if item.cancelled:
-            result = self.update(booking, target_id, restore=True)
-            return replace(result, note="restored the cancelled event with this id")
-        if item.fields != event_fields(self.event_body(booking)):
-            result = self.update(booking, target_id, restore=False)
-            return replace(result, note="adopted and updated the existing event")
+            return replace(self.update(booking, target_id, restore=True),
+                           note="restored the cancelled event with this id")
+        if item.fields != event_fields(self.event_body(booking)) or item.key != booking.key:
+            return replace(self.update(booking, target_id, restore=False),
+                           note="adopted and updated the existing event")
         return replace(result_of(existing), note="adopted the existing event")
 
-    def update(self, booking: Booking, target_id: str, *, restore: bool) -> WriteResult:
-        """Patch the event to match the booking; a cancelled one is restored with a full update."""
-        body = self.event_body(booking)
-        if restore:
-            body["status"] = "confirmed"
-            request = self.events.update(calendarId=self.calendar_id, eventId=target_id, body=body,
-                                         sendUpdates=self.config.send_updates)
-        else:
-            request = self.events.patch(calendarId=self.calendar_id, eventId=target_id, body=body,
-                                        sendUpdates=self.config.send_updates)
-        event = self._execute(request, f"Google: updating event {target_id}")
-        return result_of(event)
+    def write_many(self, ops: list[TargetOp]) -> list[WriteResult | Exception]:
+        """Perform many writes in batch requests of up to BATCH_SIZE calls.
 
-    def stamp(self, target_id: str, key: str) -> WriteResult:
-        """Mark an imported event as managed: store its booking's key on it."""
-        request = self.events.patch(calendarId=self.calendar_id, eventId=target_id,
-                                    body={"extendedProperties": {"private": {KEY_PROPERTY: key}}})
-        event = self._execute(request, f"Google: marking event {target_id}")
-        return result_of(event)
-
-    def remove(self, target_id: str) -> WriteResult:
-        """Cancel (status=cancelled, content kept) or delete the event, per ``delete_policy``."""
-        if self.delete_policy == "delete":
-            request = self.events.delete(calendarId=self.calendar_id, eventId=target_id,
-                                         sendUpdates=self.config.send_updates)
+        Each call gets its own outcome: a WriteResult, or the RemoteError refusing it.
+        Calls answered with 429/5xx are sent again in a later batch, with backoff, up to
+        the retry limit; then RemoteUnavailableError is raised (as is AuthError at once).
+        """
+        results: list[WriteResult | Exception | None] = [None] * len(ops)
+        pending = list(range(len(ops)))
+        classify = make_classifier()
+        for attempt in range(self.policy.max_retries + 1):
+            again: list[int] = []
+            waits: list[float] = []
+            for start in range(0, len(pending), BATCH_SIZE):
+                chunk = pending[start:start + BATCH_SIZE]
+                for index, outcome in zip(chunk, self._send_batch([ops[i] for i in chunk])):
+                    if not isinstance(outcome, HttpError):
+                        results[index] = self._outcome(ops[index], outcome)
+                        continue
+                    try:
+                        handled = self._handle_refusal(ops[index], outcome)
+                    except (RemoteError, RemoteUnavailableError) as exc:
+                        results[index] = exc
+                        continue
+                    if handled is not None:
+                        results[index] = handled
+                        continue
+                    failure = classify(outcome)
+                    assert failure is not None
+                    if failure.kind == "auth":
+                        raise AuthError(f"Google: {failure.message}")
+                    if failure.kind == "transient":
+                        again.append(index)
+                        waits.append(failure.retry_after or 0)
+                    else:
+                        results[index] = RemoteError(f"Google: {ops[index].kind} event {ops[index].target_id}: "
+                                                     f"{failure.message}")
+            if not again:
+                break
+            pending = again
+            if attempt < self.policy.max_retries:
+                backoff = min(self.policy.max_delay, self.policy.base_delay * 2 ** attempt) * random.random()
+                time.sleep(min(self.policy.max_delay, max(max(waits), backoff)))
         else:
-            request = self.events.patch(calendarId=self.calendar_id, eventId=target_id,
-                                        body={"status": "cancelled"}, sendUpdates=self.config.send_updates)
-        try:
-            event = self._execute(request, f"Google: removing event {target_id}", handled=(404, 410))
-        except HttpError as exc:
-            if exc.resp.status not in (404, 410):
-                raise
-            return WriteResult(target_id, None, "already gone")
-        return result_of(event) if event else WriteResult(target_id, None)
+            raise RemoteUnavailableError(f"Google: {len(pending)} batched writes still failing after "
+                                         f"{self.policy.max_retries + 1} attempts",
+                                         hint="run again later; nothing is lost")
+        return [r for r in results]  # type: ignore[misc]
+
+    def _send_batch(self, ops: list[TargetOp]) -> list[Any]:
+        """One batch HTTP request (retried as a whole on transport errors); per-call outcomes."""
+        outcomes: dict[str, Any] = {}
+
+        def collect(request_id: str, response: Any, exception: Exception | None) -> None:
+            outcomes[request_id] = exception if exception is not None else response
+
+        def send() -> None:
+            outcomes.clear()
+            batch = BatchHttpRequest(callback=collect, batch_uri=f"{self.config.base_url}/batch/calendar/v3")
+            for i, op in enumerate(ops):
+                batch.add(self._request(op), request_id=str(i))
+            batch.execute(http=self._authorized_http)
+
+        call(send, classify=make_classifier(), policy=self.policy, what="Google: batch request")
+        return [outcomes.get(str(i)) for i in range(len(ops))]
+
+
+@dataclass(frozen=True)
+class TargetOp:
+    """One write to the calendar: create | update | restore | remove | stamp."""
+
+    kind: str
+    target_id: str
+    booking: Booking | None = None
+    key: str | None = None
 
 
 def describe(booking: Booking) -> str:
