@@ -1,9 +1,11 @@
-"""Benchmark: notion-to-gcal at 1,000 and 10,000 bookings against the sandbox.
+"""Benchmark: two-way Notion <-> Google Calendar sync at 1,000 and 10,000 bookings.
 
-For the first sync and for a no-change rerun it reports HTTP requests by method (counted
-by the sandbox), wall seconds, peak RSS and CPU ms per booking of the bsync process.
-bsync runs as a separate process (the real console script), so its CPU and memory are
-measured apart from the sandbox's.
+Phases per size: the first sync, a no-change rerun, and a rerun after 10 edits (5 in
+Notion, 5 in the calendar).  For each: HTTP requests by method (counted by the sandbox;
+a batch request counts once), wall seconds, peak RSS and CPU ms per booking of the bsync
+process, which runs as a separate process (the real console script) so its CPU and memory
+are measured apart from the sandbox's.  Then a small run against the sandbox's Notion rate
+limit (3 requests/s, like the real API) with bsync's pacing on: it must not fail.
 
     .venv/bin/python bench/sync_scale.py [--sizes 1000 10000] [--json out.json]
 """
@@ -17,8 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import httpx
 from zoneinfo import ZoneInfo
 
 from bsync.sandbox import Sandbox
@@ -35,6 +39,22 @@ def seed(sandbox: Sandbox, n: int) -> None:
             f"Booking {i}", start=start, end=start + timedelta(minutes=45), customer=f"Customer {i}",
             email=f"c{i}@example.com", service="Bath", staff=("Anna", "Ben", "Chloe")[i % 3],
             time_zone="Europe/Warsaw"))
+
+
+def edit_both_sides(sandbox: Sandbox, n: int) -> None:
+    """5 bookings retitled in Notion, 5 events moved in the calendar (through the real API)."""
+    from bsync.providers.gcal import event_id_for
+
+    pages = list(sandbox.notion.pages)
+    for page in pages[:5]:
+        sandbox.notion.update_page(page, properties={"Name": {"title": [{"text": {"content": "edited"}}]}})
+    base = f"{sandbox.google.url}/calendar/v3/calendars/{sandbox.google.calendar_id}/events"
+    for page in pages[n // 2:n // 2 + 5]:
+        event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+        start = datetime.fromisoformat(event["start"]["dateTime"]) + timedelta(hours=1)
+        end = datetime.fromisoformat(event["end"]["dateTime"]) + timedelta(hours=1)
+        httpx.patch(f"{base}/{event['id']}", headers={"Authorization": "Bearer sandbox-token"},
+                    json={"start": {"dateTime": start.isoformat()}, "end": {"dateTime": end.isoformat()}})
 
 
 def run_bsync(config: Path) -> dict:
@@ -76,7 +96,16 @@ def bench(n: int, startup_cpu: float) -> dict:
         seed_s = time.perf_counter() - t0
         config = write_sandbox_config(sandbox, Path(folder))
         out = {"bookings": n, "seed_s": round(seed_s, 2)}
-        for phase in ("first_sync", "rerun_no_change"):
+        for phase in ("first_sync", "rerun_next_day", "rerun_after_10_edits"):
+            if phase == "first_sync":
+                # The sandbox stamps this run's write-backs a day earlier, as if it had been
+                # yesterday's cron run.  (A rerun within minutes of a big sync re-reads the
+                # pages it wrote back, one query per 100, and finds them unchanged by hash.)
+                sandbox.notion.clock = lambda: datetime.now(timezone.utc) - timedelta(days=1)
+            else:
+                sandbox.notion.clock = lambda: datetime.now(timezone.utc)
+            if phase == "rerun_after_10_edits":
+                edit_both_sides(sandbox, n)
             sandbox.clear_requests()
             result = run_bsync(config)
             result["requests"] = by_method(sandbox)
@@ -86,6 +115,19 @@ def bench(n: int, startup_cpu: float) -> dict:
             result["created"], result["updated"], result["errors"] = s["created"], s["updated"], s["errors"]
             out[phase] = result
         return out
+
+
+def bench_rate_limited(n: int = 60) -> dict:
+    """n bookings against a Notion sandbox limited to 3 req/s, bsync pacing at 3 req/s."""
+    with Sandbox() as sandbox, tempfile.TemporaryDirectory() as folder:
+        seed(sandbox, n)
+        config = write_sandbox_config(sandbox, Path(folder), notion_rate=3)
+        sandbox.notion.set_faults(rate_limit_per_s=3)
+        result = run_bsync(config)
+        statuses = [r.status for r in sandbox.notion.requests]
+        return {"bookings": n, "exit_code": result["exit_code"], "wall_s": result["wall_s"],
+                "notion_requests": len(statuses), "notion_429s": statuses.count(429),
+                "created": result["summary"]["created"], "errors": result["summary"]["errors"]}
 
 
 def main() -> None:
@@ -99,13 +141,17 @@ def main() -> None:
     for n in args.sizes:
         r = bench(n, startup)
         results.append(r)
-        for phase in ("first_sync", "rerun_no_change"):
+        for phase in ("first_sync", "rerun_next_day", "rerun_after_10_edits"):
             p = r[phase]
             print(f"{n:>6} {phase:<16} wall {p['wall_s']:>7.2f}s  cpu {p['cpu_s']:>6.2f}s "
                   f"({p['cpu_ms_per_booking']:.3f} ms/booking, net {p['cpu_ms_per_booking_net']:.3f})  rss {p['peak_rss_mb']:>6.1f} MB  "
                   f"created {p['created']} updated {p['updated']}  requests {p['requests']}", flush=True)
+    limited = bench_rate_limited()
+    print(f"rate-limited Notion (3 req/s), {limited['bookings']} bookings: exit {limited['exit_code']}, "
+          f"{limited['created']} created, {limited['errors']} errors, {limited['notion_requests']} Notion requests, "
+          f"{limited['notion_429s']} answered 429, wall {limited['wall_s']} s")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"sizes": results, "rate_limited": limited}, indent=2))
 
 
 if __name__ == "__main__":

@@ -300,3 +300,31 @@ def test_a_write_that_keeps_failing_becomes_dead_and_retry_revives_it(sandbox, b
     assert result.exit_code == 0, result.stdout + result.stderr
     location = page_props(sandbox, page)["Location"]["rich_text"]
     assert "".join(t["plain_text"] for t in location) == "Room 2"
+
+
+def test_since_reads_pages_edited_in_that_window(sandbox, bsync):
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.clock = lambda: datetime.now(ZoneInfo("UTC")) - timedelta(hours=5)  # an old, missed edit
+    sandbox.notion.update_page(page, properties={"Name": {"title": [{"text": {"content": "Rex (old edit)"}}]}})
+    sandbox.notion.clock = lambda: datetime.now(ZoneInfo("UTC"))
+    synced(bsync)  # the normal window starts at the last run: the back-dated edit is not in it
+    event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    assert event["summary"] == "Rex"
+    synced(bsync, "--since", "6h")
+    event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    assert event["summary"] == "Rex (old edit)"
+    assert bsync("sync", "--since", "yesterday").exit_code == 2
+
+
+def test_calendar_change_to_a_booking_trashed_since_the_last_full_read_restores_it(sandbox, bsync, cal):
+    """Found by the state machine: an incremental run can't see trash, so the write meets it."""
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.update_page(page, in_trash=True)
+    cal.move(event_id_for(f"notion:{page}"), at(15), at(16))
+    summary = synced(bsync)
+    assert summary["errors"] == 0
+    page_obj = sandbox.notion.get_page(page)
+    assert not page_obj["in_trash"]
+    assert datetime.fromisoformat(page_obj["properties"]["When"]["date"]["start"]) == at(15)

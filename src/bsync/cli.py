@@ -74,6 +74,7 @@ def sync(
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change; write nothing anywhere (not even the state DB).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion, empty source).")] = False,
     full: Annotated[bool, typer.Option("--full", help="Read everything instead of only what changed since the last run.")] = False,
+    since: Annotated[Optional[str], typer.Option("--since", help="Read Notion pages edited since T (ISO 8601 like 2026-11-20T08:00Z, or a duration ago like 6h or 2d).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False,
 ) -> None:
@@ -93,13 +94,32 @@ def sync(
         for pair in chosen:
             if pair not in PAIRS:
                 raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)}")
-        exit_code = _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force, full=full)
+        exit_code = _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force, full=full,
+                         since=parse_since(since) if since else None)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
 
 
-def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool, force: bool, full: bool) -> int:
+def parse_since(text: str) -> Any:
+    """``--since``: an ISO 8601 instant, or a duration ago (``6h``, ``2d``)."""
+    from datetime import datetime, timezone
+
+    from bsync.timeutil import parse_duration, parse_instant
+
+    try:
+        return datetime.now(timezone.utc) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: give an ISO 8601 time with an offset (2026-11-20T08:00Z) "
+                         f"or a duration like 6h or 2d") from None
+
+
+def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool, force: bool, full: bool,
+         since: Any = None) -> int:
     from bsync.sync import run_sync
 
     progress: Progress | None = None
@@ -121,8 +141,8 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
             progress.advance(task)
 
     try:
-        result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, on_plan=on_plan,
-                          on_action=on_action)
+        result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, since=since,
+                          on_plan=on_plan, on_action=on_action)
     finally:
         if progress is not None:
             progress.stop()

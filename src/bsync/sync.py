@@ -100,7 +100,8 @@ class Cursors:
 class SyncRun:
     """One sync invocation: reads, plans and (unless planning) applies."""
 
-    def __init__(self, settings: Settings, pairs: list[str], store: Store, *, full: bool) -> None:
+    def __init__(self, settings: Settings, pairs: list[str], store: Store, *, full: bool,
+                 since: datetime | None = None) -> None:
         for pair in pairs:
             if pair not in DIRECTIONS:
                 raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(DIRECTIONS)}")
@@ -112,7 +113,8 @@ class SyncRun:
         self.target = build_gcal_target(settings)
         self.cursors = Cursors.load(store, settings)
         self.started = now_utc()
-        self.source_full = full or self._full_read_due()
+        self.since = since
+        self.source_full = full or (since is None and self._full_read_due())
         if not full:
             self.source.use_cache(self.cursors.notion_cache)
         self.gcal_token = None if full else self.cursors.gcal_token
@@ -136,7 +138,9 @@ class SyncRun:
     # -- reading ------------------------------------------------------------------------
     def read(self) -> None:
         since = None
-        if not self.source_full:
+        if self.since is not None and not self.source_full:
+            since = self.since
+        elif not self.source_full:
             since = parse_instant(self.cursors.notion_edited) - NOTION_OVERLAP
         read = self.source.read_bookings(since)
         self.bookings = {b.key: b for b in read.bookings}
@@ -228,7 +232,8 @@ class SyncRun:
     def _advance_cursors(self) -> None:
         scope = self.settings.notion.database_id or self.settings.notion.data_source_id
         started = self.started.isoformat()
-        self.store.set_cursor("notion", f"{scope}:edited", started)
+        if self.since is None or self.cursors.notion_edited is None:  # --since doesn't move the cursor back
+            self.store.set_cursor("notion", f"{scope}:edited", started)
         if self.source_full:
             self.store.set_cursor("notion", f"{scope}:full", started)
         self.store.set_cursor("notion", f"{scope}:schema", json.dumps(self.source.cache()))
@@ -237,7 +242,7 @@ class SyncRun:
 
 
 def run_sync(settings: Settings, pairs: list[str] | None = None, *, plan_only: bool = False, force: bool = False,
-             full: bool = False, on_plan: Callable[[Plan], None] | None = None,
+             full: bool = False, since: datetime | None = None, on_plan: Callable[[Plan], None] | None = None,
              on_action: Callable[[Action], None] | None = None) -> PairResult:
     """Sync (or only plan, writing nothing anywhere) the given pairs; both pairs = two-way."""
     pairs = list(pairs or settings.sync.pairs)
@@ -254,7 +259,7 @@ def run_sync(settings: Settings, pairs: list[str] | None = None, *, plan_only: b
         run: SyncRun | None = None
         summary: Summary | None = None
         try:
-            run = SyncRun(settings, pairs, store, full=full)
+            run = SyncRun(settings, pairs, store, full=full, since=since)
             run.read()
             plan = run.plan()
             if on_plan is not None:

@@ -28,6 +28,7 @@ from bsync.retry import RetryPolicy, call
 from bsync.timeutil import allday_dates, allday_span, parse_instant
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 TRANSIENT_CODES = {"rate_limited", "internal_server_error", "service_unavailable", "gateway_timeout",
                    "service_overload", "database_connection_unavailable", "conflict_error"}
@@ -401,8 +402,18 @@ class NotionSource:
         body: dict[str, Any] = {"properties": self.common_properties(fields, zone_name)}
         if restore:
             body["in_trash"] = False
-        page = self._call(lambda: self.client.pages.update(page_id=page_id, **body),
-                          f"Notion: updating page {page_id}")
+        try:
+            page = self._call(lambda: self.client.pages.update(page_id=page_id, **body),
+                              f"Notion: updating page {page_id}")
+        except RemoteError as exc:
+            # Trashed since we last looked (only a full read shows trash): the change comes
+            # from the calendar, and an update beats a deletion, so the booking comes back.
+            if restore or "archived" not in str(exc):
+                raise
+            log.info("page %s was trashed; restoring it with the calendar's change", page_id)
+            body["in_trash"] = False
+            page = self._call(lambda: self.client.pages.update(page_id=page_id, **body),
+                              f"Notion: restoring page {page_id}")
         out = SourceRead([])
         self._collect(page, out)
         return out.bookings[0] if out.bookings else None
