@@ -57,12 +57,29 @@ def edit_both_sides(sandbox: Sandbox, n: int) -> None:
                     json={"start": {"dateTime": start.isoformat()}, "end": {"dateTime": end.isoformat()}})
 
 
+# The child reports its own peak RSS (VmHWM) at exit: Linux's ru_maxrss for a child keeps
+# the size of the forked parent (this process, holding the sandbox), which would overstate it.
+CHILD = """
+import atexit, os, sys
+def _report():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            with open(os.environ["BSYNC_BENCH_HWM"], "w") as f:
+                f.write(line.split()[1])
+atexit.register(_report)
+sys.argv = ["bsync", *sys.argv[1:]]
+from bsync.cli import main
+main()
+"""
+
+
 def run_bsync(config: Path) -> dict:
     """Run `bsync sync --json` as a child; return its summary, wall time, CPU and peak RSS."""
-    exe = Path(sys.executable).with_name("bsync")
+    hwm = Path(config).with_name("hwm.txt")
     started = time.perf_counter()
-    proc = subprocess.Popen([str(exe), "sync", "--json", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, "sync", "--json", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "BSYNC_BENCH_HWM": str(hwm)})
     out = proc.stdout.read()
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -71,7 +88,7 @@ def run_bsync(config: Path) -> dict:
     if proc.returncode not in (0, 1):
         raise SystemExit(f"bsync failed ({proc.returncode}): {err.decode()[-2000:]}")
     return {"summary": json.loads(out), "wall_s": round(wall, 2),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mb": round(int(hwm.read_text()) / 1024, 1),
             "exit_code": proc.returncode}
 
 

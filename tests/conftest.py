@@ -15,6 +15,19 @@ from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import write_sandbox_config
 
 
+def write_requests(sandbox: Sandbox) -> list[tuple[str, str, str]]:
+    """Every write request the sandbox saw (Notion's query POST is a read; /token is OAuth)."""
+    out = []
+    for server in (sandbox.notion, sandbox.google):
+        for r in server.requests:
+            if r.batch:
+                continue  # counted through its batch request
+            if r.method in ("PATCH", "PUT", "DELETE") or (
+                    r.method == "POST" and not r.path.endswith(("/query", "/token"))):
+                out.append((server.name, r.method, r.path))
+    return out
+
+
 @pytest.fixture(scope="session")
 def _sandbox():
     with Sandbox() as sb:

@@ -245,3 +245,24 @@ def test_plan_json_matches_the_spec_shape():
     assert set(data) == {"pair", "actions"}
     assert set(data["actions"][0]) == {"op", "source_id", "target_id", "changes", "reason"}
     assert data["actions"][0]["changes"]["title"] == [None, "Rex"]
+
+
+# -- ids that are not the derived ones --------------------------------------------------
+def test_link_to_an_event_with_a_foreign_id_is_kept():
+    """An imported walk-in keeps the calendar's own id; nothing re-derives it."""
+    linked = Link("p", "n:1", "walkin42", None, None, fhash(common()), "t", False,
+                  fhash(render_of(common())), common(), None, render_of(common()))
+    a = only(plan([src(recorded="walkin42")], [linked], [tgt(id="walkin42")]))
+    assert a.op == "skip" and a.target_id == "walkin42" and not a.writes_remote
+
+
+def test_booking_whose_linked_event_vanished_moves_to_a_new_event_id():
+    linked = Link("p", "n:1", "walkin42", None, None, fhash(common()), "t", False,
+                  fhash(render_of(common())), common(), None, render_of(common()))
+    a = only(plan([src(recorded="walkin42")], [linked], []))
+    assert a.op == "create" and a.target_id == tid("n:1") and "vanished" in a.reason
+
+
+def test_booking_recording_an_event_that_claims_it_is_adopted_by_that_id():
+    a = only(plan([src(recorded="walkin42")], [], [tgt(id="walkin42")]))
+    assert a.target_id == "walkin42" and a.refresh_link and not a.target_write

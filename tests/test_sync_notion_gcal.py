@@ -12,6 +12,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import write_requests
 
 from bsync.providers.gcal import event_id_for
 from bsync.sandbox.seed import booking_properties, seed_demo
@@ -32,14 +33,7 @@ def at(y, m, d, h, mi=0, tz=WAW):
 
 
 def writes(sandbox) -> list:
-    """Every write request the sandbox saw (Notion's query POST is a read; /token is OAuth)."""
-    out = []
-    for server in (sandbox.notion, sandbox.google):
-        for r in server.requests:
-            if r.method in ("PATCH", "PUT", "DELETE") or (
-                    r.method == "POST" and not r.path.endswith(("/query", "/token"))):
-                out.append((server.name, r.method, r.path))
-    return out
+    return write_requests(sandbox)
 
 
 def add(sandbox, title, **kw):

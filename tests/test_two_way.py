@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from conftest import write_requests
 
 from bsync.providers.gcal import event_id_for
 from bsync.sandbox.seed import booking_properties
@@ -20,13 +21,7 @@ def at(h, m=0, day=DAY, tz=WAW):
 
 
 def writes(sandbox) -> list:
-    out = []
-    for server in (sandbox.notion, sandbox.google):
-        for r in server.requests:
-            if r.method in ("PATCH", "PUT", "DELETE") or (
-                    r.method == "POST" and not r.path.endswith(("/query", "/token"))):
-                out.append((server.name, r.method, r.path))
-    return out
+    return write_requests(sandbox)
 
 
 class Calendar:
@@ -328,3 +323,24 @@ def test_calendar_change_to_a_booking_trashed_since_the_last_full_read_restores_
     page_obj = sandbox.notion.get_page(page)
     assert not page_obj["in_trash"]
     assert datetime.fromisoformat(page_obj["properties"]["When"]["date"]["start"]) == at(15)
+
+
+def test_requests_that_time_out_are_retried_then_reported_as_unreachable(sandbox, bsync):
+    add(sandbox, "Rex", at(10), at(11))
+    text = bsync.config.read_text().replace("requests_per_second = 0", "requests_per_second = 0\ntimeout_s = 0.2")
+    bsync.config.write_text(text)
+    sandbox.notion.set_faults(latency_ms=500)
+    result = bsync("sync")
+    assert result.exit_code == 5 and "timed out" in result.stderr
+    last_run = bsync("status", "--json").json["runs"][0]
+    assert last_run["exit_code"] == 5 and last_run["summary"]["requests"] == 3  # 1 try + 2 retries: bounded
+
+
+def test_vanished_event_is_recreated_and_reported(sandbox, bsync):
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.google.reset_state()  # the calendar lost everything (not even cancelled copies remain)
+    summary = synced(bsync, "--full")
+    assert summary["created"] == 1
+    assert any("vanished" in n["note"] for n in summary["notes"])
+    assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))["status"] == "confirmed"

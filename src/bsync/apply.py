@@ -236,6 +236,8 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
                tombstone=action.tombstone)
     if result is not None and result.note:
         summary.notes.append({"id": _record_id(key), "note": result.note})
+    elif action.target_write == "create" and "vanished" in action.reason:
+        summary.notes.append({"id": _record_id(key), "note": action.reason})
     if action.writeback:
         _journaled(ctx, "writeback", key, target_id, lambda: ctx.source.record_target_id(key, target_id))
 

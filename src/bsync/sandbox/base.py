@@ -345,16 +345,19 @@ class SandboxServer:
                 )
                 response = server.dispatch(request)
                 payload = response.encode()
-                self.send_response(response.status)
-                if payload or response.status not in (204, 304):
-                    self.send_header("Content-Type", response.content_type)
-                for key, value in response.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("Date", self.date_time_string())
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                try:
+                    self.send_response(response.status)
+                    if payload or response.status not in (204, 304):
+                        self.send_header("Content-Type", response.content_type)
+                    for key, value in response.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.send_header("Date", self.date_time_string())
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (e.g. its timeout)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 

@@ -631,27 +631,21 @@ class GoogleCalendarSandbox(SandboxServer):
 
     @route("PATCH", API + "/calendars/{calendar_id}/events/{event_id}")
     def events_patch(self, request: Request) -> Response:
-        def run() -> Response:
-            cal_id, event_id = self._params(request)
-            cal = self._calendar(cal_id)
-            ev = self._event(cal, event_id)
-            self._check_if_match(request, ev)
-            body = self._body(request)
-            ev = self._write(cal, ev, body, patch=True,
-                             attachments=bool(self._flag(request, "supportsAttachments")),
-                             conference=self._conference_version(request))
-            return Response(200, ev.resource)
-        return self._call(run)
+        return self._modify(request, patch=True)
 
     @route("PUT", API + "/calendars/{calendar_id}/events/{event_id}")
     def events_update(self, request: Request) -> Response:
+        return self._modify(request, patch=False)
+
+    def _modify(self, request: Request, *, patch: bool) -> Response:
+        """events.patch (merge) and events.update (full replace) share everything else."""
         def run() -> Response:
             cal_id, event_id = self._params(request)
             cal = self._calendar(cal_id)
             ev = self._event(cal, event_id)
             self._check_if_match(request, ev)
             body = self._body(request)
-            ev = self._write(cal, ev, body, patch=False,
+            ev = self._write(cal, ev, body, patch=patch,
                              attachments=bool(self._flag(request, "supportsAttachments")),
                              conference=self._conference_version(request))
             return Response(200, ev.resource)
