@@ -161,6 +161,6 @@ class TwoWaySync(RuleBasedStateMachine):
 
 
 TwoWaySync.TestCase.settings = settings(
-    max_examples=int(os.environ.get("BSYNC_SM_EXAMPLES", "12")), stateful_step_count=10, deadline=None,
+    max_examples=int(os.environ.get("BSYNC_SM_EXAMPLES", "40")), stateful_step_count=10, deadline=None,
     suppress_health_check=list(HealthCheck))
 test_two_way_state_machine = TwoWaySync.TestCase
