@@ -3,9 +3,7 @@ import stat
 import subprocess
 import sys
 
-import pytest
 
-from bsync.errors import LockHeldError
 from bsync.store import SCHEMA_VERSION, RunLock, Store
 
 

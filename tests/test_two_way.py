@@ -344,3 +344,9 @@ def test_vanished_event_is_recreated_and_reported(sandbox, bsync):
     assert summary["created"] == 1
     assert any("vanished" in n["note"] for n in summary["notes"])
     assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))["status"] == "confirmed"
+
+
+def test_recurring_calendar_events_are_not_imported(sandbox, bsync, cal):
+    cal.create("Team meeting", at(8), at(9), recurrence=["RRULE:FREQ=WEEKLY;COUNT=10"])
+    synced(bsync)
+    assert sandbox.notion.page_count() == 0

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, rule
 from typer.testing import CliRunner
 
 from bsync.cli import app

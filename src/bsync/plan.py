@@ -56,6 +56,7 @@ class TargetItem:
     hash: str | None = None
     updated: str | None = None
     label: str = ""
+    recurring: bool = False  # a recurring series or one of its instances
 
     @property
     def cancelled(self) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -150,12 +150,13 @@ class SyncRun:
         self._reload_failed()
 
     def _drop_past_unmanaged_events(self) -> None:
-        """Events nobody booked through bsync that ended before today are history, not bookings."""
+        """Events bsync doesn't manage that ended before today are history, not bookings; and
+        recurring ones (staff meetings, opening hours) are not bookings either."""
         today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
         by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
         for event_id, item in list(self.targets.items()):
             end = item.common.get("end") or ""
-            if item.key is None and end <= (by_date if end.startswith("date:") else by_instant):
+            if item.key is None and (item.recurring or end <= (by_date if end.startswith("date:") else by_instant)):
                 del self.targets[event_id]
 
     def _reload_failed(self) -> None:

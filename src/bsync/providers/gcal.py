@@ -476,6 +476,7 @@ def to_target_item(event: Mapping[str, Any]) -> TargetItem:
     common = event_common(event, fields)
     return TargetItem(id=event["id"], key=key, common=common, fields=fields,
                       hash=fields_hash(fields, common["cancelled"]), updated=event.get("updated"),
+                      recurring=bool(event.get("recurrence") or event.get("recurringEventId")),
                       label=f"{fields['title']} · {(fields['start'] or '')[:16].replace('T', ' ')}")
 
 
