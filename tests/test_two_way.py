@@ -350,3 +350,15 @@ def test_recurring_calendar_events_are_not_imported(sandbox, bsync, cal):
     cal.create("Team meeting", at(8), at(9), recurrence=["RRULE:FREQ=WEEKLY;COUNT=10"])
     synced(bsync)
     assert sandbox.notion.page_count() == 0
+
+
+def test_failed_import_is_retried_on_later_runs_until_dead(sandbox, bsync, cal):
+    bsync.configure(dead_after=2)
+    cal.create("x" * 2100, at(13), at(13, 30))  # Notion refuses titles over 2,000 characters
+    first = bsync("sync", "--json")
+    assert first.exit_code == 1 and "2000" in first.json["failures"][0]["reason"]
+    second = bsync("sync", "--json")  # nothing changed, yet the failed import is tried again
+    assert second.exit_code == 1
+    assert bsync("status", "--json").json["journal"].get("dead") == 1
+    third = bsync("sync", "--json")
+    assert third.exit_code == 0 and sandbox.notion.page_count() == 0

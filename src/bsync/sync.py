@@ -72,7 +72,7 @@ def booking_label(booking: Booking) -> str:
 def source_item(booking: Booking) -> SourceItem:
     return SourceItem(key=booking.key, common=booking_common(booking), hash=booking.content_hash(),
                       recorded_target_id=booking.target_ids.get("gcal"),
-                      updated=booking.updated_at.isoformat() if booking.updated_at else None,
+                      updated=booking.updated_at.isoformat(timespec="microseconds") if booking.updated_at else None,
                       label=booking_label(booking))
 
 
@@ -163,6 +163,11 @@ class SyncRun:
         """Failed writes and conflicts are looked at again every run: load both sides of them."""
         keys = self.store.journal_keys("failed") | self.store.conflict_keys(LINK_PAIR)
         for key in sorted(keys):
+            if key.startswith("gcal:"):  # an import that failed: look at its event again
+                event_id = key.split(":", 1)[1]
+                if event_id not in self.targets and (item := self.target.fetch(event_id)) is not None:
+                    self.targets[event_id] = item
+                continue
             if key.startswith("notion:") and key not in self.bookings:
                 self._load_source(key)
             link = self.store.links_get(LINK_PAIR, key)
@@ -216,7 +221,10 @@ class SyncRun:
         dead = self.store.journal_keys("dead")
         if not dead:
             return plan
-        plan.actions = [a if (a.source_id not in dead or a.op == "skip") else
+        def is_dead(action: Action) -> bool:
+            return action.source_id in dead or (action.source_id is None and f"gcal:{action.target_id}" in dead)
+
+        plan.actions = [a if (not is_dead(a) or a.op == "skip") else
                         Action("skip", a.source_id, a.target_id, label=a.label,
                                reason="failed too often; `bsync retry` tries it again")
                         for a in plan.actions]

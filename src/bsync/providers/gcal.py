@@ -475,7 +475,8 @@ def to_target_item(event: Mapping[str, Any]) -> TargetItem:
     fields = event_fields(event)
     common = event_common(event, fields)
     return TargetItem(id=event["id"], key=key, common=common, fields=fields,
-                      hash=fields_hash(fields, common["cancelled"]), updated=event.get("updated"),
+                      hash=fields_hash(fields, common["cancelled"]),
+                      updated=parse_instant(event["updated"]).isoformat(timespec="microseconds") if event.get("updated") else None,
                       recurring=bool(event.get("recurrence") or event.get("recurringEventId")),
                       label=f"{fields['title']} · {(fields['start'] or '')[:16].replace('T', ' ')}")
 
