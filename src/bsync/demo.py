@@ -106,7 +106,7 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
 
             console.rule("1. bsync sync --plan   (prints the plan, writes nothing anywhere)")
             result = run_sync(settings, plan_only=True)
-            render.print_plan(console, result.plan)
+            render.print_plan(console, result.plan, tz=tz)
             console.print(f"[dim]state DB exists after --plan: {settings.state_path.exists()}; "
                           f"sandbox write requests: {_writes(sandbox)}[/]\n")
 
@@ -129,7 +129,7 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
                 end=datetime(day.year, day.month, day.day, 15, 30, tzinfo=tz), time_zone=DEMO_TIMEZONE))
             sandbox.notion.update_page(pages["mia"], properties={"Status": {"status": {"name": "Cancelled"}}})
             result = run_sync(settings, plan_only=True)
-            render.print_plan(console, result.plan)
+            render.print_plan(console, result.plan, tz=tz)
             result = run_sync(settings)
             render.print_summary(console, result.summary)
             console.print(_calendar_table(sandbox, tz))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from rich import box
@@ -30,14 +30,32 @@ def short(value: Any, width: int = 40) -> str:
 CREATE_FIELDS = ("start", "end", "timezone", "attendee")
 
 
-def _changes_text(action: Action) -> str:
+def human(value: Any, tz: Any = None, *, end: bool = False) -> str:
+    """A change value for people: instants in the business timezone, all-day dates as dates
+    (an all-day end is exclusive on the wire; people expect the last day)."""
+    if isinstance(value, str) and tz is not None:
+        if value.startswith("date:") and end:
+            last = date.fromisoformat(value[5:]) - timedelta(days=1)
+            return f"{last.isoformat()} (last day)"
+        if value.startswith("date:"):
+            return f"{value[5:]} (all day)"
+        if len(value) >= 19 and value[10:11] == "T":
+            try:
+                return datetime.fromisoformat(value).astimezone(tz).strftime("%a %d %b %H:%M")
+            except ValueError:
+                pass
+    return short(value)
+
+
+def _changes_text(action: Action, tz: Any = None) -> str:
     if action.op == "create":  # every field is new: show the ones people check
         pairs = [(name, action.changes[name][1]) for name in CREATE_FIELDS if action.changes.get(name, (0, None))[1]]
-        return "\n".join(f"{name}: {short(value)}" for name, value in pairs)
-    return "\n".join(f"{name}: {short(old)} → {short(new)}" for name, (old, new) in action.changes.items())
+        return "\n".join(f"{name}: {human(value, tz, end=name == 'end')}" for name, value in pairs)
+    return "\n".join(f"{name}: {human(old, tz, end=name.endswith('end'))} → {human(new, tz, end=name.endswith('end'))}"
+                     for name, (old, new) in action.changes.items())
 
 
-def plan_table(plan: Plan, *, show_skips: bool = False) -> Table:
+def plan_table(plan: Plan, *, show_skips: bool = False, tz: Any = None) -> Table:
     """One row per action: what happens to which booking/event, field by field, and why."""
     table = Table(title=f"Plan for {plan.pair}", title_justify="left", show_lines=True)
     table.add_column("op")
@@ -49,14 +67,15 @@ def plan_table(plan: Plan, *, show_skips: bool = False) -> Table:
             continue
         booking = Text(action.label + "\n" if action.label else "")
         booking.append(action.source_id, style="dim")
-        table.add_row(Text(action.op, style=OP_STYLE.get(action.op, "")), booking, Text(_changes_text(action)),
+        table.add_row(Text(action.op, style=OP_STYLE.get(action.op, "")), booking, Text(_changes_text(action, tz)),
                       Text(action.reason))
     return table
 
 
-def print_plan(console: Console, plan: Plan, *, show_skips: bool = False) -> None:
+def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: Any = None) -> None:
+    """The plan as a table (times shown in ``tz``, the business timezone) and its counts."""
     if any(a.op != "skip" for a in plan.actions) or show_skips:
-        console.print(plan_table(plan, show_skips=show_skips))
+        console.print(plan_table(plan, show_skips=show_skips, tz=tz))
     counts = ", ".join(f"{plan.count(op)} {op}" for op in ("create", "update", "delete", "skip", "conflict"))
     console.print(f"[bold]{plan.pair}[/]: {counts}" + ("" if show_skips or not plan.count("skip")
                                                         else " (skips hidden; -v lists them)"))
