@@ -154,9 +154,12 @@ class SyncRun:
         recurring ones (staff meetings, opening hours) are not bookings either."""
         today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
         by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
+        linked = {link.target_key for link in self.store.links(LINK_PAIR).values()}
         for event_id, item in list(self.targets.items()):
+            if item.key is not None or event_id in linked:
+                continue  # ours (an interrupted import may not carry its key yet)
             end = item.common.get("end") or ""
-            if item.key is None and (item.recurring or end <= (by_date if end.startswith("date:") else by_instant)):
+            if item.recurring or end <= (by_date if end.startswith("date:") else by_instant):
                 del self.targets[event_id]
 
     def _reload_failed(self) -> None:
