@@ -207,6 +207,7 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
     if action.target_write == "create":
         result = _target_step(ctx, action, "create", key, target_id,
                               lambda: ctx.target.create(_merged_booking(ctx, action, key), target_id))
+        target_id = result.target_id  # a target that picks its own ids (Notion pages) says which
         summary.created += 1
     elif action.target_write in ("update", "restore"):
         restore = action.target_write == "restore"

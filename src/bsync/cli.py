@@ -90,15 +90,47 @@ def sync(
     ctx = Context(config, state, json_out, verbose, quiet)
     try:
         settings = ctx.settings()
-        chosen = pairs or settings.sync.pairs
+        chosen = list(pairs or settings.sync.pairs)
+        if chosen[:1] == ["pull"]:  # `bsync sync pull calcom`
+            if chosen[1:] != ["calcom"]:
+                raise UsageError("`bsync sync pull` knows one platform so far: calcom")
+            chosen = ["calcom-to-notion"]
         for pair in chosen:
             if pair not in PAIRS:
-                raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)}")
-        exit_code = _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force, full=full,
-                         since=parse_since(since) if since else None)
+                raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)} (and `pull calcom`)")
+        exit_code = 0
+        if not plan:
+            exit_code = _process_inbox_and_platforms(ctx, settings, skip="calcom-to-notion" in chosen)
+        if "calcom-to-notion" in chosen:
+            exit_code = _run(ctx, settings, ["calcom-to-notion"], plan_only=plan, force=force, full=full)
+            chosen.remove("calcom-to-notion")
+        if chosen:
+            exit_code = max(exit_code, _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force,
+                                            full=full, since=parse_since(since) if since else None))
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
+
+
+def _process_inbox_and_platforms(ctx: Context, settings: Settings, *, skip: bool) -> int:
+    """Webhook deliveries still in the inbox (the receiver died, or processing failed) are
+    acted on first, and platform bookings waiting for their Notion page get it."""
+    from bsync.inbox import process_inbox
+    from bsync.platforms import run_platform_pairs
+    from bsync.store import RunLock
+
+    with RunLock(settings.state_path), Store.open(settings.state_path) as store:
+        counts = process_inbox(settings, store)
+    if counts and not ctx.json:
+        ctx.out.print("inbox: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    if skip or settings.notion is None:
+        return 1 if counts.get("failed") else 0
+    result = run_platform_pairs(settings)
+    if result is None or result.summary is None:
+        return 1 if counts.get("failed") else 0
+    if not ctx.json:
+        render.print_summary(ctx.out, result.summary)
+    return max(result.summary.exit_code, 1 if counts.get("failed") else 0)
 
 
 def parse_since(text: str) -> Any:
@@ -141,8 +173,14 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
             progress.advance(task)
 
     try:
-        result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, since=since,
-                          on_plan=on_plan, on_action=on_action)
+        if pairs == ["calcom-to-notion"]:
+            from bsync.platforms import run_calcom_pull
+
+            result = run_calcom_pull(settings, plan_only=plan_only, force=force, full=full, on_plan=on_plan,
+                                     on_action=on_action)
+        else:
+            result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, since=since,
+                              on_plan=on_plan, on_action=on_action)
     finally:
         if progress is not None:
             progress.stop()
@@ -242,6 +280,26 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
         fields = ", ".join(f"{name}: notion={v[0]!r} gcal={v[1]!r}" for name, v in conflict["fields"].items())
         ctx.out.print(f"[magenta]conflict[/] {conflict['key']} ({escape(fields)}) — "
                       f"`bsync resolve {conflict['key']} --take notion|gcal`")
+
+
+@app.command()
+def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen address (default [server] host, 127.0.0.1).")] = None,
+          port: Annotated[Optional[int], typer.Option("--port", help="Port (default [server] port, 8080).")] = None,
+          config: ConfigOpt = None, state: StateOpt = None, verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:
+    """Receive webhooks (Cal.com, Sesami, Notion) and serve /healthz and POST /sync.
+
+    Each delivery is verified and stored in the inbox before it is acknowledged, then acted
+    on in the background: platform bookings reach Notion, and Notion and the calendar are
+    synced.  Put it behind HTTPS (a reverse proxy); it listens on loopback by default.
+    """
+    ctx = Context(config, state, False, verbose, quiet)
+    try:
+        settings = ctx.settings()
+        from bsync.server import serve as run_server
+
+        run_server(settings, host, port)
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
 
 
 @app.command()

@@ -22,7 +22,7 @@ from datetime import timedelta
 from bsync.errors import ConfigError
 from bsync.timeutil import parse_duration
 
-PAIRS = ("notion-to-gcal", "gcal-to-notion")
+PAIRS = ("notion-to-gcal", "gcal-to-notion", "calcom-to-notion")
 """Sync pairs that exist; ``[sync] pairs`` may only name these."""
 
 DEFAULT_STATUS_MAP = {  # the first name mapping to a status is the one bsync writes
@@ -115,8 +115,40 @@ class GoogleConfig(Section):
         return _check_base_url(value)
 
 
+class CalcomConfig(Section):
+    api_key: SecretStr
+    base_url: str = "https://api.cal.com"
+    api_version: str = "2024-08-13"
+    webhook_secret: SecretStr | None = None
+    # booking metadata key -> Notion property name (rich text), e.g. {client_id = "Client ID"}
+    link_metadata: dict[str, str] = Field(default_factory=dict)
+    page_size: int = Field(default=100, ge=1, le=250)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_base_url(value)
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    sync_token: SecretStr | None = None  # bearer token for POST /sync
+    sesami_secret: SecretStr | None = None
+    notion_verification_token: SecretStr | None = None
+    replay_window: str = "10m"
+    run_sync_after_webhook: bool = True
+
+    @field_validator("replay_window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class SyncConfig(Section):
-    pairs: list[str] = Field(default_factory=lambda: list(PAIRS))
+    pairs: list[str] = Field(default_factory=lambda: ["notion-to-gcal", "gcal-to-notion"])
     conflict: Literal["source-wins", "newest-wins", "manual"] = "source-wins"
     delete_policy: Literal["cancel", "delete"] = "cancel"
     max_delete: str = "50%"
@@ -170,6 +202,8 @@ class Settings(BaseSettings):
     state_path: Path = Field(default_factory=lambda: default_state_path())
     notion: NotionConfig | None = None
     google: GoogleConfig | None = None
+    calcom: CalcomConfig | None = None
+    server: ServerConfig = Field(default_factory=ServerConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
 
     @field_validator("timezone")
@@ -177,7 +211,7 @@ class Settings(BaseSettings):
     def _valid_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/Warsaw')") from None
         return value
 

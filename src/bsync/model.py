@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -132,7 +133,7 @@ def validate_booking(booking: Booking, record_id: str) -> Booking:
         raise RecordError(record_id, f"end {booking.end.isoformat()} is before start {booking.start.isoformat()}")
     try:
         ZoneInfo(booking.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise RecordError(record_id, f"unknown timezone {booking.timezone!r}") from None
     email = booking.customer.email
     if email is not None and not _EMAIL.match(email):
@@ -145,3 +146,26 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def booking_to_json(booking: Booking) -> str:
+    """A stable JSON form of a booking (for the local ``bookings`` table)."""
+    c = booking.customer
+    return json.dumps({
+        "key": booking.key, "title": booking.title, "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(), "timezone": booking.timezone, "status": booking.status.value,
+        "all_day": booking.all_day, "customer": {"name": c.name, "email": c.email, "phone": c.phone},
+        "service": booking.service, "service_duration": booking.service_duration, "staff": booking.staff,
+        "notes": booking.notes, "location": booking.location, "links": dict(sorted(booking.links.items())),
+        "source": booking.source, "updated_at": booking.updated_at.isoformat() if booking.updated_at else None,
+    }, sort_keys=True)
+
+
+def booking_from_json(text: str) -> Booking:
+    d = json.loads(text)
+    return Booking(key=d["key"], title=d["title"], start=datetime.fromisoformat(d["start"]),
+                   end=datetime.fromisoformat(d["end"]), timezone=d["timezone"], status=Status(d["status"]),
+                   all_day=d["all_day"], customer=Customer(**d["customer"]), service=d["service"],
+                   service_duration=d["service_duration"], staff=d["staff"], notes=d["notes"],
+                   location=d["location"], links=d["links"], source=d["source"],
+                   updated_at=datetime.fromisoformat(d["updated_at"]) if d["updated_at"] else None)

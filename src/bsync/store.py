@@ -107,6 +107,16 @@ MIGRATIONS.append((2, "two-way sync: snapshots, target hashes, conflicts", """
         ALTER TABLE links ADD COLUMN target_fields TEXT
     """))
 
+MIGRATIONS.append((3, "platform bookings: aliases (a rescheduled Cal.com booking keeps its key)", """
+        CREATE TABLE aliases (
+            provider TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            PRIMARY KEY (provider, external_id)
+        );
+        CREATE INDEX inbox_status ON inbox (status)
+    """))
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 LINK_COLUMNS = ("pair, source_key, target_key, source_version, target_version, content_hash, synced_at, "
                 "tombstone, target_hash, snapshot, conflict, target_fields")
@@ -298,6 +308,70 @@ class Store:
         "content_hash = excluded.content_hash, synced_at = excluded.synced_at, "
         "tombstone = excluded.tombstone, target_hash = excluded.target_hash, "
         "snapshot = excluded.snapshot, conflict = excluded.conflict, target_fields = excluded.target_fields")
+
+    # -- platform bookings ------------------------------------------------------------------
+    def alias(self, provider: str, external_id: str) -> str | None:
+        row = self.db.execute("SELECT key FROM aliases WHERE provider = ? AND external_id = ?",
+                              [provider, external_id]).fetchone()
+        return row[0] if row else None
+
+    def set_alias(self, provider: str, external_id: str, key: str) -> None:
+        self.db.execute("INSERT INTO aliases (provider, external_id, key) VALUES (?, ?, ?) "
+                        "ON CONFLICT (provider, external_id) DO UPDATE SET key = excluded.key",
+                        [provider, external_id, key])
+
+    def save_booking(self, booking: Any) -> bool:
+        """Store a platform booking's canonical copy; False when it was already stored as is."""
+        from bsync.model import booking_to_json
+
+        from bsync.model import booking_from_json
+
+        data = booking_to_json(booking)
+        row = self.db.execute("SELECT data FROM bookings WHERE key = ?", [booking.key]).fetchone()
+        if row and row[0] == data:
+            return False
+        if row:  # an older state (a late webhook, a pull racing one) never overwrites a newer one
+            stored = booking_from_json(row[0])
+            if stored.updated_at and booking.updated_at and booking.updated_at < stored.updated_at:
+                return False
+        self.db.execute("INSERT INTO bookings (key, source, data, updated_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                        [booking.key, booking.source, data, _now()])
+        return True
+
+    def load_booking(self, key: str) -> Any:
+        from bsync.model import booking_from_json
+
+        row = self.db.execute("SELECT data FROM bookings WHERE key = ?", [key]).fetchone()
+        return booking_from_json(row[0]) if row else None
+
+    def load_bookings(self, source: str) -> list[Any]:
+        from bsync.model import booking_from_json
+
+        return [booking_from_json(row[0]) for row in
+                self.db.execute("SELECT data FROM bookings WHERE source = ? ORDER BY key", [source])]
+
+    # -- webhook inbox ----------------------------------------------------------------------
+    def inbox_add(self, provider: str, delivery_id: str, *, verified: bool, payload: str,
+                  status: str = "pending", error: str | None = None) -> bool:
+        """Store a delivery durably; False when this delivery id was stored before (a duplicate)."""
+        cursor = self.db.execute(
+            "INSERT INTO inbox (provider, delivery_id, received_at, verified, payload, status, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING",
+            [provider, delivery_id, _now(), int(verified), payload, status, error])
+        return cursor.rowcount == 1
+
+    def inbox_pending(self, limit: int = 500) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT id, provider, delivery_id, payload, status FROM inbox "
+                                  "WHERE verified = 1 AND status IN ('pending', 'failed') ORDER BY id LIMIT ?",
+                                  [limit]))
+
+    def inbox_set(self, entry_id: int, status: str, error: str | None = None) -> None:
+        self.db.execute("UPDATE inbox SET status = ?, error = ? WHERE id = ?", [status, error, entry_id])
+
+    def inbox_counts(self) -> dict[str, int]:
+        return {status: n for status, n in
+                self.db.execute("SELECT status, COUNT(*) FROM inbox GROUP BY status").fetchall()}
 
     # -- cursors --------------------------------------------------------------------------
     def cursor(self, provider: str, scope: str) -> str | None:

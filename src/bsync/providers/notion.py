@@ -9,6 +9,7 @@ event id is written back into the ``calendar_event_id`` property.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,9 +20,9 @@ from notion_client.errors import APIResponseError, HTTPResponseError, RequestTim
 
 from bsync.config import NotionConfig
 from bsync.errors import AuthError, ConfigError, RecordError, RemoteError
-from bsync.model import Booking, Customer, Status, parse_when, validate_booking
-from bsync.plan import Failure
-from bsync.providers.base import SourceRead
+from bsync.model import Booking, Customer, Status, booking_common, parse_when, validate_booking, when_value
+from bsync.plan import Failure, TargetItem
+from bsync.providers.base import SourceRead, WriteResult
 from bsync.retry import Failure as CallFailure
 from bsync.ratelimit import Pacer
 from bsync.retry import RetryPolicy, call
@@ -272,7 +273,7 @@ class NotionSource:
         zone_name = text(p.timezone) or self.default_timezone
         try:
             zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise RecordError(page_id, f"unknown timezone {zone_name!r} in property {p.timezone!r}") from None
 
         start, end, all_day = self._read_when(page_id, props, zone)
@@ -437,3 +438,146 @@ class NotionSource:
         out = SourceRead([])
         self._collect(page, out)
         return out.bookings[0] if out.bookings else None
+
+
+class NotionPages:
+    """The bookings database as a *target*: platform bookings (Cal.com, Sesami) become pages.
+
+    A page made for a platform booking records the platform in ``source`` and the booking's
+    key in ``external_id``, so a page created by an interrupted run is found (and adopted)
+    instead of created twice.  Notion chooses page ids, so a new page's id is only known
+    after the create; bsync never deletes a page: a cancelled booking sets its status.
+    """
+
+    name = "notion"
+
+    def __init__(self, source: NotionSource, platforms: list[str], link_properties: dict[str, str] | None = None) -> None:
+        self.source = source
+        self.platforms = platforms
+        platform = ", ".join(platforms)
+        self.link_properties = link_properties or {}
+        self.props = source.props
+        if self.props.source is None or self.props.external_id is None:
+            raise ConfigError("notion.properties.source and notion.properties.external_id must be mapped "
+                              f"to sync {platform} bookings into Notion")
+
+    @property
+    def requests(self) -> int:
+        return self.source.requests
+
+    def target_id_for(self, key: str) -> str:
+        return f"notion:new:{key}"  # a placeholder: Notion assigns the id on create
+
+    def fields(self, booking: Booking) -> dict[str, Any]:
+        """What bsync manages on a platform booking's page, normalised (compares page and booking)."""
+        c = booking.customer
+        tz = booking.tz
+        return {"title": booking.title, "start": when_value(booking.start, booking.all_day, tz),
+                "end": when_value(booking.end, booking.all_day, tz), "status": booking.status.value,
+                "customer": c.name, "email": c.email, "phone": c.phone, "service": booking.service,
+                "staff": booking.staff, "notes": booking.notes, "location": booking.location,
+                **{name: booking.links.get(key) for key, name in sorted(self.link_properties.items())
+                   if name in self.source.schema()}}
+
+    def wanted_fields(self, booking: Booking) -> dict[str, Any]:
+        return self.fields(booking)
+
+    def read_items(self) -> dict[str, TargetItem]:
+        """Pages of this platform's bookings, keyed by page key."""
+        schema = self.source.schema()
+        kind = schema[self.props.source]["type"]
+        filter: dict[str, Any] = {"or": [{"property": self.props.source, kind: {"equals": platform}}
+                                         for platform in self.platforms]}
+        items: dict[str, TargetItem] = {}
+        for page in self.source.iter_pages(filter):
+            if page.get("in_trash"):
+                continue
+            external = read_property_text(page["properties"].get(self.props.external_id))
+            key = f"notion:{page['id']}"
+            self.source._pages[key] = page["id"]
+            try:
+                booking = self.source.page_to_booking(page)
+            except RecordError:  # a page someone broke: still ours, so it gets rewritten, not duplicated
+                items[key] = TargetItem(key, external, {}, {}, "")
+                continue
+            fields = self.fields(replace(booking, links=self._page_links(page)))
+            items[key] = TargetItem(key, external, booking_common(booking), fields, _hash(fields),
+                                    label=booking.title)
+        return items
+
+    def _page_links(self, page: dict[str, Any]) -> dict[str, str]:
+        props = page["properties"]
+        return {key: v for key, name in self.link_properties.items()
+                if (v := read_property_text(props.get(name))) is not None}
+
+    def _properties(self, booking: Booking) -> dict[str, Any]:
+        p, schema = self.props, self.source.schema()
+        props = self.source.common_properties(
+            {**booking_common(booking)}, booking.timezone)
+        if p.status:  # the full status, not only cancelled/active
+            props[p.status] = text_value(schema[p.status]["type"], self._status_name(booking.status))
+        values = {p.customer_name: booking.customer.name, p.email: booking.customer.email,
+                  p.phone: booking.customer.phone, p.service: booking.service, p.staff: booking.staff,
+                  p.notes: booking.notes, p.timezone: booking.timezone, p.source: booking.source,
+                  p.external_id: booking.key,
+                  **{name: booking.links.get(key) for key, name in self.link_properties.items()}}
+        for name, value in values.items():
+            if name and name in schema:
+                props[name] = text_value(schema[name]["type"], value)
+        return props
+
+    def _status_name(self, status: Status) -> str:
+        for name, canonical in self.source.config.status_map.items():
+            if canonical == status.value:
+                return name
+        raise ConfigError(f"notion.status_map has no option mapping to {status.value!r}")
+
+    def _result(self, page: dict[str, Any], note: str = "") -> WriteResult:
+        booking = self.source.page_to_booking(page)
+        fields = self.fields(replace(booking, links=self._page_links(page)))
+        key = f"notion:{page['id']}"
+        self.source._pages[key] = page["id"]
+        return WriteResult(key, page.get("last_edited_time"), note, hash=_hash(fields),
+                           item=TargetItem(key, booking.key, booking_common(booking), fields, _hash(fields)))
+
+    def create(self, booking: Booking, target_id: str) -> WriteResult:
+        ds_id = self.source.data_source_id()
+        page = self.source._call(
+            lambda: self.source.client.pages.create(parent={"data_source_id": ds_id},
+                                                    properties=self._properties(booking)),
+            f"Notion: creating the page of {booking.key}")
+        return self._result(page)
+
+    def update(self, booking: Booking, target_id: str, *, restore: bool) -> WriteResult:
+        page_id = target_id.split(":", 1)[1]
+        body: dict[str, Any] = {"properties": self._properties(booking)}
+        if restore:
+            body["in_trash"] = False
+        page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, **body),
+                                 f"Notion: updating page {page_id}")
+        return self._result(page)
+
+    def remove(self, target_id: str) -> WriteResult:
+        """Bookings are never deleted from Notion: a cancelled one gets the Cancelled status."""
+        page_id = target_id.split(":", 1)[1]
+        prop = self.props.status
+        props = {prop: text_value(self.source.schema()[prop]["type"], self._status_name(Status.CANCELLED))}
+        page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, properties=props),
+                                 f"Notion: cancelling page {page_id}")
+        return self._result(page)
+
+    def stamp(self, target_id: str, key: str) -> WriteResult:
+        """Put the booking's key back on a page whose external id was cleared."""
+        page_id = target_id.split(":", 1)[1]
+        prop = self.props.external_id
+        props = {prop: text_value(self.source.schema()[prop]["type"], key)}
+        page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, properties=props),
+                                 f"Notion: marking page {page_id}")
+        return self._result(page)
+
+
+def _hash(fields: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(sorted(fields.items()), default=str).encode()).hexdigest()[:32]

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from bsync.sandbox.base import Faults, RecordedRequest, Request, Response, SandboxServer, route
+from bsync.sandbox.calcom import CalcomSandbox
 from bsync.sandbox.gcal import GoogleCalendarSandbox
 from bsync.sandbox.notion import NotionSandbox
 
-__all__ = ["Sandbox", "NotionSandbox", "GoogleCalendarSandbox", "SandboxServer", "Faults",
+__all__ = ["Sandbox", "NotionSandbox", "GoogleCalendarSandbox", "CalcomSandbox", "SandboxServer", "Faults",
            "Request", "Response", "RecordedRequest", "route"]
 
 
@@ -25,7 +26,8 @@ class Sandbox:
 
         self.notion = NotionSandbox(host, port(0))
         self.google = GoogleCalendarSandbox(host, port(1))
-        self.servers: list[SandboxServer] = [self.notion, self.google]
+        self.calcom = CalcomSandbox(host, port(2))
+        self.servers: list[SandboxServer] = [self.notion, self.google, self.calcom]
 
     def start(self) -> "Sandbox":
         for server in self.servers:
@@ -57,4 +59,5 @@ class Sandbox:
             "notion_database_id": self.notion.database_id,
             "google": self.google.url,
             "google_calendar_id": self.google.calendar_id,
+            "calcom": self.calcom.url,
         }

@@ -106,6 +106,8 @@ SCHEMA: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
     ("Source", "select", "%3ESrc", (("notion", "default"), ("gcal", "blue"),
                                     ("calcom", "purple"), ("sesami", "green"))),
     ("External ID", "rich_text", "x%25Id", ()),
+    ("Client ID", "rich_text", "c%3AId", ()),
+    ("Pet ID", "rich_text", "p%3AId", ()),
 )
 # Status groups: group name, color, option names.
 _STATUS_GROUPS = (("To-do", "gray", ("Pending", "Confirmed")),

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 DEMO_TIMEZONE = "Europe/Warsaw"
+CALCOM_WEBHOOK_SECRET = "sandbox-webhook-secret"
 
 
 def text(value: str) -> dict[str, Any]:
@@ -129,6 +130,12 @@ def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIM
         'token_file = "google-token.json"',
         f'base_url = "{sandbox.google.url}"',
         f'token_uri = "{sandbox.google.url}/token"',
+        "",
+        "[calcom]",
+        'api_key = "sandbox-token"',
+        f'base_url = "{sandbox.calcom.url}"',
+        f'webhook_secret = "{CALCOM_WEBHOOK_SECRET}"',
+        'link_metadata = { client_id = "Client ID", pet_id = "Pet ID" }',
         "",
         "[sync]",
     ]

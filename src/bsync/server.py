@@ -1,0 +1,256 @@
+"""``bsync serve``: the webhook receiver and admin endpoints (starlette, served by uvicorn).
+
+Every delivery is verified, parsed and written to the durable inbox *before* the 2xx, and
+acted on afterwards by a worker thread (or, if the process dies first, by the next sync).
+Duplicates (same delivery id) are acknowledged and processed once; a bad signature is a
+401 and is stored as unverified without acting; malformed JSON is 400; bodies over 1 MiB
+are 413; deliveries older than ``[server] replay_window`` are refused as replays.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import uuid
+from datetime import datetime, timezone
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Callable, Iterator
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bsync import webhooks
+from bsync.config import Settings
+from bsync.errors import BsyncError, LockHeldError
+from bsync.store import Store
+from bsync.timeutil import parse_duration
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Acts on the inbox in the background: process deliveries, then sync (debounced)."""
+
+    def __init__(self, settings: Settings, debounce_s: float = 1.0) -> None:
+        self.settings = settings
+        self.debounce_s = debounce_s
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="bsync-inbox", daemon=True)
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake.set()
+        self.thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self.stopped.is_set():
+            self.wake.wait()
+            if self.stopped.is_set():
+                return
+            self.stopped.wait(self.debounce_s)  # let a burst of deliveries gather
+            self.wake.clear()
+            try:
+                run_pipeline(self.settings, sync=self.settings.server.run_sync_after_webhook)
+                self.last_error = None
+            except LockHeldError:
+                self.wake.set()  # a cron run holds the lock; it processes the inbox too
+                self.stopped.wait(5)
+            except BsyncError as exc:
+                self.last_error = str(exc)
+                log.warning("processing the inbox failed: %s", exc)
+
+
+def run_pipeline(settings: Settings, *, sync: bool) -> dict[str, Any]:
+    """Process the inbox, then push platform bookings to Notion and sync Notion <-> Google."""
+    from bsync.inbox import process_inbox
+    from bsync.store import RunLock
+
+    with RunLock(settings.state_path), Store.open(settings.state_path) as store:
+        counts = process_inbox(settings, store)
+    result: dict[str, Any] = {"inbox": counts}
+    if not sync:
+        return result
+    from bsync.platforms import run_platform_pairs
+    from bsync.sync import run_sync
+
+    if settings.notion is not None:
+        platform = run_platform_pairs(settings)
+        result["platforms"] = platform.summary.as_json() if platform and platform.summary else None
+    if settings.notion is not None and settings.google is not None:
+        synced = run_sync(settings)
+        result["sync"] = synced.summary.as_json() if synced.summary else None
+    return result
+
+
+def create_app(settings: Settings, *, worker: Worker | None = None,
+               now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> Starlette:
+    """The ASGI app.  The store is opened per request (SQLite connections stay on one thread)."""
+    window = parse_duration(settings.server.replay_window)
+    write_lock = threading.Lock()
+    shared = Store.open(settings.state_path)  # one connection, used under the lock
+
+    @contextmanager
+    def store() -> Iterator[Store]:
+        yield shared
+
+    def accept(provider: str, delivery_id: str, body: bytes) -> JSONResponse:
+        with write_lock, store() as s:
+            fresh = s.inbox_add(provider, delivery_id, verified=True, payload=body.decode("utf-8"))
+        if not fresh:
+            return JSONResponse({"status": "duplicate", "delivery_id": delivery_id}, status_code=200)
+        if worker is not None:
+            worker.wake.set()
+        return JSONResponse({"status": "accepted", "delivery_id": delivery_id}, status_code=202)
+
+    def reject_unverified(provider: str, body: bytes, reason: str) -> JSONResponse:
+        with write_lock, store() as s:
+            s.inbox_add(provider, f"unverified:{uuid.uuid4()}", verified=False,
+                        payload=body[:webhooks.MAX_BODY].decode("utf-8", errors="replace"),
+                        status="rejected", error=reason)
+        return JSONResponse({"error": "invalid signature", "detail": reason}, status_code=401)
+
+    async def read_body(request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > webhooks.MAX_BODY:
+            raise webhooks.TooLargeError(f"body of {length} bytes exceeds {webhooks.MAX_BODY}")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > webhooks.MAX_BODY:
+                raise webhooks.TooLargeError(f"body exceeds {webhooks.MAX_BODY} bytes")
+        return body
+
+    def problem(exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "http_status", 400))
+
+    async def calcom_hook(request: Request) -> JSONResponse:
+        calcom = settings.calcom
+        if calcom is None:
+            return JSONResponse({"error": "no [calcom] section in the config"}, status_code=404)
+        try:
+            body = await read_body(request)
+        except webhooks.TooLargeError as exc:
+            return problem(exc)
+        secret = calcom.webhook_secret.get_secret_value() if calcom.webhook_secret else None
+        try:
+            webhooks.verify_calcom(body, request.headers.get("x-cal-signature-256"), secret)
+        except webhooks.SignatureError as exc:
+            return await run_in_threadpool(reject_unverified, "calcom", body, str(exc))
+        try:
+            delivery = webhooks.parse_calcom(body, now(), replay_window=window,
+                                             link_metadata=list(calcom.link_metadata),
+                                             default_timezone=settings.timezone)
+        except webhooks.WebhookError as exc:
+            return problem(exc)
+        return await run_in_threadpool(accept, "calcom", delivery.delivery_id, body)
+
+    async def sesami_hook(request: Request) -> JSONResponse:
+        secret = settings.server.sesami_secret
+        if secret is None:
+            return JSONResponse({"error": "no [server] sesami_secret in the config"}, status_code=404)
+        try:
+            body = await read_body(request)
+        except webhooks.TooLargeError as exc:
+            return problem(exc)
+        try:
+            webhooks.verify_sesami(body, request.headers.get("x-sesami-signature"), secret.get_secret_value())
+        except webhooks.SignatureError as exc:
+            return await run_in_threadpool(reject_unverified, "sesami", body, str(exc))
+        try:
+            delivery = webhooks.parse_sesami(body, now(), replay_window=window, default_timezone=settings.timezone)
+        except webhooks.WebhookError as exc:
+            return problem(exc)
+        return await run_in_threadpool(accept, "sesami", delivery.delivery_id, body)
+
+    async def notion_hook(request: Request) -> JSONResponse:
+        try:
+            body = await read_body(request)
+        except webhooks.TooLargeError as exc:
+            return problem(exc)
+        try:
+            token = webhooks.notion_verification_token(body)
+        except webhooks.WebhookError as exc:
+            return problem(exc)
+        if token is not None:  # the subscription handshake (unsigned): keep only the first token
+            with write_lock, store() as s:
+                if s.cursor("notion", "webhook_verification_token") is None:
+                    s.set_cursor("notion", "webhook_verification_token", token)
+                    log.warning("Notion webhook verification token received and stored: copy it into "
+                                "[server] notion_verification_token and paste it into Notion's Verify form")
+            return JSONResponse({"status": "verification token received"}, status_code=200)
+        configured = settings.server.notion_verification_token
+        if configured is None:
+            return JSONResponse({"error": "no [server] notion_verification_token in the config"}, status_code=404)
+        try:
+            webhooks.verify_notion(body, request.headers.get("x-notion-signature"), configured.get_secret_value())
+        except webhooks.SignatureError as exc:
+            return await run_in_threadpool(reject_unverified, "notion", body, str(exc))
+        try:
+            delivery = webhooks.parse_notion(body, now(), replay_window=window)
+        except webhooks.WebhookError as exc:
+            return problem(exc)
+        return await run_in_threadpool(accept, "notion", delivery.delivery_id, body)
+
+    async def healthz(request: Request) -> JSONResponse:
+        def check() -> dict[str, Any]:
+            with Store.open_readonly(settings.state_path) as s:
+                runs = s.recent_runs(1)
+                return {"status": "ok", "last_run": runs[0] if runs else None, "inbox": s.inbox_counts(),
+                        "worker_error": worker.last_error if worker else None}
+        try:
+            return JSONResponse(await run_in_threadpool(check))
+        except BsyncError as exc:
+            return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+
+    async def sync_endpoint(request: Request) -> JSONResponse:
+        token = settings.server.sync_token
+        given = request.headers.get("authorization", "")
+        if token is None or not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
+            return JSONResponse({"error": "unauthorized"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="bsync"'})
+        try:
+            result = await run_in_threadpool(run_pipeline, settings, sync=True)
+        except LockHeldError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        except BsyncError as exc:
+            return JSONResponse({"error": str(exc), "exit_code": exc.exit_code}, status_code=502)
+        return JSONResponse(result)
+
+    routes = [
+        Route("/webhooks/calcom", calcom_hook, methods=["POST"]),
+        Route("/webhooks/sesami", sesami_hook, methods=["POST"]),
+        Route("/webhooks/notion", notion_hook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/sync", sync_endpoint, methods=["POST"]),
+    ]
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        shared.close()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the receiver until interrupted (uvicorn), with the inbox worker alongside."""
+    import uvicorn
+
+    with Store.open(settings.state_path):
+        pass  # create and migrate the state DB before the first request
+    worker = Worker(settings)
+    worker.start()
+    worker.wake.set()  # deliveries left pending by a previous process
+    try:
+        uvicorn.run(create_app(settings, worker=worker), host=host or settings.server.host,
+                    port=port if port is not None else settings.server.port, log_level="info")
+    finally:
+        worker.stop()

@@ -1,0 +1,249 @@
+"""Cal.com: the pull (API v2) and the webhook receiver (`bsync serve`) against the sandbox,
+over real HTTP: the Cal.com emulator, the Notion and Google emulators, and uvicorn."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+
+from bsync.config import load_config
+from bsync.providers.gcal import event_id_for
+from bsync.sandbox.seed import CALCOM_WEBHOOK_SECRET
+from bsync.server import Worker, create_app
+from bsync.store import Store
+from conftest import write_requests
+
+UTC = timezone.utc
+WAW = ZoneInfo("Europe/Warsaw")
+
+
+def soon(days=2, hour=10):
+    d = datetime.now(WAW) + timedelta(days=days)
+    return d.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def calcom_pages(sandbox):
+    out = {}
+    for page_id in sandbox.notion.pages:
+        props = sandbox.notion.get_page(page_id)["properties"]
+        if (props["Source"]["select"] or {}).get("name") == "calcom":
+            out["".join(t["plain_text"] for t in props["External ID"]["rich_text"])] = props
+    return out
+
+
+def text(props, name):
+    return "".join(t["plain_text"] for t in props[name]["rich_text"])
+
+
+def pulled(bsync):
+    result = bsync("sync", "pull", "calcom", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.json
+
+
+def test_pull_creates_one_page_per_booking_with_metadata_links_and_settles(sandbox, bsync):
+    a = sandbox.calcom.create_booking(start=soon(hour=10), metadata={"client_id": "C-17", "pet_id": "P-3"},
+                                      attendee_name="Ola", attendee_email="ola@example.com")
+    sandbox.calcom.create_booking(start=soon(hour=12))
+    sandbox.calcom.create_booking(start=soon(hour=14), status="pending")
+    summary = pulled(bsync)
+    assert summary["created"] == 3
+    pages = calcom_pages(sandbox)
+    assert set(pages) == {f"calcom:{b['uid']}" for b in sandbox.calcom.bookings.values()}
+    props = pages[f"calcom:{a['uid']}"]
+    assert text(props, "Client ID") == "C-17" and text(props, "Pet ID") == "P-3"
+    assert text(props, "Customer") == "Ola" and props["Email"]["email"] == "ola@example.com"
+    assert datetime.fromisoformat(props["When"]["date"]["start"]) == soon(hour=10)
+    sandbox.clear_requests()
+    assert pulled(bsync)["created"] == 0
+    assert write_requests(sandbox) == []
+    assert sandbox.calcom.count("GET", "/v2/bookings") == 1  # incremental: afterUpdatedAt
+
+
+def test_reschedule_moves_the_same_page_and_the_same_event(sandbox, bsync):
+    booking = sandbox.calcom.create_booking(start=soon(hour=10))
+    pulled(bsync)
+    assert bsync("sync").exit_code == 0  # onward to the calendar
+    [page_props] = calcom_pages(sandbox).values()
+    [page_id] = [p for p in sandbox.notion.pages]
+    new = sandbox.calcom.reschedule(booking["uid"], soon(hour=15))
+    assert new["uid"] != booking["uid"]
+    pulled(bsync)
+    assert bsync("sync").exit_code == 0
+    assert list(sandbox.notion.pages) == [page_id]  # the same page, no second one
+    props = sandbox.notion.get_page(page_id)["properties"]
+    assert datetime.fromisoformat(props["When"]["date"]["start"]) == soon(hour=15)
+    assert text(props, "External ID") == f"calcom:{booking['uid']}"
+    events = sandbox.google.list_events(sandbox.google.calendar_id, include_deleted=True)
+    assert len(events) == 1 and events[0]["id"] == event_id_for(f"notion:{page_id}")
+    assert datetime.fromisoformat(events[0]["start"]["dateTime"]) == soon(hour=15)
+
+
+def test_cancel_reaches_notion_without_deleting_the_page(sandbox, bsync):
+    one = sandbox.calcom.create_booking(start=soon(hour=9))
+    pulled(bsync)
+    sandbox.calcom.cancel(one["uid"], reason="sick pet")
+    pulled(bsync)
+    pages = calcom_pages(sandbox)
+    assert pages[f"calcom:{one['uid']}"]["Status"]["status"]["name"] == "Cancelled"
+    assert len(sandbox.notion.pages) == 1
+
+
+def test_bad_api_key_exits_4(sandbox, bsync):
+    bsync.config.write_text(bsync.config.read_text().replace('api_key = "sandbox-token"', 'api_key = "cal_live_nope"'))
+    result = bsync("sync", "pull", "calcom")
+    assert result.exit_code == 4 and "Cal.com refused the API key" in result.stderr
+    assert "cal_live_nope" not in result.stderr
+
+
+# -- the receiver -------------------------------------------------------------------------
+@pytest.fixture
+def receiver(sandbox, bsync):
+    """`bsync serve`'s app on uvicorn in a thread, with its inbox worker."""
+    settings = load_config(bsync.config)
+    with Store.open(settings.state_path):
+        pass
+    worker = Worker(settings, debounce_s=0.05)
+    worker.start()
+    config = uvicorn.Config(create_app(settings, worker=worker), host="127.0.0.1", port=0, log_level="warning",
+                            limit_concurrency=2000, backlog=2048)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield type("Receiver", (), {"url": f"http://127.0.0.1:{port}", "settings": settings, "worker": worker})
+    server.should_exit = True
+    thread.join(timeout=10)
+    worker.stop()
+
+
+def wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def inbox(bsync):
+    with Store.open_readonly(bsync.state_path) as store:
+        return list(store.db.query("SELECT provider, delivery_id, verified, status FROM inbox ORDER BY id"))
+
+
+def test_signed_delivery_is_stored_then_reaches_notion_and_the_calendar(sandbox, bsync, receiver):
+    booking = sandbox.calcom.create_booking(start=soon(hour=10), metadata={"client_id": "C-9"})
+    response = sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                                      CALCOM_WEBHOOK_SECRET)
+    assert response.status_code == 202
+    assert wait_for(lambda: f"calcom:{booking['uid']}" in calcom_pages(sandbox))
+    assert wait_for(lambda: sandbox.google.event_count(sandbox.google.calendar_id) == 1)
+    body = sandbox.calcom.deliveries[-1]["body"]  # Cal.com retrying the same delivery
+    again = httpx.post(f"{receiver.url}/webhooks/calcom", content=body, headers={
+        "X-Cal-Signature-256": sandbox.calcom.sign(body, CALCOM_WEBHOOK_SECRET), "Content-Type": "application/json"})
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert [r["status"] for r in inbox(bsync)] == ["done"]
+
+
+@pytest.mark.parametrize("secret, mutate, status", [
+    ("wrong-secret", None, 401),
+    (None, None, 401),  # "no-secret-provided"
+    (CALCOM_WEBHOOK_SECRET, lambda body: body.replace(b'"', b"'", 1), 401),  # one byte changed after signing
+])
+def test_bad_signatures_are_refused_and_kept_unverified(sandbox, bsync, receiver, secret, mutate, status):
+    booking = sandbox.calcom.create_booking(start=soon())
+    body = sandbox.calcom.encode_body(sandbox.calcom.webhook_payload("BOOKING_CREATED", booking["uid"]))
+    signature = sandbox.calcom.sign(body, secret) if secret else "no-secret-provided"
+    sent = mutate(body) if mutate else body
+    r = httpx.post(f"{receiver.url}/webhooks/calcom", content=sent,
+                   headers={"X-Cal-Signature-256": signature, "Content-Type": "application/json"})
+    assert r.status_code == status
+    rows = inbox(bsync)
+    assert len(rows) == 1 and rows[0]["verified"] == 0 and rows[0]["status"] == "rejected"
+    time.sleep(0.2)
+    assert calcom_pages(sandbox) == {}
+
+
+def test_missing_signature_malformed_oversize_and_replay(sandbox, bsync, receiver):
+    url = f"{receiver.url}/webhooks/calcom"
+    assert httpx.post(url, content=b"{}").status_code == 401
+    bad = b"{not json"
+    assert httpx.post(url, content=bad, headers={"X-Cal-Signature-256": sandbox.calcom.sign(bad, CALCOM_WEBHOOK_SECRET)}).status_code == 400
+    huge = b"{" + b" " * (1024 * 1024 + 10) + b"}"
+    assert httpx.post(url, content=huge, headers={"X-Cal-Signature-256": "x"}).status_code == 413
+    booking = sandbox.calcom.create_booking(start=soon())
+    sandbox.calcom.clock = lambda: datetime.now(UTC) - timedelta(hours=2)  # a delivery signed 2 h ago, replayed
+    r = sandbox.calcom.deliver(url, "BOOKING_CREATED", booking["uid"], CALCOM_WEBHOOK_SECRET)
+    sandbox.calcom.clock = lambda: datetime.now(UTC)
+    assert r.status_code == 409 and "old" in r.text
+
+
+def test_webhook_and_pull_of_the_same_change_converge_in_either_order(sandbox, bsync, receiver):
+    first = sandbox.calcom.create_booking(start=soon(hour=9))
+    second = sandbox.calcom.create_booking(start=soon(hour=13))
+    # first: webhook, then pull; second: pull, then webhook
+    sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", first["uid"], CALCOM_WEBHOOK_SECRET)
+    assert wait_for(lambda: f"calcom:{first['uid']}" in calcom_pages(sandbox))
+    receiver.worker.stopped.set()  # no more background runs: the CLI below holds the lock alone
+    receiver.worker.wake.set()
+    receiver.worker.thread.join(timeout=10)
+    pulled(bsync)
+    sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", second["uid"], CALCOM_WEBHOOK_SECRET)
+    assert bsync("sync").exit_code == 0  # processes the inbox left by the receiver
+    pages = calcom_pages(sandbox)
+    assert set(pages) == {f"calcom:{first['uid']}", f"calcom:{second['uid']}"}
+    assert sandbox.google.event_count(sandbox.google.calendar_id) == 2
+
+
+def test_delivery_stored_before_a_crash_is_processed_by_the_next_sync(sandbox, bsync, receiver):
+    receiver.worker.stopped.set()  # the receiver "dies" right after storing
+    receiver.worker.wake.set()
+    receiver.worker.thread.join(timeout=10)
+    booking = sandbox.calcom.create_booking(start=soon(hour=16))
+    assert sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                                  CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert [r["status"] for r in inbox(bsync)] == ["pending"]
+    result = bsync("sync")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert [r["status"] for r in inbox(bsync)] == ["done"]
+    assert f"calcom:{booking['uid']}" in calcom_pages(sandbox)
+
+
+def test_burst_of_signed_deliveries_from_concurrent_clients(sandbox, bsync, receiver):
+    receiver.worker.stopped.set()  # measure the receiver alone
+    receiver.worker.wake.set()
+    receiver.worker.thread.join(timeout=10)
+    n = 1000
+    uids = [sandbox.calcom.create_booking(start=soon(days=3 + i % 20, hour=8 + i % 9))["uid"] for i in range(n)]
+    bodies = [sandbox.calcom.encode_body(sandbox.calcom.webhook_payload("BOOKING_CREATED", uid)) for uid in uids]
+    url = f"{receiver.url}/webhooks/calcom"
+    local = threading.local()
+    signed = [(body, sandbox.calcom.sign(body, CALCOM_WEBHOOK_SECRET)) for body in bodies]
+
+    def send(item):
+        body, signature = item
+        if not hasattr(local, "client"):  # each concurrent client keeps its connection
+            local.client = httpx.Client(timeout=30)
+        return local.client.post(url, content=body, headers={
+            "X-Cal-Signature-256": signature, "Content-Type": "application/json"}).status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(send, signed + signed[:100]))  # 100 repeats
+    elapsed = time.perf_counter() - started
+    assert statuses[:n].count(202) == n and statuses[n:].count(200) == 100
+    rows = inbox(bsync)
+    assert len(rows) == n and len({r["delivery_id"] for r in rows}) == n
+    print(f"\n{n + 100} deliveries in {elapsed:.2f} s: {(n + 100) / elapsed:.0f} deliveries/s")
+    assert httpx.get(f"{receiver.url}/healthz").json()["inbox"] == {"pending": n}
