@@ -3,7 +3,6 @@ over real HTTP: the Cal.com emulator, the Notion and Google emulators, and uvico
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
