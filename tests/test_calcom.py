@@ -3,6 +3,7 @@ over real HTTP: the Cal.com emulator, the Notion and Google emulators, and uvico
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -246,3 +247,96 @@ def test_burst_of_signed_deliveries_from_concurrent_clients(sandbox, bsync, rece
     assert len(rows) == n and len({r["delivery_id"] for r in rows}) == n
     print(f"\n{n + 100} deliveries in {elapsed:.2f} s: {(n + 100) / elapsed:.0f} deliveries/s")
     assert httpx.get(f"{receiver.url}/healthz").json()["inbox"] == {"pending": n}
+
+
+def sign(body: bytes, secret: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def configured(sandbox, bsync):
+    """The receiver's optional parts switched on: Sesami, Notion webhooks, POST /sync."""
+    with bsync.config.open("a") as f:
+        f.write('\n[server]\nsync_token = "admin-token"\nsesami_secret = "sesami-secret"\n'
+                'notion_verification_token = "secret_notion_verify"\n')
+    return bsync
+
+
+def test_cal_com_reschedule_cancel_and_meeting_ended_webhooks(sandbox, configured, receiver):
+    url = f"{receiver.url}/webhooks/calcom"
+    booking = sandbox.calcom.create_booking(start=soon(hour=10))
+    assert sandbox.calcom.deliver(url, "BOOKING_CREATED", booking["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: f"calcom:{booking['uid']}" in calcom_pages(sandbox))
+    new = sandbox.calcom.reschedule(booking["uid"], soon(hour=15))
+    assert sandbox.calcom.deliver(url, "BOOKING_RESCHEDULED", new["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
+
+    def moved():
+        props = calcom_pages(sandbox).get(f"calcom:{booking['uid']}")
+        return props and datetime.fromisoformat(props["When"]["date"]["start"]) == soon(hour=15)
+    assert wait_for(moved)
+    assert len(sandbox.notion.pages) == 1  # the same booking, not a second one
+    sandbox.calcom.cancel(new["uid"], request_reschedule=True)
+    assert sandbox.calcom.deliver(url, "BOOKING_CANCELLED", new["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: calcom_pages(sandbox)[f"calcom:{booking['uid']}"]["Status"]["status"]["name"] == "Cancelled")
+    assert wait_for(lambda: sandbox.google.list_events(sandbox.google.calendar_id)[0]["status"] == "cancelled")
+
+
+def test_sesami_delivery_becomes_a_booking(sandbox, configured, receiver):
+    start = soon(hour=11)
+    body = json.dumps({"event_type": "booking.created", "timestamp": datetime.now(UTC).isoformat(),
+                       "shop": {"domain": "salon.myshopify.com"},
+                       "booking": {"id": "S-1", "appointment_time": start.isoformat(), "status": "confirmed",
+                                   "customer": {"name": "Kasia", "email": "kasia@example.com", "phone": "+48 500"},
+                                   "service": {"name": "Bath", "duration": 45, "staff_member": "Anna"},
+                                   "notes": "first visit"}}).encode()
+    url = f"{receiver.url}/webhooks/sesami"
+    assert httpx.post(url, content=body, headers={"x-sesami-signature": "0" * 64}).status_code == 401
+    r = httpx.post(url, content=body, headers={"x-sesami-signature": sign(body, "sesami-secret")})
+    assert r.status_code == 202
+
+    def page():
+        for page_id in sandbox.notion.pages:
+            props = sandbox.notion.get_page(page_id)["properties"]
+            if (props["Source"]["select"] or {}).get("name") == "sesami":
+                return props
+    assert wait_for(lambda: page() is not None)
+    props = page()
+    assert text(props, "External ID") == "sesami:S-1" and text(props, "Customer") == "Kasia"
+    assert datetime.fromisoformat(props["When"]["date"]["end"]) == start + timedelta(minutes=45)
+
+
+def test_notion_webhook_handshake_signature_and_events(sandbox, configured, receiver):
+    url = f"{receiver.url}/webhooks/notion"
+    assert httpx.post(url, json={"verification_token": "secret_notion_verify"}).status_code == 200
+    with Store.open_readonly(configured.state_path) as store:
+        assert store.cursor("notion", "webhook_verification_token") == "secret_notion_verify"
+    page = sandbox.notion.create_page({"Name": {"title": [{"text": {"content": "Rex"}}]},
+                                       "When": {"date": {"start": soon(hour=9).isoformat()}},
+                                       "Status": {"status": {"name": "Confirmed"}}})
+    event = json.dumps({"id": "evt-1", "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                        "workspace_id": "w", "subscription_id": "s", "integration_id": "i", "type": "page.created",
+                        "entity": {"id": page["id"], "type": "page"},
+                        "data": {"parent": {"id": sandbox.notion.data_source_id, "type": "data_source"}},
+                        "attempt_number": 1}).encode()
+    assert httpx.post(url, content=event, headers={"X-Notion-Signature": "sha256=" + "0" * 64}).status_code == 401
+    r = httpx.post(url, content=event, headers={"X-Notion-Signature": "sha256=" + sign(event, "secret_notion_verify")})
+    assert r.status_code == 202
+    assert wait_for(lambda: sandbox.google.event_count(sandbox.google.calendar_id) == 1)  # the change reached the calendar
+
+
+def test_post_sync_needs_the_bearer_token_and_returns_the_summary(sandbox, configured, receiver):
+    sandbox.notion.create_page({"Name": {"title": [{"text": {"content": "Rex"}}]},
+                                "When": {"date": {"start": soon(hour=9).isoformat()}},
+                                       "Status": {"status": {"name": "Confirmed"}}})
+    receiver.worker.stopped.set()
+    receiver.worker.wake.set()
+    receiver.worker.thread.join(timeout=10)
+    assert httpx.post(f"{receiver.url}/sync").status_code == 401
+    assert httpx.post(f"{receiver.url}/sync", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    r = httpx.post(f"{receiver.url}/sync", headers={"Authorization": "Bearer admin-token"}, timeout=30)
+    assert r.status_code == 200 and r.json()["sync"]["created"] == 1
+    health = httpx.get(f"{receiver.url}/healthz").json()
+    assert health["status"] == "ok" and health["last_run"]["exit_code"] == 0

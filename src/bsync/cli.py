@@ -237,7 +237,9 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
             revived = store.revive_dead()
         if not ctx.json:
             ctx.out.print(f"{revived} dead letter(s) will be tried again")
-        exit_code = _run(ctx, settings, list(settings.sync.pairs), plan_only=False, force=False, full=False)
+        exit_code = _process_inbox_and_platforms(ctx, settings, skip=False)
+        exit_code = max(exit_code, _run(ctx, settings, [p for p in settings.sync.pairs if p != "calcom-to-notion"],
+                                        plan_only=False, force=False, full=False))
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
