@@ -340,3 +340,21 @@ def test_post_sync_needs_the_bearer_token_and_returns_the_summary(sandbox, confi
     assert r.status_code == 200 and r.json()["sync"]["created"] == 1
     health = httpx.get(f"{receiver.url}/healthz").json()
     assert health["status"] == "ok" and health["last_run"]["exit_code"] == 0
+
+
+def test_meeting_ended_marks_the_booking_completed_by_webhook_and_by_pull(sandbox, configured, receiver):
+    url = f"{receiver.url}/webhooks/calcom"
+    past_start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=61)  # ended a minute ago
+    done = sandbox.calcom.create_booking(start=past_start, end=past_start + timedelta(hours=1))
+    assert sandbox.calcom.deliver(url, "BOOKING_CREATED", done["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: f"calcom:{done['uid']}" in calcom_pages(sandbox))
+    sandbox.calcom.end_meeting(done["uid"])
+    assert sandbox.calcom.deliver(url, "MEETING_ENDED", done["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: calcom_pages(sandbox)[f"calcom:{done['uid']}"]["Status"]["status"]["name"] == "Completed")
+
+
+def test_pull_marks_meetings_that_have_ended_completed(sandbox, bsync):
+    past_start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    booking = sandbox.calcom.create_booking(start=past_start, end=past_start + timedelta(hours=1))
+    pulled(bsync)
+    assert calcom_pages(sandbox)[f"calcom:{booking['uid']}"]["Status"]["status"]["name"] == "Completed"
