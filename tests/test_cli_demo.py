@@ -17,6 +17,7 @@ def test_demo_runs_the_whole_flow_and_exits_0():
     out = result.stdout
     assert "Plan for notion<->gcal" in out
     assert "Walk-in: Coco" in out and "gcal" in out  # imported from the calendar
+    assert "Online booking: Nala" in out and "calcom" in out  # pulled from Cal.com
     assert "5 created" in out
     assert "sandbox write requests during the rerun: 0" in out
     assert "no date in property 'When'" in out

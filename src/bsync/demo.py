@@ -20,6 +20,7 @@ from bsync.errors import BsyncError
 from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import DEMO_TIMEZONE, booking_properties, seed_demo, write_sandbox_config
 from bsync.store import Store
+from bsync.platforms import run_calcom_pull
 from bsync.sync import run_sync
 
 
@@ -140,7 +141,18 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             render.print_summary(console, result.summary)
             console.print(_notion_table(sandbox, tz))
 
-            console.rule("6. bsync status")
+            console.rule("6. bsync sync pull calcom   (a client booked online on Cal.com)")
+            start = datetime.combine(today + timedelta(days=3), datetime.min.time(), tz).replace(hour=10)
+            sandbox.calcom.create_booking(start=start, duration=60, title="Online booking: Nala – full groom",
+                                          attendee_name="Zofia Mazur", attendee_email="zofia@example.com",
+                                          metadata={"client_id": "C-1042", "pet_id": "P-77"})
+            pulled = run_calcom_pull(settings)
+            render.print_summary(console, pulled.summary)
+            result = run_sync(settings)
+            render.print_summary(console, result.summary)
+            console.print(_notion_table(sandbox, tz))
+
+            console.rule("7. bsync status")
             with Store.open_readonly(settings.state_path) as store:
                 tables = render.status_tables(store.recent_runs(5), store.cursors(), store.journal_counts(),
                                               store.link_counts(), store.journal_entries())
