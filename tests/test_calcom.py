@@ -358,3 +358,14 @@ def test_pull_marks_meetings_that_have_ended_completed(sandbox, bsync):
     booking = sandbox.calcom.create_booking(start=past_start, end=past_start + timedelta(hours=1))
     pulled(bsync)
     assert calcom_pages(sandbox)[f"calcom:{booking['uid']}"]["Status"]["status"]["name"] == "Completed"
+
+
+def test_no_show_webhook_marks_the_booking(sandbox, configured, receiver):
+    """An attendee no-show doesn't bump Cal.com's updatedAt, so only the webhook tells."""
+    url = f"{receiver.url}/webhooks/calcom"
+    booking = sandbox.calcom.create_booking(start=soon(hour=10))
+    assert sandbox.calcom.deliver(url, "BOOKING_CREATED", booking["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: f"calcom:{booking['uid']}" in calcom_pages(sandbox))
+    sandbox.calcom.mark_no_show(booking["uid"], [booking["attendees"][0]["email"]])
+    assert sandbox.calcom.deliver(url, "BOOKING_NO_SHOW_UPDATED", booking["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: calcom_pages(sandbox)[f"calcom:{booking['uid']}"]["Status"]["status"]["name"] == "No-show")
