@@ -285,6 +285,50 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
 
 
 @app.command()
+def availability(
+    date_: Annotated[list[str], typer.Option("--date", help="A day (YYYY-MM-DD); repeat for several days.")],
+    to: Annotated[Optional[str], typer.Option("--to", help="Last day of a range starting at --date.")] = None,
+    duration: Annotated[Optional[int], typer.Option("--duration", help="Minutes (default [availability] duration).")] = None,
+    step: Annotated[Optional[int], typer.Option("--step", help="Minutes between slot starts (default: the duration).")] = None,
+    calendar: Annotated[Optional[list[str]], typer.Option("--calendar", help="Calendar id(s) to ask (default [availability] calendars).")] = None,
+    busy: Annotated[Optional[Path], typer.Option("--busy", help="Busy times from a JSON list of {start,end} or an .ics file instead of Google.")] = None,
+    now: Annotated[Optional[str], typer.Option("--now", help="Evaluate min_notice/max_advance as of this time (ISO 8601).")] = None,
+    config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+) -> None:
+    """Free slots for a service: working hours minus busy time (Google freeBusy for all
+    configured calendars in one request, plus scheduled bookings bsync knows), with buffers,
+    minimum notice and maximum advance.  Times are in the business timezone."""
+    from datetime import date as date_type
+
+    from bsync.availability import availability as compute, expand
+    from bsync.timeutil import parse_instant
+
+    ctx = Context(config, state, json_out, verbose, quiet)
+    try:
+        settings = ctx.settings()
+        try:
+            days = [date_type.fromisoformat(d) for d in date_]
+            last = date_type.fromisoformat(to) if to else None
+            when = parse_instant(now) if now else None
+        except ValueError as exc:
+            raise UsageError(f"bad date or time: {exc} (dates are YYYY-MM-DD, --now is ISO 8601 with an offset)") from None
+        if last is not None:
+            if len(days) != 1:
+                raise UsageError("--to goes with a single --date")
+            days = expand(days[0], last)
+        result = compute(settings, days, duration=duration, step=step, calendars=calendar or None,
+                         busy_file=busy, now=when)
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    if ctx.json:
+        render.print_json(ctx.out, result)
+        return
+    for table in render.availability_tables(result):
+        ctx.out.print(table)
+
+
+@app.command()
 def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen address (default [server] host, 127.0.0.1).")] = None,
           port: Annotated[Optional[int], typer.Option("--port", help="Port (default [server] port, 8080).")] = None,
           config: ConfigOpt = None, state: StateOpt = None, verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:

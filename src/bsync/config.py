@@ -147,6 +147,49 @@ class ServerConfig(Section):
         return value
 
 
+DEFAULT_HOURS = {"mon": ["09:00-17:00"], "tue": ["09:00-17:00"], "wed": ["09:00-17:00"],
+                 "thu": ["09:00-17:00"], "fri": ["09:00-17:00"], "sat": ["10:00-14:00"], "sun": []}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class AvailabilityConfig(Section):
+    duration: int = Field(default=60, gt=0, le=24 * 60)  # minutes
+    step: int | None = Field(default=None, gt=0, le=24 * 60)  # minutes; default = duration
+    buffer_before: int = Field(default=0, ge=0, le=24 * 60)
+    buffer_after: int = Field(default=0, ge=0, le=24 * 60)
+    min_notice: str = "2h"
+    max_advance: str = "90d"
+    calendars: list[str] = Field(default_factory=list)  # default: [google] calendar_id
+    hours: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_HOURS))
+    overrides: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("min_notice", "max_advance")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _weekdays(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = set(value) - set(WEEKDAYS)
+        if unknown:
+            raise ValueError(f"unknown weekday(s) {sorted(unknown)}; use {', '.join(WEEKDAYS)}")
+        return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _dates(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from datetime import date
+
+        for day in value:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"override {day!r} is not a YYYY-MM-DD date") from None
+        return value
+
+
 class SyncConfig(Section):
     pairs: list[str] = Field(default_factory=lambda: ["notion-to-gcal", "gcal-to-notion"])
     conflict: Literal["source-wins", "newest-wins", "manual"] = "source-wins"
@@ -204,6 +247,7 @@ class Settings(BaseSettings):
     google: GoogleConfig | None = None
     calcom: CalcomConfig | None = None
     server: ServerConfig = Field(default_factory=ServerConfig)
+    availability: AvailabilityConfig = Field(default_factory=AvailabilityConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
 
     @field_validator("timezone")

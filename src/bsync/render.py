@@ -143,3 +143,21 @@ def status_tables(runs: list[dict[str, Any]], cursors: list[dict[str, Any]], jou
             prob.add_row(str(p["run_id"]), p["action"], p["key"], p["state"], short(p["error"], 60))
         out.append(prob)
     return out
+
+
+def availability_tables(result: dict[str, Any]) -> list[Table]:
+    """One table per day: the free slots, local times."""
+    tables = []
+    for day in result["days"]:
+        label = datetime.fromisoformat(day["date"]).strftime("%a %d %b %Y")
+        table = Table(title=f"{label} — {len(day['slots'])} free {result['duration']}-minute slots "
+                            f"({result['timezone']})", title_justify="left")
+        table.add_column("from")
+        table.add_column("to")
+        if not day["slots"]:
+            table.add_row("closed or fully booked", "")
+        for slot in day["slots"]:
+            table.add_row(datetime.fromisoformat(slot["start"]).strftime("%H:%M"),
+                          datetime.fromisoformat(slot["end"]).strftime("%H:%M"))
+        tables.append(table)
+    return tables

@@ -225,7 +225,41 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
             return JSONResponse({"error": str(exc), "exit_code": exc.exit_code}, status_code=502)
         return JSONResponse(result)
 
+    def availability_for(dates: list[str], duration: Any, step: Any = None) -> JSONResponse:
+        from datetime import date as date_type
+
+        from bsync.availability import availability
+
+        try:
+            days = [date_type.fromisoformat(str(d)) for d in dates]
+            minutes = int(duration) if duration is not None else None
+            step_minutes = int(step) if step is not None else None
+        except (TypeError, ValueError):
+            return JSONResponse({"error": "dates are YYYY-MM-DD and duration/step whole minutes"}, status_code=400)
+        try:
+            return JSONResponse(availability(settings, days, duration=minutes, step=step_minutes))
+        except BsyncError as exc:
+            status = 400 if exc.exit_code == 2 else 502
+            return JSONResponse({"error": str(exc)}, status_code=status)
+
+    async def availability_get(request: Request) -> JSONResponse:
+        q = request.query_params
+        if "date" not in q:
+            return JSONResponse({"error": "the date parameter is required (YYYY-MM-DD)"}, status_code=400)
+        return await run_in_threadpool(availability_for, q.getlist("date"), q.get("duration"), q.get("step"))
+
+    async def availability_batch(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "body must be JSON: {\"dates\": [...], \"duration\": 60}"}, status_code=400)
+        if not isinstance(body, dict) or not isinstance(body.get("dates"), list) or not body["dates"]:
+            return JSONResponse({"error": "\"dates\" must be a non-empty list of YYYY-MM-DD"}, status_code=400)
+        return await run_in_threadpool(availability_for, body["dates"], body.get("duration"), body.get("step"))
+
     routes = [
+        Route("/availability", availability_get, methods=["GET"]),
+        Route("/availability/batch", availability_batch, methods=["POST"]),
         Route("/webhooks/calcom", calcom_hook, methods=["POST"]),
         Route("/webhooks/sesami", sesami_hook, methods=["POST"]),
         Route("/webhooks/notion", notion_hook, methods=["POST"]),

@@ -59,6 +59,8 @@ def parse_duration(text: str) -> timedelta:
     """``"90m"``, ``"24h"``, ``"7d"``, ``"2w"`` (or ``"1h30m"``) as a timedelta."""
     import re
 
+    if text.strip() == "0":
+        return timedelta(0)
     parts = re.findall(r"(\d+)\s*([mhdw])", text.strip().lower())
     if not parts or re.sub(r"\d+\s*[mhdw]", "", text.strip().lower()).strip():
         raise ValueError(f"not a duration like '90m', '24h' or '7d': {text!r}")

@@ -20,6 +20,7 @@ import socket
 from pathlib import Path
 import random
 import time
+from datetime import datetime, timedelta
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, TypeVar
 
@@ -39,12 +40,13 @@ from bsync.plan import TargetItem
 from bsync.providers.base import WriteResult
 from bsync.retry import Failure as CallFailure
 from bsync.retry import RetryPolicy, call
-from bsync.timeutil import allday_dates, local_iso, parse_instant, to_utc
+from bsync.timeutil import allday_dates, local_iso, parse_instant, rfc3339, to_utc
 
 T = TypeVar("T")
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 KEY_PROPERTY = "bsync_key"
 LIST_PAGE_SIZE = 2500  # the API's maximum
+FREEBUSY_SPAN = timedelta(days=92)  # no documented maximum; 92 days covers a quarter in one request
 BATCH_SIZE = 50  # calls per batch request, as the Calendar docs advise (the hard limit is 1000)
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 
@@ -248,6 +250,30 @@ class GoogleCalendarTarget:
             page_token = page.get("nextPageToken")
             if not page_token:
                 return items, page.get("nextSyncToken"), complete
+
+    def free_busy(self, calendars: list[str], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """Busy intervals of ``calendars`` in [start, end): one freeBusy request per span.
+
+        The API documents no maximum span, so long ranges are split into FREEBUSY_SPAN
+        pieces (a 90-day question is still one request).  Per-calendar errors come back
+        inside the 200 and are raised, naming the calendar.
+        """
+        busy: list[tuple[datetime, datetime]] = []
+        piece_start = start
+        while piece_start < end:
+            piece_end = min(end, piece_start + FREEBUSY_SPAN)
+            body = {"timeMin": rfc3339(piece_start), "timeMax": rfc3339(piece_end), "timeZone": "UTC",
+                    "items": [{"id": cal} for cal in calendars]}
+            answer = self._execute(self.service.freebusy().query(body=body), "Google: asking free/busy")
+            for cal, info in (answer.get("calendars") or {}).items():
+                errors = info.get("errors") or []
+                if errors:
+                    reasons = ", ".join(e.get("reason", "?") for e in errors)
+                    raise ConfigError(f"availability.calendars: Google can't answer for {cal!r} ({reasons})",
+                                      hint="check the calendar id and that it is shared with this account")
+                busy.extend((parse_instant(b["start"]), parse_instant(b["end"])) for b in info.get("busy") or [])
+            piece_start = piece_end
+        return busy
 
     def fetch(self, target_id: str) -> TargetItem | None:
         """One event by id (cancelled ones too), or None if Google has never heard of it."""

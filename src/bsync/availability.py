@@ -1,0 +1,164 @@
+"""Free slots: working hours and rules from ``[availability]``, busy time from Google freeBusy
+(all configured calendars, one request) plus what bsync knows locally.
+
+Local knowledge matters: a booking made in Notion or on a platform a minute ago may not be
+on the calendar yet, but it is busy; a cancelled one is not.  The slot arithmetic itself
+is the pure :mod:`bsync.slots`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from bsync import slots
+from bsync.config import WEEKDAYS, Settings
+from bsync.errors import UsageError
+from bsync.model import Status, parse_when
+from bsync.store import Store
+from bsync.timeutil import parse_duration, parse_instant
+
+Interval = tuple[datetime, datetime]
+
+
+def rules_from(settings: Settings, *, duration: int | None = None, step: int | None = None) -> Any:
+    """The slot rules of ``[availability]``, with CLI/HTTP overrides; UsageError on bad values."""
+    a = settings.availability
+    minutes = duration if duration is not None else a.duration
+    if minutes <= 0 or minutes > 24 * 60:
+        raise UsageError(f"duration must be 1 to 1440 minutes, got {minutes}")
+    step_minutes = step if step is not None else a.step
+    if step_minutes is not None and step_minutes <= 0:
+        raise UsageError(f"step must be a positive number of minutes, got {step_minutes}")
+    try:
+        hours = {WEEKDAYS.index(day): slots.parse_ranges(ranges) for day, ranges in a.hours.items()}
+        overrides = {date.fromisoformat(day): slots.parse_ranges(ranges) for day, ranges in a.overrides.items()}
+        return slots.Rules(
+            timezone=settings.timezone, hours=hours, overrides=overrides, duration=timedelta(minutes=minutes),
+            step=timedelta(minutes=step_minutes) if step_minutes else None,
+            buffer_before=timedelta(minutes=a.buffer_before), buffer_after=timedelta(minutes=a.buffer_after),
+            min_notice=parse_duration(a.min_notice), max_advance=parse_duration(a.max_advance))
+    except ValueError as exc:
+        raise UsageError(f"[availability]: {exc}") from None
+
+
+def local_busy(store: Store, zone: ZoneInfo) -> list[Interval]:
+    """Scheduled bookings bsync knows (synced Notion bookings, platform bookings); cancelled ones are free."""
+    busy: list[Interval] = []
+    for pair in ("notion+gcal",):
+        for link in store.links(pair).values():
+            snap = link.snapshot
+            if link.tombstone or not snap or snap.get("cancelled"):
+                continue
+            start, _ = parse_when(snap["start"], zone)
+            end, _ = parse_when(snap["end"], zone)
+            busy.append((start, end))
+    for source in ("calcom", "sesami"):
+        for booking in store.load_bookings(source):
+            if booking.status in (Status.SCHEDULED, Status.IN_PROGRESS):
+                busy.append((booking.start, booking.end))
+    return busy
+
+
+def read_busy_file(path: Path, zone: ZoneInfo) -> list[Interval]:
+    """A JSON list of {"start", "end"} (ISO 8601 with offsets) or an .ics file; UsageError if unreadable."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--busy {path}: cannot read it ({exc.strerror})") from None
+    if Path(path).suffix.lower() == ".ics" or raw.lstrip().startswith(b"BEGIN:VCALENDAR"):
+        return _busy_from_ics(raw, path, zone)
+    try:
+        items = json.loads(raw)
+        if not isinstance(items, list):
+            raise ValueError("expected a JSON list of {start, end}")
+        out = []
+        for i, item in enumerate(items):
+            start, end = parse_instant(item["start"]), parse_instant(item["end"])
+            if end < start:
+                raise ValueError(f"item {i}: end before start")
+            out.append((start, end))
+        return out
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--busy {path}: {exc}") from None
+
+
+def _busy_from_ics(raw: bytes, path: Path, zone: ZoneInfo) -> list[Interval]:
+    import icalendar
+
+    try:
+        calendar = icalendar.Calendar.from_ical(raw)
+    except ValueError as exc:
+        raise UsageError(f"--busy {path}: not a valid iCalendar file ({exc})") from None
+    out: list[Interval] = []
+    for event in calendar.walk("VEVENT"):
+        if str(event.get("STATUS", "")).upper() == "CANCELLED" or str(event.get("TRANSP", "")).upper() == "TRANSPARENT":
+            continue
+        start = event.decoded("DTSTART")
+        end = event.decoded("DTEND") if event.get("DTEND") else None
+        if isinstance(start, datetime):
+            start = start if start.tzinfo else start.replace(tzinfo=zone)
+            end = end if isinstance(end, datetime) else start + (event.decoded("DURATION") if event.get("DURATION") else timedelta(0))
+            end = end if end.tzinfo else end.replace(tzinfo=zone)
+            out.append((start, end))
+        else:  # an all-day event: whole local days, DTEND exclusive
+            last = end if isinstance(end, date) else start + timedelta(days=1)
+            out.append((datetime.combine(start, time(0), zone), datetime.combine(last, time(0), zone)))
+    return out
+
+
+def check_dates(settings: Settings, dates: list[date], now: datetime) -> None:
+    """Refuse ranges the rules can never answer (beyond max_advance), with a precise message."""
+    horizon = (now + parse_duration(settings.availability.max_advance)).astimezone(settings.tz).date()
+    late = [d for d in dates if d > horizon]
+    if late:
+        raise UsageError(f"{late[0]} is beyond max_advance ({settings.availability.max_advance}, i.e. after {horizon})")
+
+
+def expand(first: date, last: date | None) -> list[date]:
+    if last is None:
+        return [first]
+    if last < first:
+        raise UsageError(f"--to {last} is before --date {first}")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def availability(settings: Settings, dates: Iterable[date], *, duration: int | None = None, step: int | None = None,
+                 calendars: list[str] | None = None, busy_file: Path | None = None,
+                 now: datetime | None = None, store: Store | None = None, target: Any = None) -> dict[str, Any]:
+    """The SPEC §3 JSON: every requested day, in order, with its free slots (local offsets)."""
+    days = sorted(set(dates))
+    if not days:
+        raise UsageError("give at least one --date")
+    now = now or datetime.now(timezone.utc)
+    rules = rules_from(settings, duration=duration, step=step)
+    check_dates(settings, days, now)
+    zone = settings.tz
+    start = datetime.combine(days[0] - timedelta(days=1), time(0), zone)
+    end = datetime.combine(days[-1] + timedelta(days=2), time(0), zone)
+    busy: list[Interval] = []
+    if busy_file is not None:
+        busy = read_busy_file(busy_file, zone)
+    else:
+        if target is None:
+            from bsync.sync import build_gcal_target
+
+            target = build_gcal_target(settings)
+        cals = calendars or settings.availability.calendars or [settings.require("google").calendar_id]
+        busy = target.free_busy(cals, start, end)
+        own_store = store is None
+        store = store or Store.open_readonly(settings.state_path)
+        try:
+            busy += local_busy(store, zone)
+        finally:
+            if own_store:
+                store.close()
+    minutes = duration if duration is not None else settings.availability.duration
+    by_day = slots.free_slots_between(rules, days[0], days[-1], busy, now)  # busy is indexed once
+    return {"timezone": settings.timezone, "duration": minutes,
+            "days": [{"date": day.isoformat(),
+                      "slots": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in by_day[day]]}
+                     for day in days]}
