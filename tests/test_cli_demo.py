@@ -18,6 +18,7 @@ def test_demo_runs_the_whole_flow_and_exits_0():
     assert "Plan for notion<->gcal" in out
     assert "Walk-in: Coco" in out and "gcal" in out  # imported from the calendar
     assert "Online booking: Nala" in out and "calcom" in out  # pulled from Cal.com
+    assert "free 60-minute slots" in out
     assert "5 created" in out
     assert "sandbox write requests during the rerun: 0" in out
     assert "no date in property 'When'" in out

@@ -152,7 +152,14 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             render.print_summary(console, result.summary)
             console.print(_notion_table(sandbox, tz))
 
-            console.rule("7. bsync status")
+            console.rule("7. bsync availability --date tomorrow   (free 60-minute slots)")
+            from bsync.availability import availability
+
+            free = availability(settings, [today + timedelta(days=1)])
+            for table in render.availability_tables(free):
+                console.print(table)
+
+            console.rule("8. bsync status")
             with Store.open_readonly(settings.state_path) as store:
                 tables = render.status_tables(store.recent_runs(5), store.cursors(), store.journal_counts(),
                                               store.link_counts(), store.journal_entries())

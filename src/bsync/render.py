@@ -151,7 +151,7 @@ def availability_tables(result: dict[str, Any]) -> list[Table]:
     for day in result["days"]:
         label = datetime.fromisoformat(day["date"]).strftime("%a %d %b %Y")
         table = Table(title=f"{label} — {len(day['slots'])} free {result['duration']}-minute slots "
-                            f"({result['timezone']})", title_justify="left")
+                            f"({result['timezone']})", title_justify="left", min_width=60)
         table.add_column("from")
         table.add_column("to")
         if not day["slots"]:

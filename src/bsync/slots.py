@@ -268,7 +268,7 @@ def _local(day: date, t: time, zone: ZoneInfo) -> datetime:
     back the wall time, and the answer is the transition instant, found between the two
     readings zoneinfo offers for the gap (fold=1 lands before it, fold=0 after it).
     """
-    wall = datetime.combine(day, t)
+    wall = datetime.combine(day, t).replace(fold=0)  # combine copies t.fold; the rule is first occurrence
     after = wall.replace(tzinfo=zone).astimezone(UTC)
     if after.astimezone(zone).replace(tzinfo=None) == wall:
         return after
