@@ -31,6 +31,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -82,7 +83,7 @@ def _check_ranges(ranges: Iterable[Range]) -> tuple[Range, ...]:
             raise ValueError(f"{_label(pair)}: empty range")
         checked.append((start, end))
     checked.sort(key=lambda r: _since_midnight(r[0], end=False))
-    for before, after in zip(checked, checked[1:]):
+    for before, after in pairwise(checked):
         if _since_midnight(after[0], end=False) < _since_midnight(before[1], end=True):
             raise ValueError(f"{_label(before)} overlaps {_label(after)}")
     return tuple(checked)
@@ -108,7 +109,7 @@ def parse_ranges(texts: Iterable[str]) -> list[Range]:
     midnight ending the day.  ValueError names the offending range.
     """
     if isinstance(texts, str):
-        raise ValueError(f"{texts!r}: give a list of ranges like ['09:00-12:00'], not one string")
+        raise TypeError(f"{texts!r}: give a list of ranges like ['09:00-12:00'], not one string")
     ranges: list[Range] = []
     for text in texts:
         match = _RANGE.match(text) if isinstance(text, str) else None
@@ -171,7 +172,7 @@ class Rules:
         overrides = {}
         for key, ranges in self.overrides.items():
             if not isinstance(key, date) or isinstance(key, datetime):
-                raise ValueError(f"override key {key!r} is not a date")
+                raise TypeError(f"override key {key!r} is not a date")
             overrides[key] = _checked(ranges, f"override for {key.isoformat()}")
         # Frozen means frozen: the caller's dicts and lists are copied into read-only views.
         object.__setattr__(self, "hours", MappingProxyType(hours))
@@ -218,7 +219,8 @@ class Rules:
         return cls(
             timezone=timezone,
             hours={_weekday(key): _parsed(texts, f"hours for {key}") for key, texts in hours.items()},
-            overrides={_override_day(key): _parsed(texts, f"override for {key}") for key, texts in (overrides or {}).items()},
+            overrides={_override_day(key): _parsed(texts, f"override for {key}")
+                       for key, texts in (overrides or {}).items()},
             duration=_duration(duration, "duration"),
             step=None if step is None else _duration(step, "step"),
             buffer_before=_duration(buffer_before, "buffer_before"),
