@@ -105,8 +105,8 @@ def _busy_from_ics(raw: bytes, path: Path, zone: ZoneInfo) -> list[Interval]:
             end = end if end.tzinfo else end.replace(tzinfo=zone)
             out.append((start, end))
         else:  # an all-day event: whole local days, DTEND exclusive
-            last = end if isinstance(end, date) else start + timedelta(days=1)
-            out.append((datetime.combine(start, time(0), zone), datetime.combine(last, time(0), zone)))
+            last = end if isinstance(end, date) else start + timedelta(days=1)  # DTEND is exclusive
+            out.append((slots.busy_from_all_day(start, zone)[0], slots.busy_from_all_day(last, zone)[0]))
     return out
 
 
