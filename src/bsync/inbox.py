@@ -74,8 +74,11 @@ def _apply_calcom(store: Store, delivery: Any) -> str:
     booking = replace(delivery.booking, key=key, links={**delivery.booking.links, "calcom_uid": uid})
     current = store.load_booking(key)
     if current is not None and booking.status is Status.COMPLETED:
-        # MEETING_ENDED carries a thin booking: keep what we know, change the status
-        booking = replace(current, status=Status.COMPLETED, updated_at=booking.updated_at)
+        # MEETING_ENDED carries a thin booking whose createdAt is the booking's creation, not
+        # the event's: keep what we know, change the status, and date it at the meeting's end
+        # so it is never mistaken for an older state.
+        happened = max(d for d in (current.updated_at, booking.updated_at, booking.end) if d is not None)
+        booking = replace(current, status=Status.COMPLETED, updated_at=happened)
     store.save_booking(booking)
     return "done"
 
