@@ -13,15 +13,15 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from bsync.apply import ApplyContext, Summary, apply_plan
+from bsync.apply import ApplyContext, apply_plan
 from bsync.config import Settings
-from bsync.errors import BsyncError, RecordError, SafetyHaltError
+from bsync.errors import RecordError
 from bsync.model import Booking, apply_common, booking_common
 from bsync.plan import Action, Failure, Plan, SourceItem, plan_sync
 from bsync.providers.calcom import CalcomSource
 from bsync.providers.notion import NotionPages, _hash
-from bsync.store import RunLock, Store
-from bsync.sync import PairResult, booking_label, build_notion_source, retry_policy
+from bsync.store import Store
+from bsync.sync import PairResult, booking_label, build_notion_source, open_store, recorded_run, retry_policy
 from bsync.timeutil import now_utc, parse_instant
 
 CALCOM_TO_NOTION = "calcom-to-notion"
@@ -78,20 +78,16 @@ def run_platform_pairs(settings: Settings, *, pull: bool = False, plan_only: boo
     calcom = settings.calcom
     settings.require("notion")
     with ExitStack() as stack:
-        if plan_only:
-            store = stack.enter_context(Store.open_readonly(settings.state_path))
-        else:
-            stack.enter_context(RunLock(settings.state_path))
-            store = stack.enter_context(Store.open(settings.state_path))
+        store = open_store(stack, settings, plan_only)
         if not pull and not any(store.load_bookings(p) for p in PLATFORMS):
             return None
-        run_id = None if plan_only else store.start_run("sync pull calcom" if pull else "platforms")
         source = CalcomSource(calcom, settings.timezone, retry_policy(settings)) if calcom and pull else None
         if source is not None:
             stack.callback(source.close)
         notion = build_notion_source(settings)
-        summary: Summary | None = None
-        try:
+        with recorded_run(store, "sync pull calcom" if pull else "platforms", CALCOM_TO_NOTION,
+                          plan_only=plan_only,
+                          requests=lambda: (source.requests if source else 0) + notion.requests) as record:
             started = now_utc()
             failures: list[Failure] = []
             newest = None
@@ -103,27 +99,13 @@ def run_platform_pairs(settings: Settings, *, pull: bool = False, plan_only: boo
                 on_plan(plan)
             if plan_only:
                 return PairResult(plan, None)
-            if plan.halt and not force:
-                summary = Summary(plan.pair, total=len(plan.actions), halted=plan.halt)
-                raise SafetyHaltError(f"safety halt: {plan.halt}; nothing was written",
-                                      hint="check the source; if the plan is right, run again with --force")
-            ctx = ApplyContext(store, PLATFORM_LINKS, run_id, LocalSource(), pages, bookings, targets,
+            record.halt_unless_forced(plan, force)
+            ctx = ApplyContext(store, PLATFORM_LINKS, record.run_id, LocalSource(), pages, bookings, targets,
                                settings.timezone, dead_after=settings.sync.dead_after)
-            summary = apply_plan(plan, ctx, on_action=on_action)
+            record.summary = apply_plan(plan, ctx, on_action=on_action)
             if source is not None:
                 store.set_cursor("calcom", "updated", (newest or started).isoformat())
-            return PairResult(plan, summary)
-        except BsyncError as exc:
-            if run_id is not None:
-                payload = summary.as_json() if summary else {"pair": CALCOM_TO_NOTION}
-                payload.update(error=str(exc), requests=(source.requests if source else 0) + notion.requests)
-                store.finish_run(run_id, exc.exit_code, payload)
-            raise
-        finally:
-            if summary is not None:
-                summary.requests = (source.requests if source else 0) + notion.requests
-            if run_id is not None and summary is not None and not summary.halted:
-                store.finish_run(run_id, summary.exit_code, summary.as_json())
+        return PairResult(plan, record.summary)
 
 
 def _pull(store: Store, source: CalcomSource, cursor: str | None) -> tuple[list[Failure], datetime | None]:

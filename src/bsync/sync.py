@@ -16,10 +16,10 @@ saved only after the run's writes are committed.
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from bsync.apply import ApplyContext, Summary, apply_plan
 from bsync.config import Settings
@@ -253,6 +253,52 @@ class SyncRun:
             self.store.set_cursor("gcal", self.settings.google.calendar_id, self.next_gcal_token)
 
 
+def open_store(stack: ExitStack, settings: Settings, plan_only: bool) -> Store:
+    """The state store for a run: an in-memory copy for --plan, else the file under the run lock."""
+    if plan_only:
+        return stack.enter_context(Store.open_readonly(settings.state_path))
+    stack.enter_context(RunLock(settings.state_path))
+    return stack.enter_context(Store.open(settings.state_path))
+
+
+@dataclass
+class RunRecord:
+    """A run's row in ``runs``: finished with the summary, or with the error that stopped it."""
+
+    store: Store
+    run_id: int | None
+    pair: str
+    requests: Callable[[], int]
+    summary: Summary | None = None
+
+    def halt_unless_forced(self, plan: Plan, force: bool) -> None:
+        """The safety halt: record it and stop before any write, unless --force."""
+        if plan.halt and not force:
+            self.summary = Summary(plan.pair, total=len(plan.actions), halted=plan.halt)
+            raise SafetyHaltError(f"safety halt: {plan.halt}; nothing was written",
+                                  hint="check the source; if the plan is right, run again with --force")
+
+
+@contextmanager
+def recorded_run(store: Store, command: str, pair: str, *, plan_only: bool,
+                 requests: Callable[[], int]) -> Iterator[RunRecord]:
+    """Record a run in ``runs`` (not for --plan): its summary, or the error that stopped it."""
+    record = RunRecord(store, None if plan_only else store.start_run(command), pair, requests)
+    try:
+        yield record
+    except BsyncError as exc:
+        if record.run_id is not None:
+            payload = record.summary.as_json() if record.summary else {"pair": pair}
+            payload.update(error=str(exc), requests=requests())
+            store.finish_run(record.run_id, exc.exit_code, payload)
+        raise
+    finally:
+        if record.summary is not None:
+            record.summary.requests = requests()
+    if record.run_id is not None and record.summary is not None and not record.summary.halted:
+        store.finish_run(record.run_id, record.summary.exit_code, record.summary.as_json())
+
+
 def run_sync(settings: Settings, pairs: list[str] | None = None, *, plan_only: bool = False, force: bool = False,
              full: bool = False, since: datetime | None = None, on_plan: Callable[[Plan], None] | None = None,
              on_action: Callable[[Action], None] | None = None) -> PairResult:
@@ -262,43 +308,22 @@ def run_sync(settings: Settings, pairs: list[str] | None = None, *, plan_only: b
     settings.require("google")
     command = "sync " + " ".join(pairs) if pairs != list(DIRECTIONS) else "sync"
     with ExitStack() as stack:
-        if plan_only:
-            store = stack.enter_context(Store.open_readonly(settings.state_path))
-        else:
-            stack.enter_context(RunLock(settings.state_path))
-            store = stack.enter_context(Store.open(settings.state_path))
-        run_id = None if plan_only else store.start_run(command)
+        store = open_store(stack, settings, plan_only)
         run: SyncRun | None = None
-        summary: Summary | None = None
-        try:
+        with recorded_run(store, command, pair_name(pairs), plan_only=plan_only,
+                          requests=lambda: run.requests if run else 0) as record:
             run = SyncRun(settings, pairs, store, full=full, since=since)
+            if not plan_only:
+                stack.callback(run.target.close)  # persists a refreshed Google token
             run.read()
             plan = run.plan()
             if on_plan is not None:
                 on_plan(plan)
             if plan_only:
                 return PairResult(plan, None)
-            if plan.halt and not force:
-                summary = Summary(plan.pair, total=len(plan.actions), halted=plan.halt)
-                raise SafetyHaltError(f"safety halt: {plan.halt}; nothing was written",
-                                      hint="check the source; if the plan is right, run again with --force")
-            summary = run.apply(plan, run_id, on_action)
-            return PairResult(plan, summary)
-        except BsyncError as exc:
-            if run_id is not None:
-                payload = summary.as_json() if summary else {"pair": pair_name(pairs)}
-                payload["error"] = str(exc)
-                if run is not None:
-                    payload["requests"] = run.requests
-                store.finish_run(run_id, exc.exit_code, payload)
-            raise
-        finally:
-            if summary is not None and run is not None:
-                summary.requests = run.requests
-            if run is not None and not plan_only:
-                run.target.close()
-            if run_id is not None and summary is not None and not summary.halted:
-                store.finish_run(run_id, summary.exit_code, summary.as_json())
+            record.halt_unless_forced(plan, force)
+            record.summary = run.apply(plan, record.run_id, on_action)
+        return PairResult(plan, record.summary)
 
 
 def run_notion_to_gcal(settings: Settings, **kwargs: Any) -> PairResult:
