@@ -30,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name config sections like [sync]; print them as written
 )
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file (default: $BSYNC_CONFIG, ./bsync.toml, $XDG_CONFIG_HOME/bsync/config.toml).")]
@@ -107,6 +108,8 @@ def sync(
         if chosen:
             exit_code = max(exit_code, _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force,
                                             full=full, since=parse_since(since) if since else None))
+        if not plan:
+            exit_code = max(exit_code, _send_notices(ctx, settings))
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
@@ -222,6 +225,64 @@ def resolve(
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     ctx.out.print(f"{key}: {take} wins; run `bsync sync` to apply it")
+
+
+@app.command()
+def remind(
+    plan: Annotated[bool, typer.Option("--plan", help="List what would be sent, to whom (masked) and why; send and write nothing.")] = False,
+    window: Annotated[Optional[str], typer.Option("--window", help="How often you run remind (default [reminders] window, 15m): a reminder may go this much early, never late. Use 24h for a once-a-day cron.")] = None,
+    notify_existing: Annotated[bool, typer.Option("--notify-existing", help="On the first pass, also confirm bookings that already existed (default: record them without emailing).")] = False,
+    resend_uncertain: Annotated[bool, typer.Option("--resend-uncertain", help="Send again the messages an interrupted run may or may not have sent.")] = False,
+    dismiss_uncertain: Annotated[bool, typer.Option("--dismiss-uncertain", help="Record those uncertain messages as delivered (you checked they went out).")] = False,
+    now: Annotated[Optional[str], typer.Option("--now", help="Evaluate as of this ISO 8601 time (testing, catching up).")] = None,
+    config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+) -> None:
+    """Send due reminders ([reminders] leads × channels) and any pending notices, each once.
+
+    Reminders respect [reminders] quiet_hours (deferred, not dropped), skip customers who
+    opted out or have no address for the channel, and follow a booking that moved.  A run
+    killed mid-send never resends: the message is reported as uncertain instead.
+    Exit 1 when a message failed or is uncertain.
+    """
+    ctx = Context(config, state, json_out, verbose, quiet)
+    try:
+        settings = ctx.settings()
+        if resend_uncertain and dismiss_uncertain:
+            raise UsageError("--resend-uncertain and --dismiss-uncertain contradict each other; pick one")
+        from bsync.notifier import run_notifications
+
+        result = run_notifications(settings, plan_only=plan, window=window, resend_uncertain=resend_uncertain,
+                                   dismiss_uncertain=dismiss_uncertain, notify_existing=notify_existing,
+                                   now=parse_since(now) if now else None)
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    if plan:
+        if ctx.json:
+            render.print_json(ctx.out, {"command": "remind", "messages": [render.message_json(m, settings.tz)
+                                                                          for m in result.plan.messages]})
+        else:
+            render.print_notify_plan(ctx.out, result.plan, tz=settings.tz, show_skips=ctx.verbose > 0)
+        raise typer.Exit(1 if result.plan.by_op("uncertain") else 0)
+    assert result.summary is not None
+    if ctx.json:
+        render.print_json(ctx.out, result.summary.as_json())
+    else:
+        render.print_notify_summary(ctx.out, result.summary)
+    raise typer.Exit(result.summary.exit_code)
+
+
+def _send_notices(ctx: Context, settings: Settings) -> int:
+    """After a sync: confirmations, change and cancellation notices for what changed."""
+    from bsync.notifier import notifications_enabled, run_notifications
+
+    if not notifications_enabled(settings):
+        return 0
+    result = run_notifications(settings, command="notify", reminders=False)
+    assert result.summary is not None
+    if not ctx.json and (result.summary.sent or result.summary.errors or result.summary.uncertain or ctx.verbose):
+        render.print_notify_summary(ctx.out, result.summary)
+    return result.summary.exit_code
 
 
 @app.command()

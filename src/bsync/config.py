@@ -65,6 +65,10 @@ class NotionProperties(Section):
     calendar_event_id: str | None = "Calendar Event ID"
     source: str | None = "Source"
     external_id: str | None = "External ID"
+    # Opt-out: a select/text property whose value "off" (or no, false, opt-out, stop,
+    # unsubscribed) means "send this customer nothing"; a checkbox counts as opted out when
+    # checked.  None = nobody has opted out.
+    notifications: str | None = None
 
 
 class NotionConfig(Section):
@@ -143,6 +147,159 @@ class ServerConfig(Section):
     @field_validator("replay_window")
     @classmethod
     def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+NOTICE_KINDS = ("confirmation", "change", "cancellation")
+REMINDER_KIND = "reminder"
+CHANNELS = ("email", "sms")
+
+
+def _check_quiet_hours(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value.strip()):
+        raise ValueError("must look like '21:00-08:00' (local business time; may wrap past midnight)")
+    return value.strip()
+
+
+class SendGridConfig(Section):
+    api_key: SecretStr
+    from_email: str
+    from_name: str | None = None
+    reply_to: str | None = None
+    base_url: str = "https://api.sendgrid.com"
+    # kind -> "d-…" (a SendGrid dynamic template id; booking fields are its template data) or
+    # a file path ("Subject: …" first line, blank line, text body; a sibling .html file with
+    # the same stem is the HTML part).  Kinds: confirmation, change, cancellation, reminder.
+    templates: dict[str, str] = Field(default_factory=dict)
+    sandbox_mode: bool = False  # SendGrid validates but delivers nothing (answers 200)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_base_url(value)
+
+    @field_validator("from_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}", value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_template_kinds(value)
+
+
+class TwilioConfig(Section):
+    account_sid: str
+    auth_token: SecretStr
+    from_number: str | None = None  # E.164, e.g. "+15005550006"
+    messaging_service_sid: str | None = None  # instead of from_number
+    base_url: str = "https://api.twilio.com"
+    templates: dict[str, str] = Field(default_factory=dict)  # kind -> text file path
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_base_url(value)
+
+    @field_validator("account_sid")
+    @classmethod
+    def _sid(cls, value: str) -> str:
+        if not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
+            raise ValueError("must be 'AC' followed by 32 hex digits (Twilio console → Account Info)")
+        return value
+
+    @field_validator("from_number")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+            raise ValueError(f"{value!r} is not an E.164 number like '+15005550006'")
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_template_kinds(value)
+
+    @model_validator(mode="after")
+    def _sender(self) -> "TwilioConfig":
+        if not self.from_number and not self.messaging_service_sid:
+            raise ValueError("set from_number or messaging_service_sid")
+        return self
+
+
+def _check_template_kinds(value: dict[str, str]) -> dict[str, str]:
+    for kind in value:
+        if kind not in (*NOTICE_KINDS, REMINDER_KIND):
+            raise ValueError(f"unknown template kind {kind!r}; known: {', '.join((*NOTICE_KINDS, REMINDER_KIND))}")
+    return value
+
+
+class NotificationsConfig(Section):
+    """Notices sent when a booking appears, changes or is cancelled."""
+
+    kinds: list[str] = Field(default_factory=lambda: list(NOTICE_KINDS))  # [] turns notices off
+    channels: list[str] = Field(default_factory=lambda: ["email"])
+    after_sync: bool = True  # `bsync sync` sends due notices when it has finished
+    business_name: str | None = None  # default: [sendgrid] from_name
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, value: list[str]) -> list[str]:
+        for kind in value:
+            if kind not in NOTICE_KINDS:
+                raise ValueError(f"unknown kind {kind!r}; known: {', '.join(NOTICE_KINDS)}")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        return _check_channels(value)
+
+
+def _check_channels(value: list[str]) -> list[str]:
+    for channel in value:
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
+    return value
+
+
+class RemindersConfig(Section):
+    leads: list[str] = Field(default_factory=lambda: ["24h", "2h"])
+    channels: list[str] = Field(default_factory=lambda: ["email"])
+    quiet_hours: str | None = "21:00-08:00"  # business timezone; reminders wait, never dropped
+    window: str = "15m"  # how often `bsync remind` runs: a reminder may go this much early
+
+    @field_validator("leads")
+    @classmethod
+    def _leads(cls, value: list[str]) -> list[str]:
+        for lead in value:
+            if parse_duration(lead) <= timedelta(0):
+                raise ValueError(f"lead {lead!r} must be longer than 0")
+        if len({parse_duration(lead) for lead in value}) != len(value):
+            raise ValueError("two leads are the same length")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        return _check_channels(value)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        return _check_quiet_hours(value)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
         parse_duration(value)
         return value
 
@@ -246,6 +403,10 @@ class Settings(BaseSettings):
     notion: NotionConfig | None = None
     google: GoogleConfig | None = None
     calcom: CalcomConfig | None = None
+    sendgrid: SendGridConfig | None = None
+    twilio: TwilioConfig | None = None
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     availability: AvailabilityConfig = Field(default_factory=AvailabilityConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
@@ -354,3 +515,9 @@ def _resolve_relative_paths(settings: Settings, base: Path) -> None:
                 setattr(settings.google, name, base / value)
             elif value is not None:
                 setattr(settings.google, name, value.expanduser())
+    for section in (settings.sendgrid, settings.twilio):
+        if section is None:
+            continue
+        for kind, value in section.templates.items():
+            if not value.startswith("d-") and not Path(value).expanduser().is_absolute():
+                section.templates[kind] = str(base / value)

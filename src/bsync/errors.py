@@ -62,3 +62,13 @@ class RecordError(BsyncError):
         super().__init__(f"{record_id}: {reason}")
         self.record_id = record_id
         self.reason = reason
+
+
+class DeliveryUncertain(BsyncError):
+    """A message may or may not have gone out (the connection broke after it was sent).
+
+    Never retried automatically: a reminder sent twice is worse than one reported as
+    uncertain and resent on request (`bsync remind --resend-uncertain`).
+    """
+
+    exit_code = 1

@@ -58,6 +58,9 @@ class Booking:
     source: str = ""
     updated_at: datetime | None = None
     target_ids: dict[str, str] = field(default_factory=dict)
+    # The customer asked for no notifications (Notion's opt-out property).  Not synced to
+    # other systems and not part of the content hash: it only steers `bsync remind`.
+    notifications_off: bool = False
 
     @property
     def tz(self) -> ZoneInfo:

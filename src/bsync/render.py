@@ -161,3 +161,58 @@ def availability_tables(result: dict[str, Any]) -> list[Table]:
                           datetime.fromisoformat(slot["end"]).strftime("%H:%M"))
         tables.append(table)
     return tables
+
+
+NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "suppress": "dim", "uncertain": "magenta"}
+
+
+def message_json(message: Any, tz: Any = None) -> dict[str, Any]:
+    """One planned message for scripts: recipients masked, times in the business timezone."""
+    from bsync.notify import mask
+
+    booking = message.booking
+    return {"op": message.op, "kind": message.kind, "booking": message.booking_key, "channel": message.channel,
+            "to": mask(message.recipient) or None, "lead": message.lead,
+            "start": booking.start.astimezone(tz or booking.tz).isoformat() if booking is not None else None,
+            "due_at": message.due_at.isoformat() if message.due_at else None, "reason": message.reason}
+
+
+def notify_table(messages: list[Any], *, tz: Any = None, show_skips: bool = False) -> Table:
+    """What `bsync remind` would send, to whom (masked), for which booking, and why."""
+    from bsync.notify import mask
+
+    table = Table(title="Notifications", title_justify="left")
+    for name in ("op", "kind", "to", "booking", "reason"):
+        table.add_column(name, ratio=2 if name in ("booking", "reason") else None)
+    for m in messages:
+        if m.op in ("skip", "suppress") and not show_skips:
+            continue
+        kind = m.kind + (f" {m.lead_label}" if m.lead_label else f" #{m.sequence}" if m.sequence is not None else "")
+        label = Text()
+        if m.booking is not None:
+            local = m.booking.start.astimezone(tz or m.booking.tz)
+            label.append(f"{m.booking.title} · {local:%a %d %b %H:%M}\n")
+        label.append(m.booking_key, style="dim")
+        table.add_row(Text(m.op, style=NOTIFY_STYLE.get(m.op, "")), kind,
+                      f"{m.channel} {mask(m.recipient)}".strip(), label, Text(m.reason))
+    return table
+
+
+def print_notify_plan(console: Console, plan: Any, *, tz: Any = None, show_skips: bool = False) -> None:
+    shown = [m for m in plan.messages if show_skips or m.op not in ("skip", "suppress")]
+    if shown:
+        console.print(notify_table(plan.messages, tz=tz, show_skips=show_skips))
+    counts = plan.counts()
+    hidden = sum(counts.get(op, 0) for op in ("skip", "suppress"))
+    console.print("[bold]notifications[/]: " + ", ".join(f"{counts.get(op, 0)} {op}" for op in
+                                                           ("send", "defer", "skip", "suppress", "uncertain"))
+                  + (" (skips hidden; -v lists them)" if hidden and not show_skips else ""))
+
+
+def print_notify_summary(console: Console, summary: Any) -> None:
+    s = summary
+    console.print(f"[bold]{s.command}[/]: {s.sent} sent, {s.deferred} deferred, {s.skipped} skipped, "
+                  f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain, {s.errors} errors "
+                  f"({s.requests} requests)")
+    for failure in s.failures:
+        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")

@@ -117,7 +117,23 @@ MIGRATIONS.append((3, "platform bookings: aliases (a rescheduled Cal.com booking
         CREATE INDEX inbox_status ON inbox (status)
     """))
 
+MIGRATIONS.append((4, "notifications: exactly-once states, recipients, iCalendar sequence", """
+        ALTER TABLE notifications ADD COLUMN state TEXT NOT NULL DEFAULT 'sent';
+        ALTER TABLE notifications ADD COLUMN recipient TEXT;
+        ALTER TABLE notifications ADD COLUMN sequence INTEGER;
+        ALTER TABLE notifications ADD COLUMN fingerprint TEXT;
+        ALTER TABLE notifications ADD COLUMN start TEXT;
+        ALTER TABLE notifications ADD COLUMN run_id INTEGER;
+        ALTER TABLE notifications ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notifications ADD COLUMN error TEXT;
+        ALTER TABLE notifications ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE notifications ADD COLUMN updated_at TEXT;
+        CREATE INDEX notifications_state ON notifications (state)
+    """))
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+NOTIFICATION_COLUMNS = ("booking_key, kind, lead, channel, state, recipient, sequence, fingerprint, start, "
+                        "sent_at, provider_message_id, run_id, attempts, error, retryable, updated_at")
 LINK_COLUMNS = ("pair, source_key, target_key, source_version, target_version, content_hash, synced_at, "
                 "tombstone, target_hash, snapshot, conflict, target_fields")
 
@@ -447,8 +463,10 @@ class Store:
         return self.db.execute("SELECT 1 FROM journal WHERE pair = ? AND key = ? AND action = ? "
                                "AND state IN ('intent', 'failed', 'dead') LIMIT 1", [pair, key, action]).fetchone() is not None
 
-    def journal_keys(self, state: str) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT DISTINCT key FROM journal WHERE state = ?", [state])}
+    def journal_keys(self, state: str, pair: str | None = None) -> set[str]:
+        """Keys with journal entries in ``state`` (only those of ``pair`` when given)."""
+        sql = "SELECT DISTINCT key FROM journal WHERE state = ?" + (" AND pair = ?" if pair else "")
+        return {row[0] for row in self.db.execute(sql, [state, pair] if pair else [state])}
 
     def revive_dead(self) -> int:
         """Make dead entries failed again with a fresh attempt count (``bsync retry``)."""
@@ -466,6 +484,88 @@ class Store:
         return list(self.db.query(
             f"SELECT id, run_id, pair, action, key, target_id, state, attempts, error, updated_at "
             f"FROM journal WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?", [*states, limit]))
+
+
+    # -- notifications ----------------------------------------------------------------------
+    def notifications_for(self, keys: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Notification rows by booking key (all of them, or those of ``keys``)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        if keys is None:
+            rows = self.db.query(f"SELECT {NOTIFICATION_COLUMNS} FROM notifications")
+        else:
+            rows = (row for chunk in range(0, len(keys), 500)
+                    for row in self.db.query(
+                        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE booking_key IN "
+                        f"({', '.join('?' for _ in keys[chunk:chunk + 500])})", keys[chunk:chunk + 500]))
+        for row in rows:
+            out.setdefault(row["booking_key"], []).append(row)
+        return out
+
+    def notification_intent(self, run_id: int | None, *, booking_key: str, kind: str, lead: str, channel: str,
+                            recipient: str, sequence: int | None, fingerprint: str, start: str) -> int:
+        """Record, before sending, that this message is about to go out; returns its journal entry.
+
+        The row is unique on (booking_key, kind, lead, channel): a row that exists already
+        (a retry of a failed send, or an explicit resend of an uncertain one) is reused.
+        """
+        now = _now()
+        with self.transaction():
+            entry = self.journal_intent(run_id, "notify", kind, booking_key, f"{lead}/{channel}")
+            self.db.execute(
+                "INSERT INTO notifications (booking_key, kind, lead, channel, state, recipient, sequence, "
+                "fingerprint, start, run_id, attempts, updated_at) VALUES (?, ?, ?, ?, 'intent', ?, ?, ?, ?, ?, 1, ?) "
+                "ON CONFLICT (booking_key, kind, lead, channel) DO UPDATE SET state = 'intent', "
+                "recipient = excluded.recipient, sequence = excluded.sequence, fingerprint = excluded.fingerprint, "
+                "start = excluded.start, run_id = excluded.run_id, attempts = attempts + 1, error = NULL, "
+                "retryable = 0, updated_at = excluded.updated_at",
+                [booking_key, kind, lead, channel, recipient, sequence, fingerprint, start, run_id, now])
+        return entry
+
+    def notification_sent(self, entry: int, *, booking_key: str, kind: str, lead: str, channel: str,
+                          message_id: str | None) -> None:
+        now = _now()
+        with self.transaction():
+            self.db.execute("UPDATE notifications SET state = 'sent', sent_at = ?, provider_message_id = ?, "
+                            "error = NULL, updated_at = ? WHERE booking_key = ? AND kind = ? AND lead = ? "
+                            "AND channel = ?", [now, message_id, now, booking_key, kind, lead, channel])
+            self.journal_done(entry, "notify", booking_key)
+
+    def notification_failed(self, entry: int, error: str, *, retryable: bool, booking_key: str, kind: str,
+                            lead: str, channel: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE notifications SET state = 'failed', error = ?, retryable = ?, updated_at = ? "
+                            "WHERE booking_key = ? AND kind = ? AND lead = ? AND channel = ?",
+                            [error, int(retryable), _now(), booking_key, kind, lead, channel])
+            self.db.execute("UPDATE journal SET state = 'failed', error = ?, updated_at = ? WHERE id = ?",
+                            [error, _now(), entry])
+
+    def notification_suppressed(self, *, booking_key: str, kind: str, lead: str, channel: str, sequence: int | None,
+                                fingerprint: str, start: str, reason: str) -> None:
+        """A message deliberately not sent (the first run's existing bookings): later changes
+        still get notices, numbered after it."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO notifications (booking_key, kind, lead, channel, state, sequence, fingerprint, "
+            "start, error, updated_at) VALUES (?, ?, ?, ?, 'suppressed', ?, ?, ?, ?, ?)",
+            [booking_key, kind, lead, channel, sequence, fingerprint, start, reason, _now()])
+
+    def notification_keys(self, state: str) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT DISTINCT booking_key FROM notifications WHERE state = ?",
+                                                  [state])}
+
+    def dismiss_uncertain(self) -> int:
+        """Record every uncertain message as delivered (the admin checked it went out)."""
+        now = _now()
+        with self.transaction():
+            cursor = self.db.execute("UPDATE notifications SET state = 'sent', sent_at = COALESCE(sent_at, ?), "
+                                     "error = 'uncertain; dismissed as delivered', updated_at = ? "
+                                     "WHERE state = 'intent'", [now, now])
+            self.db.execute("UPDATE journal SET state = 'done', error = 'uncertain; dismissed', updated_at = ? "
+                            "WHERE pair = 'notify' AND state = 'intent'", [now])
+        return cursor.rowcount
+
+    def notification_counts(self) -> dict[str, int]:
+        return {state: n for state, n in
+                self.db.execute("SELECT state, COUNT(*) FROM notifications GROUP BY state").fetchall()}
 
 
 class RunLock:

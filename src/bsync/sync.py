@@ -62,6 +62,11 @@ def build_gcal_target(settings: Settings) -> GoogleCalendarTarget:
                                 invite_customer=google.invite_customer)
 
 
+def notion_scope(settings: Settings) -> str:
+    """The key Notion cursors are stored under (the database, or the data source given)."""
+    return settings.notion.database_id or settings.notion.data_source_id
+
+
 def booking_label(booking: Booking) -> str:
     """``Rex – groom · Tue 24 Nov 10:00 CET`` in the booking's own timezone."""
     local = booking.start.astimezone(booking.tz)
@@ -91,7 +96,7 @@ class Cursors:
 
     @classmethod
     def load(cls, store: Store, settings: Settings) -> "Cursors":
-        scope = settings.notion.database_id or settings.notion.data_source_id
+        scope = notion_scope(settings)
         cache = store.cursor("notion", f"{scope}:schema")
         return cls(store.cursor("notion", f"{scope}:edited"), store.cursor("notion", f"{scope}:full"),
                    store.cursor("gcal", settings.google.calendar_id), json.loads(cache) if cache else None)
@@ -164,7 +169,7 @@ class SyncRun:
 
     def _reload_failed(self) -> None:
         """Failed writes and conflicts are looked at again every run: load both sides of them."""
-        keys = self.store.journal_keys("failed") | self.store.conflict_keys(LINK_PAIR)
+        keys = self.store.journal_keys("failed", LINK_PAIR) | self.store.conflict_keys(LINK_PAIR)
         for key in sorted(keys):
             if key.startswith("gcal:"):  # an import that failed: look at its event again
                 event_id = key.split(":", 1)[1]
@@ -221,7 +226,7 @@ class SyncRun:
                          target_label="Google Calendar")
 
     def _skip_dead(self, plan: Plan) -> Plan:
-        dead = self.store.journal_keys("dead")
+        dead = self.store.journal_keys("dead", LINK_PAIR)
         if not dead:
             return plan
         def is_dead(action: Action) -> bool:
@@ -242,7 +247,7 @@ class SyncRun:
         return summary
 
     def _advance_cursors(self) -> None:
-        scope = self.settings.notion.database_id or self.settings.notion.data_source_id
+        scope = notion_scope(self.settings)
         started = self.started.isoformat()
         if self.since is None or self.cursors.notion_edited is None:  # --since doesn't move the cursor back
             self.store.set_cursor("notion", f"{scope}:edited", started)

@@ -89,6 +89,21 @@ def read_property_text(prop: dict[str, Any] | None) -> str | None:
     return None
 
 
+OPT_OUT_WORDS = frozenset({"off", "no", "false", "none", "opt-out", "opt out", "opted out", "opted-out",
+                           "stop", "unsubscribed", "never"})
+
+
+def opted_out(prop: dict[str, Any] | None) -> bool:
+    """Whether an opt-out property says "send nothing": a checked checkbox, or a select or
+    text whose value is one of :data:`OPT_OUT_WORDS` ("off", "no", "stop", ...)."""
+    if not prop:
+        return False
+    if prop.get("type") == "checkbox":
+        return bool(prop.get("checkbox"))
+    value = read_property_text(prop)
+    return value is not None and value.strip().lower() in OPT_OUT_WORDS
+
+
 def text_value(kind: str, text: str | None) -> dict[str, Any]:
     """The write-format value for a text-like property of type ``kind``."""
     if kind in ("title", "rich_text"):
@@ -224,6 +239,26 @@ class NotionSource:
             self._collect(page, out)
         return out
 
+    def read_bookings_starting(self, start: datetime, end: datetime) -> SourceRead:
+        """Bookings whose date property starts in [start, end) (the reminder horizon).
+
+        One filtered query instead of a full read.  The filter is inclusive of start and
+        exclusive of end; all-day dates are compared by Notion at midnight UTC, so callers
+        should widen the range by a day for all-day bookings and filter precisely themselves.
+        """
+        self.schema()
+        prop = self.props.start
+        filter = {"and": [
+            {"property": prop, "date": {"on_or_after": start.astimezone(timezone.utc).isoformat()}},
+            {"property": prop, "date": {"before": end.astimezone(timezone.utc).isoformat()}},
+        ]}
+        out = SourceRead([])
+        for page in self.iter_pages(filter):
+            if page.get("object") != "page" or page.get("in_trash") or page.get("archived"):
+                continue
+            self._collect(page, out)
+        return out
+
     def _collect(self, page: dict[str, Any], out: SourceRead) -> None:
         try:
             booking = self.page_to_booking(page)
@@ -303,6 +338,7 @@ class NotionSource:
             source=text(p.source) or "notion",
             updated_at=parse_instant(page["last_edited_time"]) if page.get("last_edited_time") else None,
             target_ids={"gcal": v} if (v := text(p.calendar_event_id)) else {},
+            notifications_off=opted_out(props.get(p.notifications)) if p.notifications else False,
         )
         return validate_booking(booking, page_id)
 

@@ -108,6 +108,7 @@ SCHEMA: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
     ("External ID", "rich_text", "x%25Id", ()),
     ("Client ID", "rich_text", "c%3AId", ()),
     ("Pet ID", "rich_text", "p%3AId", ()),
+    ("Notifications", "select", "n%3FtF", (("on", "green"), ("off", "gray"))),
 )
 # Status groups: group name, color, option names.
 _STATUS_GROUPS = (("To-do", "gray", ("Pending", "Confirmed")),

@@ -1,0 +1,85 @@
+"""SMS through Twilio's Messages API (``POST /2010-04-01/Accounts/{sid}/Messages.json``).
+
+httpx rather than the ``twilio`` package: one form POST is all bsync needs, and httpx is
+already a dependency.  Outcomes are classified like :mod:`bsync.providers.sendgrid`:
+a per-message refusal (invalid or unsubscribed number: codes 21211, 21610, ...) fails that
+message only; 401 is exit 4; 429 (code 20429, with Retry-After) and 5xx are retried; a
+read timeout after the request went out is :class:`DeliveryUncertain`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bsync.config import TwilioConfig
+from bsync.errors import DeliveryUncertain
+from bsync.retry import Failure, RetryPolicy, call
+
+
+def _describe(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{response.status_code}: {response.text[:200]}"
+    return f"{response.status_code}: {body.get('message')} (code {body.get('code')})"
+
+
+def classify(exc: BaseException) -> Failure | None:
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        status = response.status_code
+        if status in (401, 403):
+            return Failure("auth", f"Twilio refused the credentials ({_describe(response)})", status=status)
+        if status == 429 or status >= 500:
+            retry_after = response.headers.get("Retry-After")
+            return Failure("transient", _describe(response), status=status,
+                           retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+        return Failure("permanent", f"Twilio refused the message ({_describe(response)})", status=status)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return Failure("transient", f"cannot reach Twilio: {exc}")
+    return None
+
+
+class TwilioSms:
+    """Sends text messages; counts requests for the run summary."""
+
+    def __init__(self, config: TwilioConfig, policy: RetryPolicy) -> None:
+        self.config = config
+        self.policy = policy
+        self.client = httpx.Client(base_url=config.base_url.rstrip("/"), timeout=config.timeout_s,
+                                   auth=(config.account_sid, config.auth_token.get_secret_value()))
+        self.requests = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.requests += 1
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except (httpx.ReadTimeout, httpx.RemoteProtocolError) as exc:
+            if method == "POST":
+                raise DeliveryUncertain(f"Twilio: the connection broke after sending: {exc}") from None
+            raise
+        response.raise_for_status()
+        return response
+
+    def send(self, to: str, body: str) -> str | None:
+        """Send one SMS; returns the Message SID."""
+        form = {"To": to, "Body": body}
+        if self.config.messaging_service_sid:
+            form["MessagingServiceSid"] = self.config.messaging_service_sid
+        else:
+            form["From"] = self.config.from_number or ""
+        path = f"/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
+        response = call(lambda: self._request("POST", path, data=form), classify=classify, policy=self.policy,
+                        what="Twilio")
+        return response.json().get("sid")
+
+    def check(self) -> str:
+        """One cheap authenticated call (the account resource): its status."""
+        path = f"/2010-04-01/Accounts/{self.config.account_sid}.json"
+        response = call(lambda: self._request("GET", path), classify=classify, policy=self.policy, what="Twilio")
+        return str(response.json().get("status"))
