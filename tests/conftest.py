@@ -59,10 +59,12 @@ class Bsync:
         self.sandbox = sandbox
         self.folder = folder
         self.defaults: dict[str, Any] = {}  # [sync] keys every configure() starts from
+        self.options: dict[str, Any] = {}  # other write_sandbox_config arguments (notify=True, ...)
         self.configure()
 
     def configure(self, **sync: Any) -> Path:
-        self.config = write_sandbox_config(self.sandbox, self.folder, sync={**self.defaults, **sync} or None)
+        self.config = write_sandbox_config(self.sandbox, self.folder, sync={**self.defaults, **sync} or None,
+                                           **self.options)
         return self.config
 
     @property

@@ -115,7 +115,7 @@ def test_database_retrieve_lists_data_sources_and_data_source_has_schema(srv, no
         "Email": "email", "Phone": "phone_number", "Service": "select", "Staff": "select",
         "Notes": "rich_text", "Location": "rich_text", "Timezone": "rich_text",
         "Calendar Event ID": "rich_text", "Source": "select", "External ID": "rich_text",
-        "Client ID": "rich_text", "Pet ID": "rich_text"}
+        "Client ID": "rich_text", "Pet ID": "rich_text", "Notifications": "select"}
     assert ds["properties"]["Name"]["id"] == "title"
     status = ds["properties"]["Status"]["status"]
     assert [o["name"] for o in status["options"]] == [

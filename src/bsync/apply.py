@@ -257,7 +257,8 @@ def _import(action: Action, ctx: ApplyContext, summary: Summary) -> None:
     if booking is None:
         zone = target.fields.get("timezone") or getattr(ctx.target, "calendar_timezone", None) or ctx.default_timezone
         booking = _journaled(ctx, "import", intent_key, target_id, lambda: ctx.source.create_booking(
-            dict(action.merged), zone, target_id=target_id, notes=target.fields.get("description") or None))
+            dict(action.merged), zone, target_id=target_id, notes=target.fields.get("description") or None,
+            email=(target.fields.get("attendee") or "").split(", ")[0] or None))
         if booking is None:
             raise RemoteError(f"Notion created a page for event {target_id} that bsync cannot read back")
     ctx.bookings[booking.key] = booking

@@ -20,6 +20,7 @@ from pydantic_settings import TomlConfigSettingsSource
 from datetime import timedelta
 
 from bsync.errors import ConfigError
+from bsync.model import EMAIL_RE
 from bsync.timeutil import parse_duration
 
 PAIRS = ("notion-to-gcal", "gcal-to-notion", "calcom-to-notion")
@@ -185,7 +186,7 @@ class SendGridConfig(Section):
     @field_validator("from_email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}", value):
+        if not EMAIL_RE.match(value):
             raise ValueError(f"{value!r} is not an email address")
         return value
 

