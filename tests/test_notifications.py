@@ -291,3 +291,18 @@ def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, 
     assert result.exit_code == 0, result.stdout
     assert len(emails(sandbox)) == 2
     assert bsync("remind", "--now", now).exit_code == 0
+
+
+# -- the webhook receiver -------------------------------------------------------------------------
+
+from test_calcom import CALCOM_WEBHOOK_SECRET, receiver, soon, wait_for  # noqa: E402,F401  (fixture)
+
+
+def test_a_webhook_booking_is_confirmed_by_the_receiver_within_seconds(sandbox, bsync, receiver):
+    bsync("sync")  # the first pass records the (empty) baseline
+    booking = sandbox.calcom.create_booking(start=soon(hour=10), attendee_email="hook@example.com")
+    response = sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                                      CALCOM_WEBHOOK_SECRET)
+    assert response.status_code == 202
+    assert wait_for(lambda: len(emails(sandbox, "hook@example.com")) == 1)
+    assert emails(sandbox, "hook@example.com")[0]["subject"].startswith("Booking confirmed")

@@ -88,6 +88,11 @@ def run_pipeline(settings: Settings, *, sync: bool) -> dict[str, Any]:
     if settings.notion is not None and settings.google is not None:
         synced = run_sync(settings)
         result["sync"] = synced.summary.as_json() if synced.summary else None
+    from bsync.notifier import notifications_enabled, run_notifications
+
+    if notifications_enabled(settings):  # a booking made on Cal.com is confirmed within seconds
+        notified = run_notifications(settings, command="notify", reminders=False)
+        result["notify"] = notified.summary.as_json() if notified.summary else None
     return result
 
 
