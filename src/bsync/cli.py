@@ -278,7 +278,7 @@ def _send_notices(ctx: Context, settings: Settings) -> int:
 
     if not notifications_enabled(settings):
         return 0
-    result = run_notifications(settings, command="notify", reminders=False)
+    result = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
     assert result.summary is not None
     if not ctx.json and (result.summary.sent or result.summary.errors or result.summary.uncertain or ctx.verbose):
         render.print_notify_summary(ctx.out, result.summary)

@@ -21,6 +21,8 @@ from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import DEMO_TIMEZONE, booking_properties, seed_demo, write_sandbox_config
 from bsync.store import Store
 from bsync.platforms import run_calcom_pull
+from bsync.notifier import run_notifications
+from bsync.notify import mask
 from bsync.sync import run_sync
 
 
@@ -92,6 +94,27 @@ def _notion_table(sandbox: Sandbox, tz: ZoneInfo) -> Table:
     return table
 
 
+def _sync(console: Console, settings: Any, **kwargs: Any) -> Any:
+    """`bsync sync`: the sync, then the notices it calls for (as the CLI does)."""
+    result = run_sync(settings, **kwargs)
+    render.print_summary(console, result.summary)
+    notified = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
+    render.print_notify_summary(console, notified.summary)
+    return result
+
+
+def _outbox_table(sandbox: Sandbox, since: int) -> Table:
+    table = Table(title="Emails and texts sent (SendGrid and Twilio sandboxes)", title_justify="left")
+    for col in ("to", "subject / text", "attachment"):
+        table.add_column(col)
+    for message in sandbox.sendgrid.messages[since:]:
+        table.add_row(mask(message["to"][0]), message["subject"] or "",
+                      ", ".join(a["filename"] for a in message["attachments"]))
+    for message in sandbox.twilio.messages:
+        table.add_row(mask(message["to"]), message["body"], "")
+    return table
+
+
 def run_demo(console: Console, *, keep: Path | None = None) -> None:
     tz = ZoneInfo(DEMO_TIMEZONE)
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bsync-demo-"))
@@ -99,7 +122,7 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
         with Sandbox() as sandbox:
             today = datetime.now(tz).date()
             pages = seed_demo(sandbox.notion, today)
-            config_path = write_sandbox_config(sandbox, folder)
+            config_path = write_sandbox_config(sandbox, folder, notify=True)
             settings = load_config(config_path)
             console.rule("[bold]bsync demo")
             console.print(f"Sandbox Notion at {sandbox.notion.url}, Google Calendar at {sandbox.google.url}")
@@ -113,9 +136,10 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
 
             console.rule("2. bsync sync   (applies exactly that plan)")
             sandbox.clear_requests()
-            result = run_sync(settings)
-            render.print_summary(console, result.summary)
+            _sync(console, settings)
             console.print(_calendar_table(sandbox, tz))
+            console.print(f"[dim]emails sent on the first run: {len(sandbox.sendgrid.messages)} "
+                          f"(existing bookings are recorded, not emailed)[/]\n")
 
             console.rule("3. bsync sync again   (nothing changed, so nothing is written)")
             sandbox.clear_requests()
@@ -131,14 +155,13 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             sandbox.notion.update_page(pages["mia"], properties={"Status": {"status": {"name": "Cancelled"}}})
             result = run_sync(settings, plan_only=True)
             render.print_plan(console, result.plan, tz=tz)
-            result = run_sync(settings)
-            render.print_summary(console, result.summary)
+            _sync(console, settings)
             console.print(_calendar_table(sandbox, tz))
+            console.print(_outbox_table(sandbox, 0))
 
             console.rule("5. In Google Calendar, Luna is moved to 11:00 and a walk-in is added")
             _calendar_edits(sandbox, today + timedelta(days=2), pages["luna"], tz)
-            result = run_sync(settings)
-            render.print_summary(console, result.summary)
+            _sync(console, settings)
             console.print(_notion_table(sandbox, tz))
 
             console.rule("6. bsync sync pull calcom   (a client booked online on Cal.com)")
@@ -148,9 +171,10 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
                                           metadata={"client_id": "C-1042", "pet_id": "P-77"})
             pulled = run_calcom_pull(settings)
             render.print_summary(console, pulled.summary)
-            result = run_sync(settings)
-            render.print_summary(console, result.summary)
+            sent_before = len(sandbox.sendgrid.messages)
+            _sync(console, settings)
             console.print(_notion_table(sandbox, tz))
+            console.print(_outbox_table(sandbox, sent_before))
 
             console.rule("7. bsync availability --date tomorrow   (free 60-minute slots)")
             from bsync.availability import availability
@@ -159,13 +183,17 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             for table in render.availability_tables(free):
                 console.print(table)
 
-            console.rule("8. bsync status")
+            morning = datetime.combine(today + timedelta(days=1), datetime.min.time(), tz).replace(hour=8)
+            console.rule(f"8. bsync remind --plan --now '{morning:%a %H:%M}'   (tomorrow's reminders, nothing sent)")
+            planned = run_notifications(settings, plan_only=True, now=morning)
+            render.print_notify_plan(console, planned.plan, tz=tz)
+
+            console.rule("9. bsync status")
             with Store.open_readonly(settings.state_path) as store:
                 tables = render.status_tables(store.recent_runs(5), store.cursors(), store.journal_counts(),
                                               store.link_counts(), store.journal_entries())
             for table in tables:
                 console.print(table)
-            console.print("\n[dim]Availability, reconcile and reminders arrive with later releases.[/]")
             console.print("[bold green]demo finished[/] — the malformed booking was reported with its page id "
                           "and reason while every other booking synced.")
     except BsyncError:

@@ -147,8 +147,13 @@ class Senders:
 def run_notifications(settings: Settings, *, command: str = "remind", notices: bool = True, reminders: bool = True,
                       plan_only: bool = False, window: str | None = None, resend_uncertain: bool = False,
                       dismiss_uncertain: bool = False, notify_existing: bool = False, now: datetime | None = None,
-                      on_message: Callable[[Message], None] | None = None) -> NotifyResult:
-    """Plan and (unless ``plan_only``) send the due notices and reminders."""
+                      on_message: Callable[[Message], None] | None = None,
+                      report_bad_pages: bool = True) -> NotifyResult:
+    """Plan and (unless ``plan_only``) send the due notices and reminders.
+
+    ``report_bad_pages`` off: pages that can't be read as bookings are left to the sync
+    that just reported them (the notices after a sync), instead of being reported twice.
+    """
     settings.require("notion")
     n, r = settings.notifications, settings.reminders
     notice_channels = list(n.channels) if notices and n.kinds else []
@@ -208,7 +213,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                 return NotifyResult(plan, None, baseline)
             summary = NotifySummary(command, total=len(plan.messages))
             record.summary = summary  # type: ignore[assignment]
-            for failure in failures:
+            for failure in failures if report_bad_pages else ():
                 summary.fail(failure["id"], failure["reason"])
             if dismiss_uncertain:
                 summary.suppressed += store.dismiss_uncertain()

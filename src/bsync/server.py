@@ -91,7 +91,7 @@ def run_pipeline(settings: Settings, *, sync: bool) -> dict[str, Any]:
     from bsync.notifier import notifications_enabled, run_notifications
 
     if notifications_enabled(settings):  # a booking made on Cal.com is confirmed within seconds
-        notified = run_notifications(settings, command="notify", reminders=False)
+        notified = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
         result["notify"] = notified.summary.as_json() if notified.summary else None
     return result
 

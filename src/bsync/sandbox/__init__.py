@@ -1,7 +1,8 @@
 """Loopback emulators of the APIs bsync talks to, for tests, benchmarks and ``bsync demo``.
 
 ``with Sandbox() as sb:`` starts every emulator on a free loopback port;
-``sb.notion.url`` / ``sb.google.url`` are the exact values for each provider's ``base_url``.
+``sb.notion.url``, ``sb.google.url``, ``sb.calcom.url``, ``sb.sendgrid.url`` and ``sb.twilio.url``
+are the exact values for each provider's ``base_url``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from bsync.sandbox.base import Faults, RecordedRequest, Request, Response, Sandb
 from bsync.sandbox.calcom import CalcomSandbox
 from bsync.sandbox.gcal import GoogleCalendarSandbox
 from bsync.sandbox.notion import NotionSandbox
+from bsync.sandbox.sendgrid import SendGridSandbox
+from bsync.sandbox.twilio import TwilioSandbox
 
-__all__ = ["Sandbox", "NotionSandbox", "GoogleCalendarSandbox", "CalcomSandbox", "SandboxServer", "Faults",
-           "Request", "Response", "RecordedRequest", "route"]
+__all__ = ["Sandbox", "NotionSandbox", "GoogleCalendarSandbox", "CalcomSandbox", "SendGridSandbox",
+           "TwilioSandbox", "SandboxServer", "Faults", "Request", "Response", "RecordedRequest", "route"]
 
 
 class Sandbox:
@@ -27,7 +30,10 @@ class Sandbox:
         self.notion = NotionSandbox(host, port(0))
         self.google = GoogleCalendarSandbox(host, port(1))
         self.calcom = CalcomSandbox(host, port(2))
-        self.servers: list[SandboxServer] = [self.notion, self.google, self.calcom]
+        self.sendgrid = SendGridSandbox(host, port(3))
+        self.twilio = TwilioSandbox(host, port(4))
+        self.servers: list[SandboxServer] = [self.notion, self.google, self.calcom, self.sendgrid,
+                                             self.twilio]
 
     def start(self) -> "Sandbox":
         for server in self.servers:
@@ -60,4 +66,6 @@ class Sandbox:
             "google": self.google.url,
             "google_calendar_id": self.google.calendar_id,
             "calcom": self.calcom.url,
+            "sendgrid": self.sendgrid.url,
+            "twilio": self.twilio.url,
         }

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", choices=("demo", "empty"), default="demo",
                         help="demo: sample bookings in the Notion database; empty: no pages")
     parser.add_argument("--port-base", type=int, default=None,
-                        help="listen on N (Notion), N+1 (Google); default: free ports")
+                        help="listen on N (Notion), N+1 (Google), N+2 (Cal.com), N+3 (SendGrid), "
+                             "N+4 (Twilio); default: free ports")
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     stop = threading.Event()

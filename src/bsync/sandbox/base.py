@@ -172,6 +172,10 @@ class SandboxServer:
     def not_found_route(self, request: Request) -> Response:
         return self.error(404, f"no route for {request.method} {request.path}")
 
+    def recorded_body(self, request: Request) -> Any:
+        """What the request log keeps as the request body (the parsed JSON by default)."""
+        return request.json
+
     # -- lifecycle --------------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -296,7 +300,7 @@ class SandboxServer:
             response = self._route(request)
         with self.lock:
             self.requests.append(RecordedRequest(request.method, request.path, request.query,
-                                                 request.json, response.status))
+                                                 self.recorded_body(request), response.status))
         return response
 
     def _route(self, request: Request) -> Response:
