@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -20,7 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bsync import __version__, render
 from bsync.config import PAIRS, Settings, load_config
 from bsync.errors import BsyncError, UsageError
+from bsync.logs import bind_log_context, configure_logging, new_run_id, register_secrets_from
 from bsync.store import Store
+
+log = logging.getLogger("bsync.cli")
 
 app = typer.Typer(
     name="bsync",
@@ -38,12 +42,15 @@ StateOpt = Annotated[Optional[Path], typer.Option("--state", help="State DB path
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (-vv: debug logs).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")]
+LogFileOpt = Annotated[Optional[Path], typer.Option("--log-file", envvar="BSYNC_LOG_FILE", help="Also log to this file (rotated at 5 MB, 5 kept, mode 0600; INFO even with -q), for unattended runs.")]
+LogFormatOpt = Annotated[str, typer.Option("--log-format", envvar="BSYNC_LOG_FORMAT", help="text or json (one object per line, with run_id and command).")]
 
 
 class Context:
     """What every command gets: consoles for output and errors, and the parsed flags."""
 
-    def __init__(self, config: Path | None, state: Path | None, json_out: bool, verbose: int, quiet: bool) -> None:
+    def __init__(self, config: Path | None, state: Path | None, json_out: bool, verbose: int, quiet: bool,
+                 log_file: Path | None = None, log_format: str = "text") -> None:
         self.config_path = config
         self.state_path = state
         self.json = json_out
@@ -51,17 +58,25 @@ class Context:
         self.quiet = quiet
         self.out = Console(quiet=quiet and not json_out, highlight=False, soft_wrap=json_out)
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
-        logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-        # notion-client logs every refused attempt as a warning; bsync reports the outcome itself
-        logging.getLogger("bsync.notion").setLevel(logging.DEBUG if verbose >= 2 else
-                                                   logging.INFO if verbose else logging.ERROR)
+        if log_format not in ("text", "json"):
+            raise fail(self, UsageError(f"--log-format {log_format!r}: use text or json"))
+        try:
+            configure_logging(verbose=verbose, quiet=quiet, log_file=log_file, log_format=log_format)  # type: ignore[arg-type]
+        except BsyncError as exc:
+            raise fail(self, exc) from None
+        click_ctx = click.get_current_context(silent=True)
+        bind_log_context(run_id=new_run_id(), command=click_ctx.info_name if click_ctx else None)
 
     def settings(self) -> Settings:
-        return load_config(self.config_path, state_path=self.state_path)
+        settings = load_config(self.config_path, state_path=self.state_path)
+        register_secrets_from(settings)  # never written to a log, whatever a library prints
+        return settings
 
 
 def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
+    """Print the error (and what to do next) and log it, so unattended runs leave a trail."""
+    log.error("%s (exit %d)%s", exc, exc.exit_code, f"; hint: {exc.hint}" if exc.hint else "",
+              extra={"printed": True})
     console = ctx.err if ctx else Console(stderr=True)
     console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     if exc.hint:
@@ -77,7 +92,7 @@ def sync(
     full: Annotated[bool, typer.Option("--full", help="Read everything instead of only what changed since the last run.")] = False,
     since: Annotated[Optional[str], typer.Option("--since", help="Read Notion pages edited since T (ISO 8601 like 2026-11-20T08:00Z, or a duration ago like 6h or 2d).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
-    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
     """Sync bookings between Notion and Google Calendar: plan, then apply exactly that plan.
 
@@ -88,7 +103,7 @@ def sync(
     conflict.  Only what changed since the last run is read (--full reads everything).
     Safe to re-run or interrupt: nothing is ever duplicated.
     """
-    ctx = Context(config, state, json_out, verbose, quiet)
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
         chosen = list(pairs or settings.sync.pairs)
@@ -206,13 +221,13 @@ def resolve(
     key: Annotated[str, typer.Argument(help="The booking key shown by `bsync status` (e.g. notion:1a2b…).")],
     take: Annotated[str, typer.Option("--take", help="Which side's values win: notion or gcal.")],
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
-    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
     """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it."""
     from bsync.store import RunLock
     from bsync.sync import LINK_PAIR
 
-    ctx = Context(config, state, json_out, verbose, quiet)
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         if take not in ("notion", "gcal"):
             raise UsageError("--take must be 'notion' or 'gcal'")
@@ -236,7 +251,7 @@ def remind(
     dismiss_uncertain: Annotated[bool, typer.Option("--dismiss-uncertain", help="Record those uncertain messages as delivered (you checked they went out).")] = False,
     now: Annotated[Optional[str], typer.Option("--now", help="Evaluate as of this ISO 8601 time (testing, catching up).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
-    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
     """Send due reminders ([reminders] leads × channels) and any pending notices, each once.
 
@@ -245,7 +260,7 @@ def remind(
     killed mid-send never resends: the message is reported as uncertain instead.
     Exit 1 when a message failed or is uncertain.
     """
-    ctx = Context(config, state, json_out, verbose, quiet)
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
         if resend_uncertain and dismiss_uncertain:
@@ -287,9 +302,9 @@ def _send_notices(ctx: Context, settings: Settings) -> int:
 
 @app.command()
 def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
-          verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:
+          verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text") -> None:
     """Try again the writes that failed too often (dead letters), then sync."""
-    ctx = Context(config, state, json_out, verbose, quiet)
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
         from bsync.store import RunLock
@@ -308,13 +323,13 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
 
 @app.command()
 def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
-           verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+           verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
            runs: Annotated[int, typer.Option("--runs", help="How many recent runs to show.")] = 10) -> None:
     """Show recent runs with their summaries, mappings, cursors and unfinished writes.
 
     Answers "did last night's sync work?".  Reads the state DB only; never contacts a provider.
     """
-    ctx = Context(config, state, json_out, verbose, quiet)
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
         with Store.open_readonly(settings.state_path) as store:
@@ -355,7 +370,7 @@ def availability(
     busy: Annotated[Optional[Path], typer.Option("--busy", help="Busy times from a JSON list of {start,end} or an .ics file instead of Google.")] = None,
     now: Annotated[Optional[str], typer.Option("--now", help="Evaluate min_notice/max_advance as of this time (ISO 8601).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
-    verbose: VerboseOpt = 0, quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
     """Free slots for a service: working hours minus busy time (Google freeBusy for all
     configured calendars in one request, plus scheduled bookings bsync knows), with buffers,
@@ -365,7 +380,7 @@ def availability(
     from bsync.availability import availability as compute, expand
     from bsync.timeutil import parse_instant
 
-    ctx = Context(config, state, json_out, verbose, quiet)
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
         try:
@@ -392,14 +407,14 @@ def availability(
 @app.command()
 def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen address (default [server] host, 127.0.0.1).")] = None,
           port: Annotated[Optional[int], typer.Option("--port", help="Port (default [server] port, 8080).")] = None,
-          config: ConfigOpt = None, state: StateOpt = None, verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:
+          config: ConfigOpt = None, state: StateOpt = None, verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text") -> None:
     """Receive webhooks (Cal.com, Sesami, Notion) and serve /healthz and POST /sync.
 
     Each delivery is verified and stored in the inbox before it is acknowledged, then acted
     on in the background: platform bookings reach Notion, and Notion and the calendar are
     synced.  Put it behind HTTPS (a reverse proxy); it listens on loopback by default.
     """
-    ctx = Context(config, state, False, verbose, quiet)
+    ctx = Context(config, state, False, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
         from bsync.server import serve as run_server
@@ -425,6 +440,47 @@ def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the d
         run_demo(ctx.out, keep=keep)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
+
+
+auth_app = typer.Typer(help="Sign in to the providers that need it (Google).", no_args_is_help=True,
+                       rich_markup_mode=None)
+app.add_typer(auth_app, name="auth")
+
+
+@auth_app.command("google")
+def auth_google(
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the sign-in URL instead of opening a browser (over SSH: forward the printed port with ssh -L first).")] = False,
+    port: Annotated[int, typer.Option("--port", help="Local port Google redirects to (default: a free one). Fix it to set up an SSH port-forward in advance.")] = 0,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the sign-in.")] = 300,
+    config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
+) -> None:
+    """Sign in to Google (installed-app OAuth flow) and store a refreshable token.
+
+    Needs [google] credentials_file (the OAuth client JSON of a Desktop app, from Google
+    Cloud Console → APIs & Services → Credentials) and token_file (where the token goes,
+    mode 0600).  Runs refresh the token by themselves; run this again only when bsync
+    says the token was revoked or lapsed (exit 4).  A service-account credentials_file
+    needs no sign-in.
+    """
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
+    try:
+        from bsync.auth import auth_url_instructions, authorize_installed_app, browser_available
+
+        settings = ctx.settings()
+        google = settings.require("google")
+        opened = not no_browser and browser_available()
+        info = authorize_installed_app(google, open_browser=not no_browser, port=port, timeout_s=timeout,
+                                       on_url=lambda url: ctx.err.print(auth_url_instructions(url, browser_opened=opened),
+                                                                        markup=False, highlight=False))
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    if ctx.json:
+        render.print_json(ctx.out, info.as_dict())
+        return
+    ctx.out.print(f"[green]✓[/] stored a refreshable token in {escape(str(info.path))} (mode 0600)")
+    if info.warning:
+        ctx.out.print(f"[yellow]warning:[/] {escape(info.warning)}")
 
 
 @app.command()

@@ -15,9 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import socket
-from pathlib import Path
 import random
 import time
 from datetime import datetime, timedelta
@@ -27,12 +25,11 @@ from typing import Any, Callable, Mapping, TypeVar
 import google.auth.exceptions
 import google_auth_httplib2
 import httplib2
-from google.oauth2 import credentials as user_credentials
-from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from bsync.auth import SCOPES, load_credentials, save_credentials  # noqa: F401 - re-exported
 from bsync.config import GoogleConfig
 from bsync.errors import AuthError, ConfigError, RemoteError, RemoteUnavailableError
 from bsync.model import Booking
@@ -43,7 +40,6 @@ from bsync.retry import RetryPolicy, call
 from bsync.timeutil import allday_dates, local_iso, parse_instant, rfc3339, to_utc
 
 T = TypeVar("T")
-SCOPES = ["https://www.googleapis.com/auth/calendar"]
 KEY_PROPERTY = "bsync_key"
 LIST_PAGE_SIZE = 2500  # the API's maximum
 FREEBUSY_SPAN = timedelta(days=92)  # no documented maximum; 92 days covers a quarter in one request
@@ -95,41 +91,6 @@ def make_classifier(handled: tuple[int, ...] = ()) -> Callable[[BaseException], 
         return None
 
     return classify
-
-
-def load_credentials(config: GoogleConfig) -> Any:
-    """Credentials from ``token_file`` (authorized user JSON) or a service-account ``credentials_file``."""
-    if config.token_file is not None and config.token_file.exists():
-        try:
-            creds = user_credentials.Credentials.from_authorized_user_file(str(config.token_file), SCOPES)
-            # google-auth pins Google's token endpoint when loading; use the configured one.
-            return creds.with_token_uri(config.token_uri)
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(f"google.token_file {config.token_file} is not a usable token: {exc}",
-                              hint="run `bsync auth google` to create it again") from None
-    if config.credentials_file is not None and config.credentials_file.exists():
-        try:
-            info = json.loads(config.credentials_file.read_text())
-        except ValueError as exc:
-            raise ConfigError(f"google.credentials_file {config.credentials_file} is not JSON: {exc}") from None
-        if info.get("type") == "service_account":
-            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-        raise ConfigError(f"google.token_file is missing ({config.token_file}); "
-                          f"google.credentials_file holds OAuth client secrets, not a token",
-                          hint="run `bsync auth google` to authorise bsync")
-    raise ConfigError("google: neither google.token_file nor google.credentials_file exists",
-                      hint="set [google] token_file (from `bsync auth google`) or a service-account credentials_file")
-
-
-def save_credentials(config: GoogleConfig, creds: Any) -> None:
-    """Persist refreshed user credentials back to token_file with mode 0600."""
-    if config.token_file is None or not isinstance(creds, user_credentials.Credentials):
-        return
-    path = Path(config.token_file)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(creds.to_json())
-    os.chmod(path, 0o600)
 
 
 class CountingHttp(httplib2.Http):
