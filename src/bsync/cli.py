@@ -301,6 +301,55 @@ def _send_notices(ctx: Context, settings: Settings) -> int:
 
 
 @app.command()
+def reconcile(
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe (create, patch or cancel events; re-link; drop mapping rows that point at nothing) through the sync planner.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="With --fix: show the repair plan, write nothing.")] = False,
+    config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
+) -> None:
+    """Cross-check Notion, Google Calendar, the platform bookings and the state DB.
+
+    Reports, with ids: scheduled bookings without an event or with an event at other
+    times; cancelled bookings still blocking time; events whose booking is gone; events
+    made in the calendar (listed, not drift); platform bookings missing from Notion or
+    different there; double bookings of a staff member; mapping rows pointing at nothing;
+    unfinished, failed or dead writes.  Reads everything (no incremental shortcut).
+    --fix never touches double bookings and never deletes a Notion page.
+    Exit 0 when clean, 1 when drift remains.
+    """
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
+    try:
+        settings = ctx.settings()
+        if plan and not fix:
+            raise UsageError("--plan goes with --fix (plain `bsync reconcile` writes nothing anyway)")
+        from bsync.reconcile import run_reconcile
+
+        result = run_reconcile(settings, fix=fix, plan_only=plan)
+    except BsyncError as exc:
+        raise fail(ctx, exc) from None
+    final = result.after or result.report
+    if ctx.json:
+        data = result.report.as_json()
+        if fix:
+            data["fix"] = {"plans": [p.as_json() for p in result.fix_plans], "applied": result.fixed,
+                           "after": result.after.as_json() if result.after else None}
+        render.print_json(ctx.out, data)
+    else:
+        render.print_drift(ctx.out, result.report)
+        for fix_plan in result.fix_plans if plan else ():
+            render.print_plan(ctx.out, fix_plan, tz=settings.tz)
+        if result.after is not None:
+            for summary in result.fixed.values():
+                if isinstance(summary, dict):
+                    ctx.out.print(f"repaired: {summary.get('created', 0)} created, {summary.get('updated', 0)} "
+                                  f"updated, {summary.get('deleted', 0)} cancelled ({summary.get('pair')})")
+            if result.fixed.get("links_removed"):
+                ctx.out.print(f"repaired: {result.fixed['links_removed']} mapping row(s) removed")
+            render.print_drift(ctx.out, result.after, title="after --fix")
+    raise typer.Exit(0 if plan else final.exit_code)
+
+
+@app.command()
 def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
           verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text") -> None:
     """Try again the writes that failed too often (dead letters), then sync."""

@@ -216,3 +216,35 @@ def print_notify_summary(console: Console, summary: Any) -> None:
                   f"({s.requests} requests)")
     for failure in s.failures:
         console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
+
+
+def drift_table(report: Any) -> Table:
+    """Reconcile's findings, one row each: what, which ids, why, and whether --fix repairs it."""
+    from bsync.reconcile import KINDS
+
+    table = Table(title="Drift between Notion, Google Calendar, the platforms and the state DB", title_justify="left")
+    for name in ("kind", "ids", "explanation", "--fix"):
+        table.add_column(name, ratio=2 if name in ("ids", "explanation") else None)
+    for d in report.drift:
+        ids = "\n".join(f"{k}: {v}" for k, v in d.ids.items())
+        style = "dim" if d.kind == "manual_block" else "red" if not d.fixable else "yellow"
+        table.add_row(Text(d.kind, style=style), Text(ids, style="dim"), Text(d.explanation),
+                      "repairs" if d.fixable else ("—" if d.kind == "manual_block" else "by hand"))
+    table.caption = "; ".join(f"{k}: {v}" for k, v in KINDS.items() if any(d.kind == k for d in report.drift))
+    return table
+
+
+def print_drift(console: Console, report: Any, *, title: str = "reconcile") -> None:
+    c = report.checked
+    if report.drift:
+        console.print(drift_table(report))
+    problems = report.problems
+    fixable = sum(1 for d in problems if d.fixable)
+    head = (f"[bold]{title}[/]: checked {c.get('bookings', 0)} bookings, {c.get('events', 0)} events, "
+            f"{c.get('platform_bookings', 0)} platform bookings — ")
+    if not problems:
+        console.print(head + "[green]clean[/]" + (f" ({len(report.drift)} manual blocks listed)" if report.drift else ""))
+    else:
+        console.print(head + f"[red]{len(problems)} drift[/] ({fixable} repaired by `bsync reconcile --fix`)")
+    for failure in report.failures:
+        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")

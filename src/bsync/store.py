@@ -326,6 +326,10 @@ class Store:
         "snapshot = excluded.snapshot, conflict = excluded.conflict, target_fields = excluded.target_fields")
 
     # -- platform bookings ------------------------------------------------------------------
+    def delete_link(self, pair: str, source_key: str) -> int:
+        """Forget a mapping row (reconcile: one that points at nothing on either side)."""
+        return self.db.execute("DELETE FROM links WHERE pair = ? AND source_key = ?", [pair, source_key]).rowcount
+
     def alias(self, provider: str, external_id: str) -> str | None:
         row = self.db.execute("SELECT key FROM aliases WHERE provider = ? AND external_id = ?",
                               [provider, external_id]).fetchone()

@@ -1,0 +1,131 @@
+"""`bsync reconcile`: every kind of drift seeded in the sandbox is found, `--fix` repairs
+exactly the safe ones through the sync planner, and a second reconcile is clean."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import httpx
+from conftest import write_requests
+
+from bsync.model import Booking, Customer, Status
+from bsync.providers.gcal import event_id_for
+from bsync.reconcile import find_drift
+from bsync.sandbox.seed import booking_properties
+from bsync.store import Store
+
+WAW = ZoneInfo("Europe/Warsaw")
+DAY = date.today() + timedelta(days=4)
+
+
+def at(h, m=0, day=DAY):
+    return datetime(day.year, day.month, day.day, h, m, tzinfo=WAW)
+
+
+def page(sandbox, title, start, staff="Anna", **kw):
+    return sandbox.notion.create_page(booking_properties(title, start=start, end=start + timedelta(hours=1),
+                                                         staff=staff, time_zone="Europe/Warsaw", **kw))["id"]
+
+
+def api(sandbox):
+    base = f"{sandbox.google.url}/calendar/v3/calendars/{sandbox.google.calendar_id}/events"
+    return base, {"Authorization": "Bearer sandbox-token"}
+
+
+def kinds(result) -> dict[str, int]:
+    return result.json["counts"]
+
+
+def seed_fixable(bsync, sandbox) -> dict[str, str]:
+    pages = {"renamed": page(sandbox, "Rex – groom", at(9)), "cancel": page(sandbox, "Mia – bath", at(11)),
+             "trash": page(sandbox, "Luna – trim", at(13))}
+    assert bsync("sync").exit_code == 0
+    pages["new"] = page(sandbox, "Not synced yet", at(15))                     # missing_event
+    base, headers = api(sandbox)
+    httpx.patch(f"{base}/{event_id_for('notion:' + pages['renamed'])}", headers=headers,
+                json={"summary": "Rex – groom (renamed in calendar)"}).raise_for_status()  # event_differs
+    sandbox.notion.update_page(pages["cancel"], {"Status": {"status": {"name": "Cancelled"}}})  # stale_block
+    sandbox.notion.update_page(pages["trash"], in_trash=True)                                  # orphan_event
+    with Store.open(bsync.state_path) as store:
+        store.save_link("notion+gcal", "notion:0000dead", "deadbeefevent00")                  # dangling_link
+        store.save_booking(Booking(key="calcom:webhook-only", title="Online booking", start=at(16).astimezone(timezone.utc),
+                                   end=at(17).astimezone(timezone.utc), timezone="Europe/Warsaw",
+                                   status=Status.SCHEDULED, customer=Customer("Cal", "cal@example.com"),
+                                   source="calcom"))                                          # platform_missing
+    return pages
+
+
+def test_reconcile_finds_each_fixable_drift_and_fix_leaves_it_clean(bsync, sandbox):
+    seed_fixable(bsync, sandbox)
+    result = bsync("reconcile", "--json")
+    assert result.exit_code == 1
+    assert kinds(result) == {"missing_event": 1, "event_differs": 1, "stale_block": 1, "orphan_event": 1,
+                             "dangling_link": 1, "platform_missing": 1}
+    for drift in result.json["drift"]:
+        assert drift["ids"] and drift["explanation"] and drift["fixable"]
+
+    sandbox.clear_requests()
+    before = bsync.state_path.read_bytes()
+    result = bsync("reconcile", "--fix", "--plan")
+    assert result.exit_code == 0 and "create" in result.stdout
+    assert write_requests(sandbox) == [] and bsync.state_path.read_bytes() == before
+
+    result = bsync("reconcile", "--fix", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert result.json["fix"]["after"]["clean"] is True
+    again = bsync("reconcile", "--json")
+    assert again.exit_code == 0 and again.json["clean"] is True
+    assert bsync("sync").exit_code == 0  # and the sync agrees: nothing left to do
+    assert "0 created, 0 updated, 0 deleted" in bsync("sync").stdout
+
+
+def test_double_bookings_manual_blocks_and_dead_writes_are_reported_never_fixed(bsync, sandbox):
+    first = page(sandbox, "Rex – groom", at(10), staff="Ben")
+    second = page(sandbox, "Bella – bath", at(10, 30), staff="Ben")
+    page(sandbox, "Other staff, same time", at(10), staff="Chloe")
+    bsync.configure(import_unmanaged=False)
+    assert bsync("sync").exit_code == 0
+    base, headers = api(sandbox)
+    httpx.post(base, headers=headers, json={"summary": "Dentist (personal)", "start": {"dateTime": at(18).isoformat()},
+                                            "end": {"dateTime": at(19).isoformat()}}).raise_for_status()
+    with Store.open(bsync.state_path) as store:
+        entry = store.journal_intent(None, "notion+gcal", "update", "notion:someone", "ev1")
+        store.journal_failed(entry, "500 from Google", dead_after=1)
+    result = bsync("reconcile", "--json")
+    assert result.exit_code == 1
+    assert kinds(result) == {"double_booking": 1, "manual_block": 1, "stuck_journal": 1}
+    [double] = [d for d in result.json["drift"] if d["kind"] == "double_booking"]
+    assert set(double["ids"].values()) == {f"notion:{first}", f"notion:{second}"} and "Ben" in double["explanation"]
+    [dead] = [d for d in result.json["drift"] if d["kind"] == "stuck_journal"]
+    assert "bsync retry" in dead["explanation"]
+
+    sandbox.clear_requests()
+    result = bsync("reconcile", "--fix", "--json")
+    assert result.exit_code == 1
+    assert write_requests(sandbox) == []  # nothing safe to repair: both bookings stay
+    assert kinds(result) == result.json["fix"]["after"]["counts"]
+
+
+def test_reconcile_text_output_names_ids_and_the_fix(bsync, sandbox):
+    seed_fixable(bsync, sandbox)
+    result = bsync("reconcile")
+    assert result.exit_code == 1
+    assert "missing_event" in result.stdout and "reconcile --fix" in result.stdout
+
+
+def test_double_booking_rules_pure():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def b(key, h, staff=None, status=Status.SCHEDULED, minutes=60):
+        start = datetime(2026, 1, 2, h, tzinfo=timezone.utc)
+        return Booking(key=key, title=key, start=start, end=start + timedelta(minutes=minutes), timezone="UTC",
+                       status=status, staff=staff)
+
+    bookings = {x.key: x for x in [b("a", 9, "Ann"), b("b", 9, "Bob"), b("c", 10, "Ann"),  # back to back: fine
+                                   b("d", 9, "Ann", Status.CANCELLED), b("e", 12), b("f", 12, minutes=30),
+                                   b("g", 9, "Ann", minutes=180)]}
+    drift = find_drift(bookings=bookings, events={}, links={}, platform_bookings=[], platform_links={}, journal=[],
+                       now=now)
+    pairs = sorted(tuple(sorted(d.ids.values())) for d in drift if d.kind == "double_booking")
+    assert pairs == [("a", "g"), ("c", "g"), ("e", "f")]
