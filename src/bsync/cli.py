@@ -373,40 +373,37 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
 @app.command()
 def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
            verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
-           runs: Annotated[int, typer.Option("--runs", help="How many recent runs to show.")] = 10) -> None:
-    """Show recent runs with their summaries, mappings, cursors and unfinished writes.
+           runs: Annotated[int, typer.Option("--runs", help="How many recent runs to show.")] = 10,
+           metrics: Annotated[Optional[Path], typer.Option("--metrics", help="Also write Prometheus metrics to this file (node_exporter textfile collector), atomically.")] = None) -> None:
+    """Did last night's sync work?  Last run per command (time, duration, exit code,
+    counts, last success), the next scheduled run, cursors and their ages, open conflicts,
+    failed or dead writes, the webhook backlog, notifications needing attention and the
+    Google token's age.
 
-    Answers "did last night's sync work?".  Reads the state DB only; never contacts a provider.
+    Reads the state DB only; never contacts a provider.  --json for monitoring.
     """
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
+        from bsync.status import collect_status, prometheus_text, write_metrics
+        from bsync.timeutil import now_utc
+
         with Store.open_readonly(settings.state_path) as store:
-            data = {
-                "state_path": str(settings.state_path),
-                "runs": store.recent_runs(runs),
-                "links": store.link_counts(),
-                "cursors": store.cursors(),
-                "journal": store.journal_counts(),
-                "conflicts": [{"key": link.source_key, "event": link.target_key, **link.conflict}
-                              for link in store.conflicts("notion+gcal")],
-                "unfinished": store.journal_entries(("intent", "failed", "dead"), limit=20),
-            }
+            data = collect_status(settings, store, now_utc(), runs=runs)
+        if metrics is not None:
+            write_metrics(metrics, prometheus_text(data))
     except BsyncError as exc:
         raise fail(ctx, exc) from None
+    except OSError as exc:
+        raise fail(ctx, UsageError(f"--metrics {metrics}: {exc.strerror or exc}")) from None
     if ctx.json:
         render.print_json(ctx.out, data)
         return
     ctx.out.print(f"state: {data['state_path']}")
     if not data["runs"]:
         ctx.out.print("no runs yet: try `bsync sync --plan`, then `bsync sync`")
-    for table in render.status_tables(data["runs"], data["cursors"], data["journal"], data["links"],
-                                      data["unfinished"]):
+    for table in render.status_tables(data):
         ctx.out.print(table)
-    for conflict in data["conflicts"]:
-        fields = ", ".join(f"{name}: notion={v[0]!r} gcal={v[1]!r}" for name, v in conflict["fields"].items())
-        ctx.out.print(f"[magenta]conflict[/] {conflict['key']} ({escape(fields)}) — "
-                      f"`bsync resolve {conflict['key']} --take notion|gcal`")
 
 
 @app.command()

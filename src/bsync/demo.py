@@ -23,7 +23,10 @@ from bsync.store import Store
 from bsync.platforms import run_calcom_pull
 from bsync.notifier import run_notifications
 from bsync.notify import mask
+from bsync.reconcile import run_reconcile
+from bsync.status import collect_status
 from bsync.sync import run_sync
+from bsync.timeutil import now_utc
 
 
 def _writes(sandbox: Sandbox) -> int:
@@ -188,11 +191,13 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             planned = run_notifications(settings, plan_only=True, now=morning)
             render.print_notify_plan(console, planned.plan, tz=tz)
 
-            console.rule("9. bsync status")
+            console.rule("9. bsync reconcile   (every system read in full and cross-checked)")
+            render.print_drift(console, run_reconcile(settings).report)
+
+            console.rule("10. bsync status")
             with Store.open_readonly(settings.state_path) as store:
-                tables = render.status_tables(store.recent_runs(5), store.cursors(), store.journal_counts(),
-                                              store.link_counts(), store.journal_entries())
-            for table in tables:
+                data = collect_status(settings, store, now_utc(), runs=5)
+            for table in render.status_tables(data):
                 console.print(table)
             console.print("[bold green]demo finished[/] — the malformed booking was reported with its page id "
                           "and reason while every other booking synced.")

@@ -103,38 +103,104 @@ def _took(started: str, finished: str | None) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
 
 
-def status_tables(runs: list[dict[str, Any]], cursors: list[dict[str, Any]], journal: dict[str, int],
-                  links: dict[str, int], problems: list[dict[str, Any]]) -> list[Table]:
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.0f}s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f}h ago"
+    return f"{seconds / 86400:.1f}d ago"
+
+
+def _exit_text(exit_code: int | None) -> str:
+    if exit_code is None:
+        return "[yellow]running or killed[/]"
+    return f"[green]{exit_code}[/]" if exit_code == 0 else f"[red]{exit_code}[/]"
+
+
+def _counts_text(summary: dict[str, Any] | None) -> str:
+    s = summary or {}
+    if "error" in s and not any(k in s for k in ("created", "sent")):
+        return f"[red]{escape(short(s['error'], 70))}[/]"
+    keys = ("created", "updated", "deleted", "sent", "deferred", "uncertain", "errors", "requests")
+    return ", ".join(f"{s[k]} {k}" for k in keys if isinstance(s.get(k), int) and (s[k] or k in ("errors",)))
+
+
+def status_tables(data: dict[str, Any]) -> list[Table]:
+    """The `bsync status` dashboard: one table per question an admin asks in the morning."""
+    now = datetime.fromisoformat(data["now"])
     out = []
+    last = Table(title="Last run per command", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("command", "started (UTC)", "took", "exit", "counts", "last success"):
+        last.add_column(col)
+    for command, entry in sorted(data["commands"].items()):
+        run, ok = entry["last"], entry["last_success"]
+        started = datetime.fromisoformat(run["started_at"])
+        last.add_row(command, f"{run['started_at'][:16].replace('T', ' ')} ({_ago((now - started).total_seconds())})",
+                     _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
+                     _counts_text(run.get("summary")),
+                     "[green]this one[/]" if ok and ok["id"] == run["id"] else
+                     (ok["started_at"][:16].replace("T", " ") if ok else "[red]never[/]"))
+    if data.get("next_run"):
+        last.caption = f"next scheduled run: {data['next_run']['at']} ({data['next_run']['source']})"
+    out.append(last)
+
     table = Table(title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("#", "command", "UTC start", "took", "exit", "new", "upd", "del", "err", "req"):
-        table.add_column(col, no_wrap=True)
-    for run in runs:
-        s = run.get("summary") or {}
-        exit_code = run["exit_code"]
-        exit_text = "[yellow]killed?[/]" if exit_code is None else (
-            f"[green]{exit_code}[/]" if exit_code == 0 else f"[red]{exit_code}[/]")
+    for col in ("#", "command", "UTC start", "took", "exit", "counts"):
+        table.add_column(col, no_wrap=col != "counts")
+    for run in data["runs"]:
         table.add_row(str(run["id"]), run["command"], run["started_at"][5:16].replace("T", " "),
-                      _took(run["started_at"], run["finished_at"]), exit_text,
-                      *(str(s.get(k, "")) for k in ("created", "updated", "deleted", "errors", "requests")))
+                      _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
+                      _counts_text(run.get("summary")))
     out.append(table)
-    mapping = Table(title="Mappings and journal", title_justify="left")
-    mapping.add_column("what")
-    mapping.add_column("count")
-    for pair, count in sorted(links.items()):
-        mapping.add_row(f"links {pair}", str(count))
-    for state in ("intent", "done", "failed", "dead"):
-        mapping.add_row(f"journal {state}", str(journal.get(state, 0)))
-    out.append(mapping)
-    if cursors:
-        cur = Table(title="Cursors", title_justify="left")
-        for col in ("provider", "scope", "value", "updated"):
+
+    health = Table(title="Health", title_justify="left")
+    health.add_column("what")
+    health.add_column("state")
+    for pair, count in sorted(data["links"].items()):
+        health.add_row(f"mappings {pair}", str(count))
+    journal = data["journal"]
+    health.add_row("journal", ", ".join(f"{journal.get(s, 0)} {s}" for s in ("intent", "failed", "dead")) +
+                   ("" if not (journal.get("failed") or journal.get("dead")) else "  → `bsync retry`"))
+    inbox = data["inbox"]
+    health.add_row("webhook inbox backlog", f"{inbox['backlog']}" + (
+        f" (oldest {_ago(inbox['oldest_pending_age_s'])}; processed by the next sync)" if inbox["backlog"] else ""))
+    health.add_row("open conflicts", str(len(data["conflicts"])))
+    n = data["notifications"]["counts"]
+    if n:
+        health.add_row("notifications", ", ".join(f"{v} {k}" for k, v in sorted(n.items())).replace(
+            " intent", " uncertain") + ("  → `bsync remind --resend-uncertain`" if n.get("intent") else ""))
+    token = data.get("google_token")
+    if token:
+        state = token["kind"]
+        if token.get("age_seconds") is not None:
+            state += f", issued {_ago(token['age_seconds'])}"
+        for warning in token.get("warnings") or []:
+            state += f"\n[yellow]{escape(warning)}[/]"
+        if token.get("error"):
+            state += f"\n[red]{escape(token['error'])}[/]"
+        health.add_row("Google token", state)
+    out.append(health)
+
+    if data["cursors"]:
+        cur = Table(title="Cursors (where incremental reads resume)", title_justify="left")
+        for col in ("provider", "scope", "value", "moved"):
             cur.add_column(col)
-        for c in cursors:
-            if c["scope"].endswith(":schema"):
-                continue
-            cur.add_row(c["provider"], c["scope"], short(c["value"]), c["updated_at"])
+        for c in data["cursors"]:
+            cur.add_row(c["provider"], short(c["scope"], 30), short(c["value"], 32), _ago(c.get("age_s")))
         out.append(cur)
+    if data["conflicts"]:
+        con = Table(title="Open conflicts (settle with `bsync resolve KEY --take notion|gcal`)", title_justify="left")
+        for col in ("booking", "fields", "since"):
+            con.add_column(col)
+        for c in data["conflicts"]:
+            fields = ", ".join(f"{k}: notion={v[0]!r} gcal={v[1]!r}" for k, v in (c.get("fields") or {}).items())
+            con.add_row(c["key"], escape(fields), _ago(c.get("age_s")))
+        out.append(con)
+    problems = data["unfinished"]
     if problems:
         prob = Table(title="Unfinished or failed writes", title_justify="left")
         for col in ("run", "action", "booking", "state", "error"):
@@ -142,6 +208,15 @@ def status_tables(runs: list[dict[str, Any]], cursors: list[dict[str, Any]], jou
         for p in problems:
             prob.add_row(str(p["run_id"]), p["action"], p["key"], p["state"], short(p["error"], 60))
         out.append(prob)
+    attention = data["notifications"]["attention"]
+    if attention:
+        att = Table(title="Notifications needing attention", title_justify="left")
+        for col in ("booking", "kind", "channel", "state", "error"):
+            att.add_column(col)
+        for a in attention:
+            att.add_row(a["booking_key"], f"{a['kind']} {a['lead']}", a["channel"],
+                        "uncertain" if a["state"] == "intent" else a["state"], short(a["error"], 60))
+        out.append(att)
     return out
 
 

@@ -1,0 +1,197 @@
+"""``bsync status``: "did last night's sync work?" from the state DB alone (no provider calls).
+
+:func:`collect_status` gathers the dashboard's data (last run per command, the last
+success, cursors and their ages, open conflicts, unfinished writes, inbox backlog,
+notifications needing attention, the Google token's age, the next scheduled run when it
+can be known); :func:`prometheus_text` renders it for node_exporter's textfile collector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bsync.config import Settings
+from bsync.platforms import PLATFORM_LINKS
+from bsync.store import Store
+from bsync.sync import LINK_PAIR
+from bsync.timeutil import parse_instant
+
+def command_family(command: str) -> str:
+    """``sync notion-to-gcal`` -> ``sync``; ``sync pull calcom`` -> ``pull calcom``."""
+    if command.startswith("sync pull"):
+        return command.removeprefix("sync ")
+    return command.split(" ", 1)[0]
+
+
+def _age(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, (now - parse_instant(value)).total_seconds())
+    except ValueError:
+        return None
+
+
+def last_runs(store: Store) -> dict[str, dict[str, Any]]:
+    """Per command family: the last run and the last successful one (exit 0)."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in store.db.query("SELECT id, command, started_at, finished_at, exit_code, summary FROM runs "
+                              "ORDER BY id DESC LIMIT 2000"):
+        family = command_family(row["command"])
+        entry = out.setdefault(family, {"last": None, "last_success": None})
+        if entry["last"] is None:
+            row = dict(row, summary=json.loads(row["summary"]) if row["summary"] else None)
+            entry["last"] = row
+        if entry["last_success"] is None and row["exit_code"] == 0:
+            entry["last_success"] = {"id": row["id"], "started_at": row["started_at"],
+                                     "finished_at": row["finished_at"]}
+    return out
+
+
+def expected_from_history(starts: list[datetime], now: datetime, tz: Any) -> datetime | None:
+    """The next day's run at the usual time, if the last three daily runs agree within 15 min."""
+    daily: dict[Any, datetime] = {}
+    for start in sorted(starts):
+        daily.setdefault(start.astimezone(tz).date(), start.astimezone(tz))
+    days = sorted(daily.values())[-3:]
+    if len(days) < 3:
+        return None
+    minutes = [d.hour * 60 + d.minute for d in days]
+    if max(minutes) - min(minutes) > 15:
+        return None
+    usual = sorted(minutes)[1]
+    candidate = now.astimezone(tz).replace(hour=usual // 60, minute=usual % 60, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + timedelta(days=1)
+
+
+def _systemd_next() -> str | None:
+    systemctl = shutil.which("systemctl")
+    if systemctl is None:
+        return None
+    for scope in (["--user"], []):
+        try:
+            out = subprocess.run([systemctl, *scope, "show", "bsync.timer", "--property=NextElapseUSecRealtime",
+                                  "--value"], capture_output=True, text=True, timeout=2)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        value = out.stdout.strip()
+        if out.returncode == 0 and value and value not in ("n/a", "0"):
+            return value
+    return None
+
+
+def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int = 10) -> dict[str, Any]:
+    """Everything the dashboard and the metrics show."""
+    by_command = last_runs(store)
+    sync_starts = [parse_instant(r["started_at"]) for r in store.db.query(
+        "SELECT started_at FROM runs WHERE command LIKE 'sync%' ORDER BY id DESC LIMIT 30")]
+    # The next scheduled sync: systemd knows it; otherwise guess it from the usual daily time.
+    timer = _systemd_next()
+    upcoming = {"at": timer, "source": "systemd bsync.timer"} if timer else None
+    if upcoming is None and (expected := expected_from_history(sync_starts, now, settings.tz)) is not None:
+        upcoming = {"at": expected.isoformat(), "source": "the time of the last daily syncs"}
+    conflicts = [{"key": link.source_key, "event": link.target_key, "since": link.synced_at,
+                  "age_s": _age(link.synced_at, now), **link.conflict}
+                 for link in store.conflicts(LINK_PAIR)]
+    cursors = [dict(c, age_s=_age(c["updated_at"], now)) for c in store.cursors() if not c["scope"].endswith(":schema")]
+    inbox = store.inbox_counts()
+    oldest_pending = store.db.execute("SELECT MIN(received_at) FROM inbox WHERE status IN ('pending', 'failed') "
+                                      "OR status IS NULL").fetchone()[0]
+    notifications = store.notification_counts()
+    attention = list(store.db.query(
+        "SELECT booking_key, kind, lead, channel, state, error, updated_at FROM notifications "
+        "WHERE state = 'intent' OR (state = 'failed') ORDER BY updated_at DESC LIMIT 20"))
+    data: dict[str, Any] = {
+        "state_path": str(settings.state_path),
+        "now": now.isoformat(),
+        "commands": by_command,
+        "runs": store.recent_runs(runs),
+        "next_run": upcoming,
+        "links": store.link_counts(),
+        "cursors": cursors,
+        "journal": store.journal_counts(),
+        "unfinished": store.journal_entries(("intent", "failed", "dead"), limit=20),
+        "conflicts": conflicts,
+        "inbox": {"counts": inbox, "backlog": sum(n for s, n in inbox.items() if s in ("pending", "failed", None)),
+                  "oldest_pending": oldest_pending, "oldest_pending_age_s": _age(oldest_pending, now)},
+        "notifications": {"counts": notifications, "attention": attention},
+        "google_token": None,
+    }
+    if settings.google is not None:
+        from bsync.auth import token_info
+
+        data["google_token"] = token_info(settings.google, now).as_dict()
+    data["platform_links"] = data["links"].get(PLATFORM_LINKS, 0)
+    return data
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(data: dict[str, Any]) -> str:
+    """The status as Prometheus text exposition (node_exporter textfile collector)."""
+    lines: list[str] = []
+
+    def metric(name: str, help_text: str, samples: list[tuple[dict[str, str], float | int | None]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} gauge")
+        for labels, value in samples:
+            if value is None:
+                continue
+            label_text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
+
+    def ts(value: str | None) -> float | None:
+        return parse_instant(value).timestamp() if value else None
+
+    commands = data["commands"]
+    metric("bsync_last_run_timestamp_seconds", "Start of the last run of each command.",
+           [({"command": c}, ts(e["last"]["started_at"])) for c, e in sorted(commands.items())])
+    metric("bsync_last_success_timestamp_seconds", "Start of the last run of each command that exited 0.",
+           [({"command": c}, ts(e["last_success"]["started_at"]) if e["last_success"] else None)
+            for c, e in sorted(commands.items())])
+    metric("bsync_last_run_exit_code", "Exit code of the last run (-1: still running or killed).",
+           [({"command": c}, e["last"]["exit_code"] if e["last"]["exit_code"] is not None else -1)
+            for c, e in sorted(commands.items())])
+    metric("bsync_last_run_duration_seconds", "Wall time of the last finished run.",
+           [({"command": c}, (ts(e["last"]["finished_at"]) - ts(e["last"]["started_at"]))
+             if e["last"]["finished_at"] else None) for c, e in sorted(commands.items())])
+    counts: list[tuple[dict[str, str], float | int | None]] = []
+    for c, e in sorted(commands.items()):
+        summary = e["last"].get("summary") or {}
+        for key in ("created", "updated", "deleted", "errors", "sent", "requests"):
+            if isinstance(summary.get(key), int):
+                counts.append(({"command": c, "count": key}, summary[key]))
+    metric("bsync_last_run_count", "Counts from the last run's summary.", counts)
+    metric("bsync_links", "Live mappings per pair.", [({"pair": p}, n) for p, n in sorted(data["links"].items())])
+    metric("bsync_journal_entries", "Journal entries by state (failed/dead need attention).",
+           [({"state": s}, data["journal"].get(s, 0)) for s in ("intent", "done", "failed", "dead")])
+    metric("bsync_open_conflicts", "Conflicts waiting for `bsync resolve`.", [({}, len(data["conflicts"]))])
+    metric("bsync_inbox_backlog", "Webhook deliveries not yet processed.", [({}, data["inbox"]["backlog"])])
+    states = Counter(data["notifications"]["counts"])
+    metric("bsync_notifications", "Notifications by state (intent = uncertain).",
+           [({"state": s}, states.get(s, 0)) for s in ("sent", "intent", "failed", "suppressed")])
+    token = data.get("google_token") or {}
+    metric("bsync_google_token_age_seconds", "Age of the Google refresh token (from `bsync auth google`).",
+           [({}, token.get("age_seconds"))])
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename), as the textfile collector requires."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bsync-metrics-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
