@@ -25,6 +25,7 @@ test: $(STAMP)
 ## Benchmarks (figures for the closing notes; not part of CI).
 bench: $(STAMP)
 	$(BIN)/python bench/sync_scale.py
+	$(BIN)/python bench/notify.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

@@ -73,11 +73,12 @@ main()
 """
 
 
-def run_bsync(config: Path) -> dict:
-    """Run `bsync sync --json` as a child; return its summary, wall time, CPU and peak RSS."""
+def run_bsync(config: Path, *command: str) -> dict:
+    """Run `bsync <command> --json` (default: sync) as a child; return its summary, wall time,
+    CPU and peak RSS."""
     hwm = Path(config).with_name("hwm.txt")
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, "sync", "--json", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, *(command or ("sync",)), "--json", "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "BSYNC_BENCH_HWM": str(hwm)})
     out = proc.stdout.read()
