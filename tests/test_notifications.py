@@ -306,3 +306,25 @@ def test_a_webhook_booking_is_confirmed_by_the_receiver_within_seconds(sandbox, 
     assert response.status_code == 202
     assert wait_for(lambda: len(emails(sandbox, "hook@example.com")) == 1)
     assert emails(sandbox, "hook@example.com")[0]["subject"].startswith("Booking confirmed")
+
+
+def test_a_sesami_booking_from_the_inbox_is_confirmed(bsync, sandbox):
+    """Sesami deliveries land in the inbox (the receiver verified them); the next sync puts
+    the booking in Notion and confirms it to the customer."""
+    from datetime import timezone
+
+    from bsync.store import Store
+
+    bsync("sync")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    body = {"event_type": "booking.created", "timestamp": now.isoformat().replace("+00:00", "Z"),
+            "shop": {"domain": "salon.myshopify.com"},
+            "booking": {"id": "ses-42", "customer": {"name": "Bea Cruz", "email": "bea@example.com"},
+                        "service": {"name": "Bath", "duration": 45, "staff_member": "Anna"},
+                        "appointment_time": at(12).isoformat(), "status": "confirmed"}}
+    with Store.open(bsync.state_path) as store:
+        store.inbox_add("sesami", "ses-42:created", verified=True, payload=json.dumps(body))
+    result = bsync("sync")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    [mail] = emails(sandbox, "bea@example.com")
+    assert mail["subject"].startswith("Booking confirmed")
