@@ -18,11 +18,12 @@ import os
 import re
 import sqlite3
 import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,7 +31,13 @@ from pydantic import BaseModel, SecretStr
 
 from bsync.auth import REAUTH_COMMAND, token_info
 from bsync.config import Settings, find_config_file, load_config
-from bsync.errors import AuthError, BsyncError, ConfigError, RemoteError, RemoteUnavailableError
+from bsync.errors import (
+    AuthError,
+    BsyncError,
+    ConfigError,
+    RemoteError,
+    RemoteUnavailableError,
+)
 from bsync.providers.calcom import CalcomSource
 from bsync.providers.sendgrid import SendGridMailer
 from bsync.providers.twilio import TwilioSms
@@ -173,7 +180,7 @@ def _guard(name: str, fn: Callable[[], Check], hints: _Hints | None = None) -> C
         return Check(name, FAIL, str(exc), exc.hint)
     except (httpx.TransportError, OSError) as exc:  # not classified by the provider (e.g. a read timeout)
         return Check(name, FAIL, f"cannot reach the remote: {type(exc).__name__}: {exc}", UNREACHABLE_HINT)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
         return Check(name, FAIL, f"unexpected {type(exc).__name__}: {exc}",
                      "this looks like a bug in bsync; please report it with this line")
 
@@ -204,8 +211,8 @@ def timezone_check(settings: Settings, now: datetime) -> Check:
     if same:
         detail += "; this machine uses the same zone"
     else:
-        detail += (f"; this machine is on {machine_name or machine.tzname()} (UTC{_offset(machine.utcoffset())}), "
-                   "which bsync ignores: times are shown and booked in the configured zone")
+        detail += (f"; this machine: {machine_name or machine.tzname()} (UTC{_offset(machine.utcoffset())}), "
+                   "not used: bsync works in the configured zone")
     return Check("timezone", OK, detail)
 
 
@@ -266,8 +273,8 @@ def state_check(path: Path) -> Check:
     if integrity is not None and integrity != "ok":
         problems.insert(0, (FAIL, f"integrity_check: {integrity}", STATE_REBUILD_HINT.format(path=path)))
     elif version is not None and version > SCHEMA_VERSION:
-        problems.append((FAIL, f"schema version {version} was made by a newer bsync (this one knows "
-                               f"{SCHEMA_VERSION})", "upgrade bsync, or point state_path at another file"))
+        newer = f"schema version {version} was made by a newer bsync (this one knows {SCHEMA_VERSION})"
+        problems.append((FAIL, newer, "upgrade bsync, or point state_path at another file"))
     elif version is not None and version < SCHEMA_VERSION:
         problems.append((WARN, f"schema version {version} of {SCHEMA_VERSION}; migrated on the next run", None))
 
@@ -435,7 +442,7 @@ def skew_check(server_date_header: str, now: datetime, *, source: str = "the ser
 
 
 def _span(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 120:
         return f"{seconds} s"
     if seconds < 7200:

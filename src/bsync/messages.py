@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from string import Template
-from typing import Any, Mapping
+from typing import Mapping
 
 from bsync.errors import ConfigError
 from bsync.model import Booking
@@ -184,6 +184,3 @@ class Templates:
 def _html_from_text(text: str) -> str:
     return "".join(f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>" for part in text.split("\n\n"))
 
-
-def template_data(values: Mapping[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items()}

@@ -79,7 +79,7 @@ def _systemd_next() -> str | None:
     for scope in (["--user"], []):
         try:
             out = subprocess.run([systemctl, *scope, "show", "bsync.timer", "--property=NextElapseUSecRealtime",
-                                  "--value"], capture_output=True, text=True, timeout=2)
+                                  "--value"], capture_output=True, text=True, timeout=2, check=False)
         except (OSError, subprocess.SubprocessError):
             continue
         value = out.stdout.strip()

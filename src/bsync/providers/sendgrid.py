@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 import urllib.error
 from dataclasses import dataclass, field
@@ -77,10 +76,8 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _is_read_timeout(exc: BaseException) -> bool:
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return True
-    return False
+def _is_read_timeout(exc: object) -> bool:
+    return isinstance(exc, TimeoutError)  # socket.timeout is an alias of it
 
 
 def classify(exc: BaseException) -> Failure | None:
@@ -151,7 +148,7 @@ class SendGridMailer:
                 if _is_read_timeout(exc.reason):
                     raise DeliveryUncertain(f"SendGrid: the connection broke after sending: {exc.reason}") from None
                 raise
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 raise DeliveryUncertain(f"SendGrid: no answer within {self.config.timeout_s:g}s: {exc}") from None
 
         response = call(attempt, classify=classify, policy=self.policy, what="SendGrid")
