@@ -328,3 +328,23 @@ def test_a_sesami_booking_from_the_inbox_is_confirmed(bsync, sandbox):
     assert result.exit_code == 0, result.stdout + result.stderr
     [mail] = emails(sandbox, "bea@example.com")
     assert mail["subject"].startswith("Booking confirmed")
+
+
+def test_a_send_that_times_out_after_going_out_is_uncertain_and_never_retried(bsync, sandbox):
+    bsync.config.write_text(bsync.config.read_text().replace(
+        'from_name = "Paws & Claws Grooming"', 'from_name = "Paws & Claws Grooming"\ntimeout_s = 0.5'))
+    bsync("sync")
+    add(sandbox)
+    sandbox.sendgrid.set_faults(latency_ms=1200)  # SendGrid accepts it, but answers too late
+    try:
+        result = bsync("sync")
+    finally:
+        sandbox.sendgrid.set_faults()
+    time.sleep(1.0)  # let the slow answer finish server-side
+    assert result.exit_code == 1 and "uncertain" in result.stdout
+    assert len(emails(sandbox)) == 1
+    assert len([r for r in sandbox.sendgrid.requests if r.path == "/v3/mail/send"]) == 1  # no automatic retry
+    assert bsync("sync").exit_code == 1  # still reported, still not resent
+    assert len(emails(sandbox)) == 1
+    assert bsync("remind", "--dismiss-uncertain").exit_code == 0
+    assert bsync("status", "--json").json["notifications"]["counts"].get("intent") is None
