@@ -348,3 +348,47 @@ def test_a_send_that_times_out_after_going_out_is_uncertain_and_never_retried(bs
     assert len(emails(sandbox)) == 1
     assert bsync("remind", "--dismiss-uncertain").exit_code == 0
     assert bsync("status", "--json").json["notifications"]["counts"].get("intent") is None
+
+
+# -- templates --------------------------------------------------------------------------------------
+
+def test_own_templates_from_files_and_sendgrid_dynamic_templates(bsync, sandbox):
+    (bsync.folder / "confirm.txt").write_text("Subject: See you $date, $customer_name!\n\n"
+                                              "$title at $time with $staff. Reply to change it.\n")
+    (bsync.folder / "confirm.html").write_text("<h1>$title</h1><p>$when</p>")
+    (bsync.folder / "reminder-sms.txt").write_text("Paws: $title in $lead ($time).")
+    text = bsync.config.read_text()
+    text = text.replace("[twilio]\n", '[sendgrid.templates]\nconfirmation = "confirm.txt"\n'
+                                      'cancellation = "d-0123456789abcdef0123456789abcdef"\n\n[twilio]\n')
+    text = text.replace("[reminders]\n", '[twilio.templates]\nreminder = "reminder-sms.txt"\n\n[reminders]\n')
+    bsync.config.write_text(text)
+    bsync("sync")
+    page = add(sandbox, "Rex <groomed> & co", start=at(15))
+    assert bsync("sync").exit_code == 0
+    [mail] = emails(sandbox)
+    assert mail["subject"] == f"See you {at(15):%A %d %B %Y}, Jane Doe!"
+    assert mail["content"][0]["value"].startswith("Rex <groomed> & co at 15:00 with Anna.")
+    assert mail["content"][1] == {"type": "text/html", "value": f"<h1>Rex &lt;groomed&gt; &amp; co</h1><p>"
+                                  f"{at(15):%A %d %B %Y} 15:00</p>"}
+    sandbox.notion.update_page(page, {"Status": {"status": {"name": "Cancelled"}}})
+    assert bsync("sync").exit_code == 0
+    cancel = [r.json for r in sandbox.sendgrid.requests if r.path == "/v3/mail/send"][-1]
+    assert cancel["template_id"] == "d-0123456789abcdef0123456789abcdef" and "content" not in cancel
+    assert cancel["personalizations"][0]["dynamic_template_data"]["title"] == "Rex <groomed> & co"
+    add(sandbox, "Bella", start=at(16), email=None)
+    bsync("sync")
+    assert bsync("remind", "--now", (at(16) - timedelta(hours=2)).isoformat()).exit_code == 0
+    assert sandbox.twilio.messages[-1]["body"] == "Paws: Bella in 2 hours (16:00)."
+
+
+def test_a_template_typo_fails_fast_naming_the_key(bsync, sandbox):
+    (bsync.folder / "confirm.txt").write_text("Subject: Hi $custmer_name\n\nBody\n")
+    bsync.config.write_text(bsync.config.read_text().replace(
+        "[twilio]\n", '[sendgrid.templates]\nconfirmation = "confirm.txt"\n\n[twilio]\n'))
+    add(sandbox)
+    sandbox.clear_requests()
+    for command in (("sync",), ("remind",), ("remind", "--plan")):
+        result = bsync(*command)
+        assert result.exit_code == 2
+        assert "sendgrid.templates.confirmation" in result.stderr and "custmer_name" in result.stderr
+    assert sandbox.notion.requests == [] and emails(sandbox) == []  # stopped before doing anything

@@ -115,6 +115,10 @@ def sync(
             if pair not in PAIRS:
                 raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)} (and `pull calcom`)")
         exit_code = 0
+        from bsync.notifier import check_templates, notifications_enabled
+
+        if notifications_enabled(settings):
+            check_templates(settings)
         if not plan:
             exit_code = _process_inbox_and_platforms(ctx, settings, skip="calcom-to-notion" in chosen)
         if "calcom-to-notion" in chosen:

@@ -140,6 +140,8 @@ class _Hints:
     refused: str  # a 4xx other than auth (e.g. a 404 for a wrong id)
 
 
+NOT_SHARED_HINT = ("open the database in Notion, then ••• → Connections → add your integration "
+                   "(and check [notion] database_id)")
 NOTION_HINTS = _Hints(
     auth="check [notion] token (or $BSYNC_NOTION__TOKEN): the integration's internal secret from "
          "https://www.notion.so/my-integrations",
@@ -312,12 +314,18 @@ def _inspect_db(path: Path) -> tuple[str, int]:
 def _notion_check(settings: Settings) -> Check:
     notion = settings.notion
     source = build_notion_source(settings)
+    where = f"database {notion.database_id}" if notion.database_id else f"data source {notion.data_source_id}"
     try:
         schema = source.schema()  # the database, then its data source; checks every mapped property
-        data_source = source.data_source_id()
+    except RemoteError as exc:
+        if "object_not_found" not in str(exc):
+            raise
+        # NotionSource words this itself only for the raw client error; the retry wrapper
+        # has already turned it into a RemoteError by then, so say it here.
+        raise AuthError(f"Notion: {where} was not found or is not shared with the integration "
+                        f"(404 object_not_found)", hint=NOT_SHARED_HINT) from None
     finally:
         source.client.close()
-    where = f"database {notion.database_id}" if notion.database_id else f"data source {data_source}"
     return Check("notion", OK, f"token accepted; {where} is shared with the integration "
                                f"({len(schema)} properties, every mapped one present) at {_host(notion.base_url)}")
 

@@ -83,6 +83,15 @@ def notifications_enabled(settings: Settings) -> bool:
     return any(_sender_section(settings, channel) is not None for channel in n.channels)
 
 
+def check_templates(settings: Settings) -> None:
+    """Load every configured template now (ConfigError naming the key on a typo), so a
+    `bsync sync` with a broken template stops before it changes anything."""
+    if settings.sendgrid is not None:
+        Templates("email", settings.sendgrid.templates, section="sendgrid")
+    if settings.twilio is not None:
+        Templates("sms", settings.twilio.templates, section="twilio")
+
+
 def _sender_section(settings: Settings, channel: str) -> Any:
     return settings.sendgrid if channel == "email" else settings.twilio
 
@@ -166,11 +175,13 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
     window_delta = parse_duration(window if window is not None else r.window)
     leads = {label: parse_duration(label) for label in r.leads}
     with ExitStack() as stack:
+        # Templates are checked before anything is read: a typo fails the run (and --plan) at once.
+        senders = Senders(settings, set(notice_channels) | set(reminder_channels))
+        stack.callback(senders.close)
         store = open_store(stack, settings, plan_only)
         source = build_notion_source(settings)
-        senders: Senders | None = None
         with recorded_run(store, command, command, plan_only=plan_only,
-                          requests=lambda: source.requests + (senders.requests if senders else 0)) as record:
+                          requests=lambda: source.requests + senders.requests) as record:
             scope = notion_scope(settings)
             cache = store.cursor("notion", f"{scope}:schema")
             if cache:
@@ -217,9 +228,6 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                 summary.fail(failure["id"], failure["reason"])
             if dismiss_uncertain:
                 summary.suppressed += store.dismiss_uncertain()
-            channels = {m.channel for m in plan.messages if m.op == "send"}
-            senders = Senders(settings, channels)
-            stack.callback(senders.close)
             _deliver(plan, store, senders, summary, record.run_id, now, on_message)
             if notice_channels and summary.halted is None:
                 store.set_cursor(CURSOR_PROVIDER, f"{scope}:edited", started.isoformat())
