@@ -63,6 +63,7 @@ def test_healthy_setup_is_all_ok(setup):
     assert {c.name: c.status for c in checks} == {name: "ok" for name in CHECK_NAMES}, \
         "\n".join(map(format_check, checks))
     assert exit_code(checks) == 0
+    assert not Path(f"{setup.state_path}-wal").exists()  # the read-only check leaves no WAL files behind
     lines = by_name(checks)
     assert "Europe/Warsaw" in lines["timezone"].detail and "UTC+0" in lines["timezone"].detail
     assert f"schema version {SCHEMA_VERSION}" in lines["state db"].detail
@@ -238,3 +239,15 @@ def test_exit_code():
     assert exit_code([Check("a", "ok", ""), Check("b", "warn", ""), Check("c", "skip", "")]) == 0
     assert exit_code([Check("a", "ok", ""), Check("b", "fail", "", "do this")]) == 1
     assert format_check(Check("b", "fail", "broken", "do this")).startswith("FAIL  b")
+
+
+def test_cli_doctor_one_line_per_check_and_exit_codes(bsync, sandbox):
+    bsync("sync")
+    result = bsync("doctor", "--json")
+    assert result.exit_code == 0 and result.json["ok"] is True
+    assert len(result.json["checks"]) == 10
+    bsync.config.write_text(bsync.config.read_text().replace('token = "sandbox-token"', 'token = "nope"', 1))
+    result = bsync("doctor")
+    assert result.exit_code == 1
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "notion" in line and "nope" not in result.stdout

@@ -492,6 +492,31 @@ def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the d
         raise fail(ctx, exc) from None
 
 
+@app.command()
+def doctor(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
+           verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None,
+           log_format: LogFormatOpt = "text") -> None:
+    """Check a setup before it fails at 06:00, one line per check.
+
+    Config and timezone; the state DB (integrity, migrations, mode 0600); one cheap
+    authenticated call per configured provider (Notion, Google Calendar, Cal.com, SendGrid,
+    Twilio) with what to do on 401/403 or an unshared database; the Google token's age;
+    the clock against the servers' Date header.  Exit 1 if any check fails.
+    """
+    ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
+    from bsync.doctor import exit_code, run_checks
+
+    checks = run_checks(config, state_path=state)
+    if ctx.json:
+        render.print_json(ctx.out, {"ok": exit_code(checks) == 0, "checks": [c.as_json() for c in checks]})
+    else:
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+        for check in checks:
+            line = f"[{style.get(check.status, '')}]{check.status.upper():<5}[/] {check.name:<16} {escape(check.detail)}"
+            ctx.out.print(line + (f"\n{'':22}[dim]→ {escape(check.hint)}[/]" if check.hint else ""))
+    raise typer.Exit(exit_code(checks))
+
+
 auth_app = typer.Typer(help="Sign in to the providers that need it (Google).", no_args_is_help=True,
                        rich_markup_mode=None)
 app.add_typer(auth_app, name="auth")

@@ -57,7 +57,7 @@ DOCTOR_TIMEOUT_S = 10.0  # per request; a configured timeout above this is cappe
 CLOCK_TIMEOUT_S = 5.0
 CLOCK_WARN = timedelta(seconds=30)
 CLOCK_FAIL = timedelta(minutes=5)
-MAX_DETAIL = 400  # characters; a remote's error text can be long
+MAX_DETAIL = 600  # characters; a remote's error text can be long
 
 UNREACHABLE_HINT = ("check the network, the section's base_url and the provider's status page; "
                     "the other checks are unaffected")
@@ -209,9 +209,10 @@ def timezone_check(settings: Settings, now: datetime) -> Check:
     machine = now.astimezone()
     detail = f"{settings.timezone} is UTC{_offset(local.utcoffset())} now ({local.tzname()})"
     machine_name = _machine_zone()
-    same = machine.utcoffset() == local.utcoffset() and machine_name in (settings.timezone, None)
-    if same:
+    if machine_name == settings.timezone:
         detail += "; this machine uses the same zone"
+    elif machine_name is None and machine.utcoffset() == local.utcoffset():
+        detail += "; this machine has the same UTC offset now"
     else:
         detail += (f"; this machine: {machine_name or machine.tzname()} (UTC{_offset(machine.utcoffset())}), "
                    "not used: bsync works in the configured zone")
@@ -294,8 +295,14 @@ def _db_files(path: Path) -> list[Path]:
 
 
 def _inspect_db(path: Path) -> tuple[str, int]:
-    """(integrity_check result, schema version) read through a read-only connection."""
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    """(integrity_check result, schema version) read through a read-only connection.
+
+    Without a ``-wal`` file (no run open, none crashed) everything is in the main file and
+    it is opened ``immutable``: a plain read-only open of a WAL database would leave new
+    ``-wal``/``-shm`` files behind.  With one, the WAL's content counts, so it is read too.
+    """
+    mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
     try:
         rows = conn.execute("PRAGMA integrity_check").fetchall()
         integrity = "; ".join(str(row[0]) for row in rows[:5])

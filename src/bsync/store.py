@@ -215,7 +215,10 @@ class Store:
         path = Path(path)
         if path.exists():
             try:
-                source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                # Without a -wal file, open it immutable: a plain read-only open of a WAL
+                # database creates -wal/-shm files, and --plan must write nothing anywhere.
+                mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
+                source = sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
                 source.backup(memory)
                 source.close()
             except sqlite3.DatabaseError as exc:

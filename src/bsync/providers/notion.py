@@ -199,7 +199,9 @@ class NotionSource:
         return self._schema
 
     def _explain_not_found(self, exc: Exception, what: str) -> Exception:
-        if isinstance(exc, APIResponseError) and exc.code == "object_not_found":
+        not_found = (isinstance(exc, APIResponseError) and exc.code == "object_not_found") or (
+            isinstance(exc, RemoteError) and "object_not_found" in str(exc))
+        if not_found:
             return AuthError(f"Notion: {what} was not found or is not shared with the integration",
                              hint="open the database in Notion, then ••• → Connections → add your integration")
         return exc
