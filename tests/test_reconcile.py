@@ -40,7 +40,15 @@ def kinds(result) -> dict[str, int]:
 def seed_fixable(bsync, sandbox) -> dict[str, str]:
     pages = {"renamed": page(sandbox, "Rex – groom", at(9)), "cancel": page(sandbox, "Mia – bath", at(11)),
              "trash": page(sandbox, "Luna – trim", at(13))}
+    online = sandbox.calcom.create_booking(start=at(12, 0, DAY + timedelta(days=1)).astimezone(timezone.utc),
+                                           duration=60, title="Online: Nala", attendee_email="nala@example.com")
+    assert bsync("sync", "pull", "calcom").exit_code == 0
     assert bsync("sync").exit_code == 0
+    [nala] = [p for p in sandbox.notion.pages if "".join(
+        t["plain_text"] for t in sandbox.notion.get_page(p)["properties"]["External ID"]["rich_text"]) == f"calcom:{online['uid']}"]
+    moved = at(15, 0, DAY + timedelta(days=1))
+    sandbox.notion.update_page(nala, {"When": {"date": {"start": moved.isoformat(),              # platform_differs
+                                                        "end": (moved + timedelta(hours=1)).isoformat()}}})
     pages["new"] = page(sandbox, "Not synced yet", at(15))                     # missing_event
     base, headers = api(sandbox)
     httpx.patch(f"{base}/{event_id_for('notion:' + pages['renamed'])}", headers=headers,
@@ -60,8 +68,8 @@ def test_reconcile_finds_each_fixable_drift_and_fix_leaves_it_clean(bsync, sandb
     seed_fixable(bsync, sandbox)
     result = bsync("reconcile", "--json")
     assert result.exit_code == 1
-    assert kinds(result) == {"missing_event": 1, "event_differs": 1, "stale_block": 1, "orphan_event": 1,
-                             "dangling_link": 1, "platform_missing": 1}
+    assert kinds(result) == {"missing_event": 1, "event_differs": 2, "stale_block": 1, "orphan_event": 1,
+                             "dangling_link": 1, "platform_missing": 1, "platform_differs": 1}
     for drift in result.json["drift"]:
         assert drift["ids"] and drift["explanation"] and drift["fixable"]
 
