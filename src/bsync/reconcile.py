@@ -90,8 +90,17 @@ def _ended(common: Mapping[str, Any], now_value: str, today: str) -> bool:
     return end <= (today if end.startswith("date:") else now_value)
 
 
-def _describe(value: Any) -> str:
-    return str(value).removeprefix("date:") if value is not None else "∅"
+def _describe(value: Any, tz: Any = None) -> str:
+    """A common-field value for people: instants in local time, dates as dates."""
+    if value is None:
+        return "∅"
+    text = str(value)
+    if tz is not None and len(text) >= 19 and text[10:11] == "T":
+        try:
+            return datetime.fromisoformat(text).astimezone(tz).strftime("%a %d %b %H:%M")
+        except ValueError:
+            return text
+    return text.removeprefix("date:")
 
 
 def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
@@ -122,12 +131,12 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
             else:
                 diffs = [name for name in ("title", "start", "end") if event.common.get(name) != common[name]]
                 if diffs:
-                    detail = ", ".join(f"{name} {_describe(event.common.get(name))} ≠ {_describe(common[name])}"
-                                       for name in diffs)
+                    detail = ", ".join(f"{name} {_describe(event.common.get(name), booking.tz)} ≠ "
+                                       f"{_describe(common[name], booking.tz)}" for name in diffs)
                     out.append(Drift("event_differs", ids, f"{booking.title!r}: event {detail} (booking)"))
         elif booking.status is Status.CANCELLED and event is not None and not event.cancelled:
             out.append(Drift("stale_block", ids, f"{booking.title!r} is cancelled but its event still blocks "
-                                                 f"{_describe(event.common.get('start'))}"))
+                                                 f"{_describe(event.common.get('start'), booking.tz)}"))
 
     for event_id, event in sorted(events.items()):
         if event.cancelled or event.recurring or _ended(event.common, now_value, "date:" + now.date().isoformat()):
