@@ -23,22 +23,40 @@ from bsync.store import Store
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True)
+class RunCounts:
+    """What every run's summary carries (sync, notifications): the records that failed and
+    why, the requests made, and a safety halt.  ``runs`` stores it; the exit code follows."""
+
+    total: int = 0
+    errors: int = 0
+    requests: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    halted: str | None = None
+
+    def fail(self, record_id: str, reason: str) -> None:
+        self.errors += 1
+        self.failures.append({"id": record_id, "reason": reason})
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors or self.halted else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"total": self.total, "errors": self.errors, "requests": self.requests, "failures": self.failures}
+
+
 @dataclass
-class Summary:
+class Summary(RunCounts):
     """The sync summary of SPEC §3."""
 
     pair: str
-    total: int = 0
     created: int = 0
     updated: int = 0
     deleted: int = 0
     skipped: int = 0
     conflicts: int = 0
-    errors: int = 0
-    requests: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
     notes: list[dict[str, str]] = field(default_factory=list)
-    halted: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = {"pair": self.pair, "total": self.total, "created": self.created, "updated": self.updated,
@@ -49,14 +67,6 @@ class Summary:
         if self.halted:
             out["halted"] = self.halted
         return out
-
-    def fail(self, record_id: str, reason: str) -> None:
-        self.errors += 1
-        self.failures.append({"id": record_id, "reason": reason})
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.errors or self.halted else 0
 
 
 @dataclass

@@ -36,16 +36,25 @@ DEFAULT_STATUS_MAP = {  # the first name mapping to a status is the one bsync wr
 }
 
 
-class Section(BaseModel):
-    """A config table: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
 def _check_base_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(f"must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+class Section(BaseModel):
+    """A config table: unknown keys are errors, values are validated on assignment.
+
+    Every provider's ``base_url`` (for the sandbox, proxies, regional endpoints) is checked
+    here, once: an http(s) URL, kept without its trailing slash.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("base_url", check_fields=False)
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _check_base_url(value)
 
 
 class NotionProperties(Section):
@@ -85,10 +94,6 @@ class NotionConfig(Section):
     status_map: dict[str, Literal["scheduled", "in_progress", "completed", "cancelled", "no_show"]] = (
         Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP)))
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_base_url(value)
 
     @field_validator("version")
     @classmethod
@@ -129,11 +134,6 @@ class CalcomConfig(Section):
     link_metadata: dict[str, str] = Field(default_factory=dict)
     page_size: int = Field(default=100, ge=1, le=250)
     timeout_s: float = Field(default=30.0, gt=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_base_url(value)
 
 
 class ServerConfig(Section):
@@ -178,10 +178,6 @@ class SendGridConfig(Section):
     sandbox_mode: bool = False  # SendGrid validates but delivers nothing (answers 200)
     timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_base_url(value)
 
     @field_validator("from_email")
     @classmethod
@@ -205,10 +201,6 @@ class TwilioConfig(Section):
     templates: dict[str, str] = Field(default_factory=dict)  # kind -> text file path
     timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_base_url(value)
 
     @field_validator("account_sid")
     @classmethod

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from bsync.apply import RunCounts
 from bsync.config import Settings
 from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
 from bsync.ics import booking_invite, ics_content_type, ics_filename
@@ -39,33 +40,24 @@ CURSOR_PROVIDER = "notify"
 
 
 @dataclass
-class NotifySummary:
+class NotifySummary(RunCounts):
     """What a notification pass did (``--json`` prints :meth:`as_json`)."""
 
     command: str
-    total: int = 0
     sent: int = 0
     deferred: int = 0
     skipped: int = 0
     suppressed: int = 0
     uncertain: int = 0
-    errors: int = 0
-    requests: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
-    halted: str | None = None  # unused; recorded_run expects it
 
     def as_json(self) -> dict[str, Any]:
         return {"pair": self.command, "total": self.total, "sent": self.sent, "deferred": self.deferred,
                 "skipped": self.skipped, "suppressed": self.suppressed, "uncertain": self.uncertain,
                 "errors": self.errors, "requests": self.requests, "failures": self.failures}
 
-    def fail(self, record_id: str, reason: str) -> None:
-        self.errors += 1
-        self.failures.append({"id": record_id, "reason": reason})
-
     @property
     def exit_code(self) -> int:
-        return 1 if self.errors or self.uncertain else 0
+        return 1 if self.uncertain else super().exit_code
 
 
 @dataclass
@@ -223,7 +215,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
             if plan_only:
                 return NotifyResult(plan, None, baseline)
             summary = NotifySummary(command, total=len(plan.messages))
-            record.summary = summary  # type: ignore[assignment]
+            record.summary = summary
             for failure in failures if report_bad_pages else ():
                 summary.fail(failure["id"], failure["reason"])
             if dismiss_uncertain:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
-from bsync.apply import ApplyContext, Summary, apply_plan
+from bsync.apply import ApplyContext, RunCounts, Summary, apply_plan
 from bsync.config import Settings
 from bsync.errors import BsyncError, SafetyHaltError, UsageError
 from bsync.model import Booking, apply_common, booking_common
@@ -274,7 +274,7 @@ class RunRecord:
     run_id: int | None
     pair: str
     requests: Callable[[], int]
-    summary: Summary | None = None
+    summary: RunCounts | None = None  # a sync Summary, or a notification pass's
 
     def halt_unless_forced(self, plan: Plan, force: bool) -> None:
         """The safety halt: record it and stop before any write, unless --force."""

@@ -229,11 +229,15 @@ class NotionSource:
 
         Trashed pages are not returned by queries; a full read is how their absence shows.
         """
-        self.schema()
         filter = None
         if since is not None:
             filter = {"timestamp": "last_edited_time",
                       "last_edited_time": {"on_or_after": since.astimezone(timezone.utc).isoformat()}}
+        return self._read(filter)
+
+    def _read(self, filter: dict[str, Any] | None) -> SourceRead:
+        """The bookings (and per-page failures) of every live page matching ``filter``."""
+        self.schema()
         out = SourceRead([])
         for page in self.iter_pages(filter):
             if page.get("object") != "page" or page.get("in_trash") or page.get("archived"):
@@ -248,18 +252,11 @@ class NotionSource:
         exclusive of end; all-day dates are compared by Notion at midnight UTC, so callers
         should widen the range by a day for all-day bookings and filter precisely themselves.
         """
-        self.schema()
         prop = self.props.start
-        filter = {"and": [
+        return self._read({"and": [
             {"property": prop, "date": {"on_or_after": start.astimezone(timezone.utc).isoformat()}},
             {"property": prop, "date": {"before": end.astimezone(timezone.utc).isoformat()}},
-        ]}
-        out = SourceRead([])
-        for page in self.iter_pages(filter):
-            if page.get("object") != "page" or page.get("in_trash") or page.get("archived"):
-                continue
-            self._collect(page, out)
-        return out
+        ]})
 
     def _collect(self, page: dict[str, Any], out: SourceRead) -> None:
         try:
