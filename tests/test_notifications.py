@@ -85,11 +85,14 @@ def test_first_sync_emails_nobody_then_a_new_booking_gets_a_confirmation_with_an
     assert len(emails(sandbox)) == 1  # a re-run sends nothing again
 
 
-def test_notify_existing_confirms_what_was_there(bsync, sandbox):
+@pytest.mark.parametrize("command", [("remind", "--notify-existing"), ("sync", "--notify-existing")])
+def test_notify_existing_confirms_what_was_there(bsync, sandbox, command):
     add(sandbox)
-    result = bsync("remind", "--notify-existing")
+    result = bsync(*command)
     assert result.exit_code == 0, result.stdout
     assert [m["subject"].split(":")[0] for m in emails(sandbox)] == ["Booking confirmed"]
+    assert bsync(*command).exit_code == 0
+    assert len(emails(sandbox)) == 1
 
 
 def test_change_and_cancellation_notices_carry_a_growing_sequence(bsync, sandbox):

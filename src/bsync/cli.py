@@ -91,6 +91,7 @@ def sync(
     force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion, empty source).")] = False,
     full: Annotated[bool, typer.Option("--full", help="Read everything instead of only what changed since the last run.")] = False,
     since: Annotated[Optional[str], typer.Option("--since", help="Read Notion pages edited since T (ISO 8601 like 2026-11-20T08:00Z, or a duration ago like 6h or 2d).")] = None,
+    notify_existing: Annotated[bool, typer.Option("--notify-existing", help="On the first run with notifications on, also confirm the bookings that already exist (default: record them without emailing).")] = False,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
@@ -128,7 +129,7 @@ def sync(
             exit_code = max(exit_code, _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force,
                                             full=full, since=parse_since(since) if since else None))
         if not plan:
-            exit_code = max(exit_code, _send_notices(ctx, settings))
+            exit_code = max(exit_code, _send_notices(ctx, settings, notify_existing=notify_existing))
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
@@ -291,13 +292,14 @@ def remind(
     raise typer.Exit(result.summary.exit_code)
 
 
-def _send_notices(ctx: Context, settings: Settings) -> int:
+def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = False) -> int:
     """After a sync: confirmations, change and cancellation notices for what changed."""
     from bsync.notifier import notifications_enabled, run_notifications
 
     if not notifications_enabled(settings):
         return 0
-    result = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
+    result = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False,
+                               notify_existing=notify_existing)
     assert result.summary is not None
     if not ctx.json and (result.summary.sent or result.summary.errors or result.summary.uncertain or ctx.verbose):
         render.print_notify_summary(ctx.out, result.summary)
