@@ -251,3 +251,9 @@ def test_cli_doctor_one_line_per_check_and_exit_codes(bsync, sandbox):
     assert result.exit_code == 1
     [line] = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert "notion" in line and "nope" not in result.stdout
+
+
+def test_a_config_readable_by_others_is_a_warning(setup):
+    os.chmod(setup.config, 0o644)
+    [config] = [c for c in run_checks(setup.config) if c.name == "config"]
+    assert config.status == "warn" and "chmod 600" in config.hint

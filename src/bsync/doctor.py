@@ -199,6 +199,13 @@ def _host(url: str) -> str:
 def _config_check(path: Path, settings: Settings) -> Check:
     present = [name for name in PROVIDERS if getattr(settings, name) is not None]
     sections = ", ".join(f"[{name}]" for name in present) or "no provider sections"
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = 0
+    if mode & 0o077:
+        return Check("config", WARN, f"{path} is valid ({sections}) but readable by others (mode {mode:04o}); "
+                                     f"it holds tokens", f"chmod 600 {path} (or move the tokens to BSYNC_* variables)")
     return Check("config", OK, f"{path} is valid ({sections})")
 
 

@@ -168,4 +168,5 @@ def write_sandbox_config(sandbox: Any, folder: Path, *, timezone: str = DEMO_TIM
         lines.append(f"{key} = {json.dumps(value)}")
     path = folder / "bsync.toml"
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # it holds tokens, like a real one should
     return path
