@@ -130,3 +130,21 @@ def test_two_overlapping_syncs_one_runs_the_other_exits_3_and_writes_nothing(bsy
     with Store.open_readonly(bsync.state_path) as store:
         assert [r["command"] for r in store.recent_runs(10)].count("sync") == 1
     assert writes_before >= 1
+
+
+def test_log_file_keeps_the_trail_of_an_unattended_run(bsync, sandbox, tmp_path):
+    import json
+
+    log = tmp_path / "logs" / "bsync.log"
+    add(sandbox)
+    assert bsync("sync", "-q", "--log-file", str(log), "--log-format", "json").exit_code == 0
+    bsync.config.write_text(bsync.config.read_text().replace('token = "sandbox-token"', 'token = "secret_abc123XYZ"', 1))
+    result = bsync("sync", "-q", "--log-file", str(log), "--log-format", "json")
+    assert result.exit_code == 4
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    errors = [line for line in lines if line["level"] == "ERROR"]
+    assert errors and errors[-1]["command"] == "sync" and "exit 4" in errors[-1]["msg"]
+    assert len({line["run_id"] for line in lines}) >= 1
+    assert "secret_abc123XYZ" not in log.read_text() and "secret_abc123XYZ" not in result.stderr
+    assert result.stderr.count("error:") == 1  # printed once, not echoed by the log handler too

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -64,8 +63,10 @@ class Context:
             configure_logging(verbose=verbose, quiet=quiet, log_file=log_file, log_format=log_format)  # type: ignore[arg-type]
         except BsyncError as exc:
             raise fail(self, exc) from None
-        click_ctx = click.get_current_context(silent=True)
-        bind_log_context(run_id=new_run_id(), command=click_ctx.info_name if click_ctx else None)
+        # The command is the function that built this Context (`auth_google` -> "auth google"):
+        # Typer runs commands outside click's context stack, so click can't say.
+        command = sys._getframe(1).f_code.co_name.replace("_", " ")
+        bind_log_context(run_id=new_run_id(), command=command)
 
     def settings(self) -> Settings:
         settings = load_config(self.config_path, state_path=self.state_path)
