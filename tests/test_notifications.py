@@ -255,6 +255,8 @@ def test_a_refused_address_fails_that_booking_only(bsync, sandbox):
     add(sandbox, "Good address", start=at(16))
     result = bsync("sync", "--json")
     assert result.exit_code == 1
+    assert result.json["errors"] == 0 and result.json["notifications"]["errors"] == 1  # scripts see why
+    assert result.json["notifications"]["failures"][0]["id"] == f"notion:{bad}"
     assert [m["to"] for m in emails(sandbox)] == [["jane@example.com"]]
     [row] = [r for r in notifications(bsync) if r["booking_key"] == f"notion:{bad}"]
     assert row["state"] == "failed" and row["retryable"] == 0

@@ -56,6 +56,7 @@ class Context:
         self.verbose = verbose
         self.quiet = quiet
         self.out = Console(quiet=quiet and not json_out, highlight=False, soft_wrap=json_out)
+        self.held_json: list[dict[str, Any]] | None = None  # set to [] to print JSON summaries at the end
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         if log_format not in ("text", "json"):
             raise fail(self, UsageError(f"--log-format {log_format!r}: use text or json"))
@@ -106,6 +107,7 @@ def sync(
     Safe to re-run or interrupt: nothing is ever duplicated.
     """
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
+    ctx.held_json = []
     try:
         settings = ctx.settings()
         chosen = list(pairs or settings.sync.pairs)
@@ -133,6 +135,9 @@ def sync(
             exit_code = max(exit_code, _send_notices(ctx, settings, notify_existing=notify_existing))
     except BsyncError as exc:
         raise fail(ctx, exc) from None
+    finally:
+        for doc in ctx.held_json:
+            render.print_json(ctx.out, doc)
     raise typer.Exit(exit_code)
 
 
@@ -215,7 +220,9 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
             render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0, tz=settings.tz)
         return 1 if result.plan.failures or result.plan.halt else 0
     assert result.summary is not None
-    if ctx.json:
+    if ctx.json and ctx.held_json is not None:
+        ctx.held_json.append(result.summary.as_json())
+    elif ctx.json:
         render.print_json(ctx.out, result.summary.as_json())
     else:
         render.print_summary(ctx.out, result.summary)
@@ -302,7 +309,9 @@ def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = F
     result = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False,
                                notify_existing=notify_existing)
     assert result.summary is not None
-    if not ctx.json and (result.summary.sent or result.summary.errors or result.summary.uncertain or ctx.verbose):
+    if ctx.json and ctx.held_json:
+        ctx.held_json[-1]["notifications"] = result.summary.as_json()  # the sync summary says what was sent
+    elif not ctx.json and (result.summary.sent or result.summary.errors or result.summary.uncertain or ctx.verbose):
         render.print_notify_summary(ctx.out, result.summary)
     return result.summary.exit_code
 
