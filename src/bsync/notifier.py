@@ -26,12 +26,9 @@ from typing import Any, Callable
 from bsync.apply import RunCounts
 from bsync.config import Settings
 from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
-from bsync.ics import booking_invite, ics_content_type, ics_filename
 from bsync.messages import Templates, booking_fields
 from bsync.model import Booking
 from bsync.notify import Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
-from bsync.providers.sendgrid import Attachment, Email, SendGridMailer
-from bsync.providers.twilio import TwilioSms
 from bsync.store import Store
 from bsync.sync import NOTION_OVERLAP, build_notion_source, notion_scope, open_store, recorded_run, retry_policy
 from bsync.timeutil import now_utc, parse_duration, parse_instant
@@ -100,6 +97,10 @@ class Senders:
     """The channel adapters and their templates, built only for the channels in use."""
 
     def __init__(self, settings: Settings, channels: set[str]) -> None:
+        # Imported here: `bsync sync` without notifications shouldn't pay for these clients.
+        from bsync.providers.sendgrid import SendGridMailer
+        from bsync.providers.twilio import TwilioSms
+
         policy = retry_policy(settings)
         self.business = settings.notifications.business_name or (
             settings.sendgrid.from_name if settings.sendgrid else None) or "Your appointment"
@@ -123,6 +124,9 @@ class Senders:
             self.sms.close()
 
     def send(self, message: Message, now: datetime) -> str | None:
+        from bsync.ics import booking_invite, ics_content_type, ics_filename
+        from bsync.providers.sendgrid import Attachment, Email
+
         booking = message.booking
         assert booking is not None and message.recipient is not None
         values = booking_fields(booking, business=self.business, lead=message.lead_label,
@@ -130,7 +134,7 @@ class Senders:
         rendered = self.templates[message.channel].render(message.kind, values)
         if message.channel == "sms":
             return self.sms.send(message.recipient, rendered.text)
-        attachments: tuple[Attachment, ...] = ()
+        attachments: tuple[Any, ...] = ()
         if message.kind != "reminder" and message.sequence is not None:
             method = "CANCEL" if message.kind == "cancellation" else "REQUEST"
             data = booking_invite(booking, method=method, sequence=message.sequence,
