@@ -397,3 +397,43 @@ def test_a_template_typo_fails_fast_naming_the_key(bsync, sandbox):
         assert result.exit_code == 2
         assert "sendgrid.templates.confirmation" in result.stderr and "custmer_name" in result.stderr
     assert sandbox.notion.requests == [] and emails(sandbox) == []  # stopped before doing anything
+
+
+def test_a_revoked_sendgrid_key_stops_with_exit_4_and_nothing_is_lost(bsync, sandbox):
+    bsync("sync")
+    add(sandbox)
+    bsync.config.write_text(bsync.config.read_text().replace('api_key = "sandbox-token"\nfrom_email',
+                                                             'api_key = "SG.revoked"\nfrom_email'))
+    result = bsync("sync")
+    assert result.exit_code == 4 and "SendGrid refused the API key" in result.stderr
+    assert "SG.revoked" not in result.stderr
+    bsync.config.write_text(bsync.config.read_text().replace('api_key = "SG.revoked"', 'api_key = "sandbox-token"'))
+    assert bsync("sync").exit_code == 0  # the confirmation is still due, and goes now
+    assert len(emails(sandbox)) == 1
+
+
+def test_twilio_429_is_retried_and_an_unsubscribed_number_fails_alone(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, "Texted", start=at(15), email=None, phone="+48 600 100 201")
+    add(sandbox, "Said STOP", start=at(15, 30), email=None, phone="+48 600 100 202")
+    bsync("sync")
+    sandbox.twilio.unsubscribe("+48600100202")
+    original = sandbox.twilio.dispatch
+    answers = iter([429])
+
+    def busy_once(request):
+        if request.method == "POST" and next(answers, None):
+            response = sandbox.twilio.error(429, "Too Many Requests")
+            response.headers["Retry-After"] = "0"
+            return response
+        return original(request)
+
+    sandbox.twilio.dispatch = busy_once
+    try:
+        result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
+    finally:
+        del sandbox.twilio.dispatch
+    assert result.exit_code == 1
+    assert result.json["sent"] == 1 and result.json["errors"] == 1
+    assert "21610" in result.json["failures"][0]["reason"]
+    assert [m["to"] for m in sandbox.twilio.messages] == ["+48600100201"]
