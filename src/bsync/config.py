@@ -36,6 +36,14 @@ DEFAULT_STATUS_MAP = {  # the first name mapping to a status is the one bsync wr
 }
 
 
+def _known(values: Any, allowed: tuple[str, ...], what: str) -> Any:
+    """Every value must be one of ``allowed`` (config lists and table keys)."""
+    for value in values:
+        if value not in allowed:
+            raise ValueError(f"unknown {what} {value!r}; known: {', '.join(allowed)}")
+    return values
+
+
 def _check_base_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(f"must be an http(s) URL, got {value!r}")
@@ -229,10 +237,7 @@ class TwilioConfig(Section):
 
 
 def _check_template_kinds(value: dict[str, str]) -> dict[str, str]:
-    for kind in value:
-        if kind not in (*NOTICE_KINDS, REMINDER_KIND):
-            raise ValueError(f"unknown template kind {kind!r}; known: {', '.join((*NOTICE_KINDS, REMINDER_KIND))}")
-    return value
+    return _known(value, (*NOTICE_KINDS, REMINDER_KIND), "template kind")
 
 
 class NotificationsConfig(Section):
@@ -246,10 +251,7 @@ class NotificationsConfig(Section):
     @field_validator("kinds")
     @classmethod
     def _kinds(cls, value: list[str]) -> list[str]:
-        for kind in value:
-            if kind not in NOTICE_KINDS:
-                raise ValueError(f"unknown kind {kind!r}; known: {', '.join(NOTICE_KINDS)}")
-        return value
+        return _known(value, NOTICE_KINDS, "kind")
 
     @field_validator("channels")
     @classmethod
@@ -258,10 +260,7 @@ class NotificationsConfig(Section):
 
 
 def _check_channels(value: list[str]) -> list[str]:
-    for channel in value:
-        if channel not in CHANNELS:
-            raise ValueError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
-    return value
+    return _known(value, CHANNELS, "channel")
 
 
 class RemindersConfig(Section):
@@ -355,10 +354,7 @@ class SyncConfig(Section):
     @field_validator("pairs")
     @classmethod
     def _known_pairs(cls, value: list[str]) -> list[str]:
-        for pair in value:
-            if pair not in PAIRS:
-                raise ValueError(f"unknown pair {pair!r}; known: {', '.join(PAIRS)}")
-        return value
+        return _known(value, PAIRS, "pair")
 
     @field_validator("max_delete")
     @classmethod

@@ -85,6 +85,12 @@ def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: An
         console.print(f"[bold red]safety halt:[/] {escape(plan.halt)}")
 
 
+def print_failures(console: Console, failures: list[dict[str, str]]) -> None:
+    """The records that failed, with their ids and why (under a summary)."""
+    for failure in failures:
+        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
+
+
 def print_summary(console: Console, summary: Summary) -> None:
     s = summary
     console.print(f"[bold]{s.pair}[/]: {s.created} created, {s.updated} updated, {s.deleted} deleted, "
@@ -92,8 +98,7 @@ def print_summary(console: Console, summary: Summary) -> None:
                   f"({s.total} bookings, {s.requests} requests)")
     for note in s.notes:
         console.print(f"  [cyan]•[/] {note['id']}: {note['note']}")
-    for failure in s.failures:
-        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
+    print_failures(console, s.failures)
 
 
 def _took(started: str, finished: str | None) -> str:
@@ -289,8 +294,7 @@ def print_notify_summary(console: Console, summary: Any) -> None:
     console.print(f"[bold]{s.command}[/]: {s.sent} sent, {s.deferred} deferred, {s.skipped} skipped, "
                   f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain, {s.errors} errors "
                   f"({s.requests} requests)")
-    for failure in s.failures:
-        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
+    print_failures(console, s.failures)
 
 
 def drift_table(report: Any) -> Table:
@@ -321,5 +325,4 @@ def print_drift(console: Console, report: Any, *, title: str = "reconcile") -> N
         console.print(head + "[green]clean[/]" + (f" ({len(report.drift)} manual blocks listed)" if report.drift else ""))
     else:
         console.print(head + f"[red]{len(problems)} drift[/] ({fixable} repaired by `bsync reconcile --fix`)")
-    for failure in report.failures:
-        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
+    print_failures(console, report.failures)
