@@ -257,3 +257,11 @@ def test_a_config_readable_by_others_is_a_warning(setup):
     os.chmod(setup.config, 0o644)
     [config] = [c for c in run_checks(setup.config) if c.name == "config"]
     assert config.status == "warn" and "chmod 600" in config.hint
+
+
+def test_a_template_typo_fails_the_config_check(setup):
+    (setup.config.parent / "confirm.txt").write_text("Subject: Hi $custmer_name\n\nBody\n")
+    setup.config.write_text(setup.config.read_text().replace(
+        "[twilio]\n", '[sendgrid.templates]\nconfirmation = "confirm.txt"\n\n[twilio]\n'))
+    [config] = [c for c in run_checks(setup.config) if c.name == "config"]
+    assert config.status == "fail" and "custmer_name" in config.detail

@@ -199,6 +199,12 @@ def _host(url: str) -> str:
 def _config_check(path: Path, settings: Settings) -> Check:
     present = [name for name in PROVIDERS if getattr(settings, name) is not None]
     sections = ", ".join(f"[{name}]" for name in present) or "no provider sections"
+    from bsync.notifier import check_templates
+
+    try:
+        check_templates(settings)  # message templates are config too: a typo stops every run
+    except ConfigError as exc:
+        return Check("config", FAIL, _one_line(str(exc)), exc.hint or "fix the template named above")
     try:
         mode = path.stat().st_mode & 0o777
     except OSError:
