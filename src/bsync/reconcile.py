@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from bsync.config import Settings
@@ -106,8 +106,11 @@ def _describe(value: Any, tz: Any = None) -> str:
 def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
                platform_bookings: Iterable[Booking], platform_links: Mapping[str, Link],
                journal: Iterable[Mapping[str, Any]], now: datetime, bad_pages: Iterable[str] = (),
-               event_id_for: Any = None) -> list[Drift]:
-    """Every disagreement between the systems, for bookings and events not yet over."""
+               event_id_for: Any = None, tz: Any = timezone.utc) -> list[Drift]:
+    """Every disagreement between the systems, for bookings and events not yet over.
+
+    ``tz`` is the business timezone: events without a booking are described in it.
+    """
     out: list[Drift] = []
     now_value = now.isoformat()
     bad = {f"notion:{p}" if not p.startswith("notion:") else p for p in bad_pages}
@@ -139,7 +142,8 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
                                                  f"{_describe(event.common.get('start'), booking.tz)}"))
 
     for event_id, event in sorted(events.items()):
-        if event.cancelled or event.recurring or _ended(event.common, now_value, "date:" + now.date().isoformat()):
+        if event.cancelled or event.recurring or _ended(event.common, now_value,
+                                                        "date:" + now.astimezone(tz).date().isoformat()):
             continue
         if event.key:
             if event.key not in bookings and event.key not in bad and event.key.startswith("notion:"):
@@ -148,7 +152,7 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
                                  f"which is no longer in Notion"))
         elif event_id not in linked_events:
             out.append(Drift("manual_block", {"event": event_id},
-                             f"{event.common.get('title')!r} at {_describe(event.common.get('start'))} "
+                             f"{event.common.get('title')!r} at {_describe(event.common.get('start'), tz)} "
                              f"(made in the calendar; not imported)"))
 
     pages = {key: b for key, b in bookings.items()}
@@ -240,7 +244,7 @@ def check(settings: Settings, store: Store) -> Report:
     drift = find_drift(bookings=bookings, events=events, links=store.links(LINK_PAIR),
                        platform_bookings=platform_bookings, platform_links=store.links(PLATFORM_LINKS),
                        journal=journal, now=now_utc(), bad_pages=[f.id for f in read.failures],
-                       event_id_for=event_id_for)
+                       event_id_for=event_id_for, tz=settings.tz)
     return Report(drift, {"bookings": len(bookings), "events": len(events), "platform_bookings": len(platform_bookings),
                           "calendar": 1 if google else 0},
                   [{"id": f.id, "reason": f.reason} for f in read.failures])
