@@ -262,7 +262,7 @@ def notify_table(messages: list[Any], *, tz: Any = None, show_skips: bool = Fals
     from bsync.notify import mask
 
     table = Table(title="Notifications", title_justify="left")
-    for name in ("op", "kind", "to", "booking", "reason"):
+    for name in ("op", "kind", "to", "when", "booking", "reason"):
         table.add_column(name, ratio=2 if name in ("booking", "reason") else None)
     for m in messages:
         if m.op in ("skip", "suppress") and not show_skips:
@@ -273,8 +273,10 @@ def notify_table(messages: list[Any], *, tz: Any = None, show_skips: bool = Fals
             local = m.booking.start.astimezone(tz or m.booking.tz)
             label.append(f"{m.booking.title} · {local:%a %d %b %H:%M}\n")
         label.append(m.booking_key, style="dim")
+        when = ("now" if m.op == "send" else
+                f"{m.due_at.astimezone(tz or m.due_at.tzinfo):%a %H:%M}" if m.due_at is not None else "—")
         table.add_row(Text(m.op, style=NOTIFY_STYLE.get(m.op, "")), kind,
-                      f"{m.channel} {mask(m.recipient)}".strip(), label, Text(m.reason))
+                      f"{m.channel} {mask(m.recipient)}".strip(), when, label, Text(m.reason))
     return table
 
 
