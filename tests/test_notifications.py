@@ -187,8 +187,10 @@ def test_missing_address_is_reported_and_others_still_go(bsync, sandbox):
     bsync("sync")
     add(sandbox, "No phone", start=at(15), phone=None)
     bsync("sync")
-    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--plan", "-v")
-    assert "no phone number" in result.stdout
+    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--plan", "--json")
+    assert {(m["channel"], m["op"], m["reason"]) for m in result.json["messages"] if m["lead"].startswith("2h")} == {
+        ("email", "send", "2h before the start"), ("sms", "skip", "no phone number")}
+    assert "no phone" in bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--plan", "-v").stdout
     result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
     assert result.exit_code == 0 and result.json["sent"] == 1 and result.json["skipped"] >= 1
 
