@@ -238,8 +238,7 @@ def check(settings: Settings, store: Store) -> Report:
         target.close()
     bookings = {b.key: b for b in read.bookings}
     platform_bookings = [b for platform in PLATFORMS for b in store.load_bookings(platform)]
-    journal = store.journal_entries(("intent", "failed", "dead"), limit=1000)
-    journal = [e for e in journal if e.get("pair") != "notify"]  # notifications report themselves
+    journal = store.journal_entries(("intent", "failed", "dead"), limit=1000, sync_only=True)
 
     drift = find_drift(bookings=bookings, events=events, links=store.links(LINK_PAIR),
                        platform_bookings=platform_bookings, platform_links=store.links(PLATFORM_LINKS),

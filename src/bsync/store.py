@@ -481,16 +481,20 @@ class Store:
                                  "WHERE state = 'dead'", [_now()])
         return cursor.rowcount
 
-    def journal_counts(self) -> dict[str, int]:
+    def journal_counts(self, *, sync_only: bool = False) -> dict[str, int]:
+        """Entries per state; ``sync_only`` leaves out notification sends (the notifications
+        table reports those, and `bsync retry` is not how they are retried)."""
+        where = " WHERE pair IS NOT 'notify'" if sync_only else ""
         return {state: count for state, count in
-                self.db.execute("SELECT state, COUNT(*) FROM journal GROUP BY state").fetchall()}
+                self.db.execute(f"SELECT state, COUNT(*) FROM journal{where} GROUP BY state").fetchall()}
 
     def journal_entries(self, states: tuple[str, ...] = ("intent", "failed", "dead"),
-                        limit: int = 50) -> list[dict[str, Any]]:
+                        limit: int = 50, *, sync_only: bool = False) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in states)
+        extra = " AND pair IS NOT 'notify'" if sync_only else ""
         return list(self.db.query(
             f"SELECT id, run_id, pair, action, key, target_id, state, attempts, error, updated_at "
-            f"FROM journal WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?", [*states, limit]))
+            f"FROM journal WHERE state IN ({marks}){extra} ORDER BY id DESC LIMIT ?", [*states, limit]))
 
 
     # -- notifications ----------------------------------------------------------------------
