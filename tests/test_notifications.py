@@ -439,3 +439,13 @@ def test_twilio_429_is_retried_and_an_unsubscribed_number_fails_alone(bsync, san
     assert result.json["sent"] == 1 and result.json["errors"] == 1
     assert "21610" in result.json["failures"][0]["reason"]
     assert [m["to"] for m in sandbox.twilio.messages] == ["+48600100201"]
+
+
+def test_a_notice_channel_without_its_section_stops_sync_before_it_writes(bsync, sandbox):
+    text = bsync.config.read_text()
+    start, end = text.index("[twilio]"), text.index("[reminders]")
+    bsync.config.write_text(text[:start] + "[notifications]\nchannels = [\"email\", \"sms\"]\n\n" + text[end:])
+    add(sandbox)
+    result = bsync("sync")
+    assert result.exit_code == 2 and "notifications.channels" in result.stderr and "[twilio]" in result.stderr
+    assert sandbox.google.event_count(sandbox.google.calendar_id) == 0

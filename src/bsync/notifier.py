@@ -73,8 +73,11 @@ def notifications_enabled(settings: Settings) -> bool:
 
 
 def check_templates(settings: Settings) -> None:
-    """Load every configured template now (ConfigError naming the key on a typo), so a
-    `bsync sync` with a broken template stops before it changes anything."""
+    """Check the notification setup now (ConfigError naming the key): every configured
+    template loads, and every notice channel has its section, so a `bsync sync` with a
+    broken setup stops before it changes anything rather than after."""
+    if settings.notifications.kinds:
+        _require_channels(settings, list(settings.notifications.channels), "notifications.channels")
     if settings.sendgrid is not None:
         Templates("email", settings.sendgrid.templates, section="sendgrid")
     if settings.twilio is not None:
