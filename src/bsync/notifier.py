@@ -76,7 +76,7 @@ def check_templates(settings: Settings) -> None:
     """Check the notification setup now (ConfigError naming the key): every configured
     template loads, and every notice channel has its section, so a `bsync sync` with a
     broken setup stops before it changes anything rather than after."""
-    if settings.notifications.kinds:
+    if settings.notifications.kinds and (settings.sendgrid is not None or settings.twilio is not None):
         _require_channels(settings, list(settings.notifications.channels), "notifications.channels")
     if settings.sendgrid is not None:
         Templates("email", settings.sendgrid.templates, section="sendgrid")
