@@ -13,22 +13,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-try:
-    from bsync.sandbox.base import Request, Response, SandboxServer, route
-    from bsync.sandbox.calcom import CalcomSandbox
-except ImportError:  # bsync/sandbox/__init__.py imports sibling emulators that may not exist yet
-    import pathlib
-    import sys
-    import types
-
-    import bsync
-
-    _stub = types.ModuleType("bsync.sandbox")
-    _stub.__path__ = [str(pathlib.Path(bsync.__file__).parent / "sandbox")]
-    sys.modules["bsync.sandbox"] = _stub
-    from bsync.sandbox.base import Request, Response, SandboxServer, route
-    from bsync.sandbox.calcom import CalcomSandbox
-    del sys.modules["bsync.sandbox"]
+from bsync.sandbox.base import Request, Response, SandboxServer, route
+from bsync.sandbox.calcom import CalcomSandbox
 
 UTC = timezone.utc
 V2 = {"Authorization": "Bearer sandbox-token", "cal-api-version": "2024-08-13"}

@@ -11,20 +11,7 @@ import pytest
 from notion_client import APIResponseError, Client
 from notion_client.errors import UnknownHTTPResponseError
 
-try:
-    from bsync.sandbox.notion import NotionSandbox, SandboxAPIError
-except ImportError:  # bsync/sandbox/__init__.py imports sibling emulators that may not exist yet
-    import pathlib
-    import sys
-    import types
-
-    import bsync
-
-    _stub = types.ModuleType("bsync.sandbox")
-    _stub.__path__ = [str(pathlib.Path(bsync.__file__).parent / "sandbox")]
-    sys.modules["bsync.sandbox"] = _stub
-    from bsync.sandbox.notion import NotionSandbox, SandboxAPIError
-    del sys.modules["bsync.sandbox"]
+from bsync.sandbox.notion import NotionSandbox, SandboxAPIError
 
 TOKEN = "sandbox-token"
 UTC = timezone.utc
