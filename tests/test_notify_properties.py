@@ -32,9 +32,12 @@ edits = st.one_of(
     st.tuples(st.just("reopen"), st.just(0)),
     st.tuples(st.just("notes"), st.just(0)),
 )
-# Each step: minutes later, an edit, whether remind runs, and after how many sends it dies (None: it doesn't).
-steps = st.lists(st.tuples(st.integers(5, 600), edits, st.booleans(), st.one_of(st.none(), st.integers(0, 2))),
-                 min_size=1, max_size=25)
+# How a run ends: normally, killed between the k-th send and its record, or the k-th send
+# refused for good (a 400: that message fails, the run goes on) or SendGrid down (the
+# message fails retryably and the run stops, as RemoteUnavailableError does).
+endings = st.one_of(st.none(), st.tuples(st.sampled_from(["die", "refused", "down"]), st.integers(0, 2)))
+# Each step: minutes later, an edit, whether remind runs, and how that run ends.
+steps = st.lists(st.tuples(st.integers(5, 600), edits, st.booleans(), endings), min_size=1, max_size=25)
 
 
 class Ledger:
@@ -50,8 +53,9 @@ class Ledger:
             out.setdefault(row["booking_key"], []).append(row)
         return out
 
-    def apply(self, messages, now: datetime, *, die: int | None) -> None:
+    def apply(self, messages, now: datetime, *, ending: tuple[str, int] | None) -> None:
         sends = 0
+        how, at = ending or ("", -1)
         for m in messages:
             if m.op == "suppress":
                 self.rows.setdefault(m.ident, self._row(m, "suppressed", now))
@@ -59,8 +63,14 @@ class Ledger:
                 continue
             assert m.ident not in self.rows or self.rows[m.ident]["state"] == "failed", f"planned twice: {m.ident}"
             self.rows[m.ident] = self._row(m, "intent", now)
+            if at == sends and how in ("refused", "down"):
+                self.rows[m.ident].update(state="failed", retryable=int(how == "down"))
+                if how == "down":
+                    return
+                sends += 1
+                continue
             self.delivered.append((now, m))
-            if die == sends:  # killed between sending and recording: the row stays "intent"
+            if at == sends and how == "die":  # killed between sending and recording: the row stays "intent"
                 return
             sends += 1
             self.rows[m.ident]["state"] = "sent"
@@ -82,7 +92,7 @@ def test_nothing_twice_nothing_in_quiet_hours_sequences_grow(history, first_star
                       staff="Anna")
     ledger = Ledger()
     now = T0
-    for minutes, (edit, value), runs, dies in history:
+    for minutes, (edit, value), runs, ending in history:
         now += timedelta(minutes=minutes)
         if edit == "move":
             start = now + timedelta(hours=value)
@@ -104,7 +114,7 @@ def test_nothing_twice_nothing_in_quiet_hours_sequences_grow(history, first_star
         messages += plan_reminders([booking], view, now=now, leads=LEADS, channels=("email", "sms"),
                                    window=WINDOW, quiet=QUIET, tz=WARSAW)
         assert len({m.ident for m in messages if m.op == "send"}) == len([m for m in messages if m.op == "send"])
-        ledger.apply(messages, now, die=dies)
+        ledger.apply(messages, now, ending=ending)
 
     sent = [m.ident for _, m in ledger.delivered]
     assert len(sent) == len(set(sent)), "a message went out twice"
