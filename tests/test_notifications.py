@@ -449,3 +449,9 @@ def test_a_notice_channel_without_its_section_stops_sync_before_it_writes(bsync,
     result = bsync("sync")
     assert result.exit_code == 2 and "notifications.channels" in result.stderr and "[twilio]" in result.stderr
     assert sandbox.google.event_count(sandbox.google.calendar_id) == 0
+
+
+@pytest.mark.parametrize("option, value", [("--window", "soon"), ("--now", "tomorrow")])
+def test_bad_remind_options_are_usage_errors_naming_the_option(bsync, sandbox, option, value):
+    result = bsync("remind", option, value)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {option} '{value}'")

@@ -162,6 +162,14 @@ def _process_inbox_and_platforms(ctx: Context, settings: Settings, *, skip: bool
     return max(result.summary.exit_code, 1 if counts.get("failed") else 0)
 
 
+def parse_option(option: str, text: str, parse: Any, example: str) -> Any:
+    """Parse a command-line value; a UsageError naming the option and an example if it's bad."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: give {example}") from None
+
+
 def parse_since(text: str) -> Any:
     """``--since``: an ISO 8601 instant, or a duration ago (``6h``, ``2d``)."""
     from datetime import datetime, timezone
@@ -280,9 +288,14 @@ def remind(
             raise UsageError("--resend-uncertain and --dismiss-uncertain contradict each other; pick one")
         from bsync.notifier import run_notifications
 
+        from bsync.timeutil import parse_duration, parse_instant
+
+        if window is not None:
+            parse_option("--window", window, parse_duration, "a duration like 15m, 1h or 24h")
+        when = parse_option("--now", now, parse_instant, "an ISO 8601 time with an offset, like 2026-11-24T08:00+01:00") \
+            if now else None
         result = run_notifications(settings, plan_only=plan, window=window, resend_uncertain=resend_uncertain,
-                                   dismiss_uncertain=dismiss_uncertain, notify_existing=notify_existing,
-                                   now=parse_since(now) if now else None)
+                                   dismiss_uncertain=dismiss_uncertain, notify_existing=notify_existing, now=when)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     if plan:
