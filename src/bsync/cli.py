@@ -394,6 +394,7 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
         exit_code = _process_inbox_and_platforms(ctx, settings, skip=False)
         exit_code = max(exit_code, _run(ctx, settings, [p for p in settings.sync.pairs if p != "calcom-to-notion"],
                                         plan_only=False, force=False, full=False))
+        exit_code = max(exit_code, _send_notices(ctx, settings))  # as after any sync
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
