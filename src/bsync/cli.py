@@ -75,6 +75,32 @@ class Context:
         return settings
 
 
+class ProgressBar:
+    """A progress bar on the terminal for runs with many writes (never in --json or -q)."""
+
+    def __init__(self, ctx: Context, description: str, *, threshold: int = 20) -> None:
+        self.ctx, self.description, self.threshold = ctx, description, threshold
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def start(self, total: int) -> None:
+        ctx = self.ctx
+        if total < self.threshold or ctx.json or ctx.quiet or not ctx.err.is_terminal:
+            return
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=ctx.err, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=total)
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
 def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
     """Print the error (and what to do next) and log it, so unattended runs leave a trail."""
     log.error("%s (exit %d)%s", exc, exc.exit_code, f"; hint: {exc.hint}" if exc.hint else "",
@@ -191,36 +217,24 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
          since: Any = None) -> int:
     from bsync.sync import run_sync
 
-    progress: Progress | None = None
-    task: Any = None
+    progress = ProgressBar(ctx, "applying")
 
     def on_plan(plan: Any) -> None:
-        nonlocal progress, task
-        if plan_only:
-            return
-        writes = sum(1 for a in plan.actions if a.op != "skip")
-        if not ctx.json and not ctx.quiet and writes >= 20 and ctx.err.is_terminal:
-            progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=ctx.err, transient=True)
-            progress.start()
-            task = progress.add_task(f"applying {plan.pair}", total=len(plan.actions))
-
-    def on_action(action: Any) -> None:
-        if progress is not None:
-            progress.advance(task)
+        if not plan_only and sum(1 for a in plan.actions if a.op != "skip") >= progress.threshold:
+            progress.description = f"applying {plan.pair}"
+            progress.start(len(plan.actions))
 
     try:
         if pairs == ["calcom-to-notion"]:
             from bsync.platforms import run_calcom_pull
 
             result = run_calcom_pull(settings, plan_only=plan_only, force=force, full=full, on_plan=on_plan,
-                                     on_action=on_action)
+                                     on_action=lambda action: progress.advance())
         else:
             result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, since=since,
-                              on_plan=on_plan, on_action=on_action)
+                              on_plan=on_plan, on_action=lambda action: progress.advance())
     finally:
-        if progress is not None:
-            progress.stop()
+        progress.stop()
     if plan_only:
         if ctx.json:
             render.print_json(ctx.out, result.plan.as_json())
@@ -294,8 +308,14 @@ def remind(
             parse_option("--window", window, parse_duration, "a duration like 15m, 1h or 24h")
         when = parse_option("--now", now, parse_instant, "an ISO 8601 time with an offset, like 2026-11-24T08:00+01:00") \
             if now else None
-        result = run_notifications(settings, plan_only=plan, window=window, resend_uncertain=resend_uncertain,
-                                   dismiss_uncertain=dismiss_uncertain, notify_existing=notify_existing, now=when)
+        progress = ProgressBar(ctx, "sending")
+        try:
+            result = run_notifications(settings, plan_only=plan, window=window, resend_uncertain=resend_uncertain,
+                                       dismiss_uncertain=dismiss_uncertain, notify_existing=notify_existing, now=when,
+                                       on_plan=lambda p: progress.start(len(p.by_op("send"))),
+                                       on_message=lambda m: progress.advance() if m.op == "send" else None)
+        finally:
+            progress.stop()
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     if plan:

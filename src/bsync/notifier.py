@@ -155,6 +155,7 @@ class Senders:
 def run_notifications(settings: Settings, *, command: str = "remind", notices: bool = True, reminders: bool = True,
                       plan_only: bool = False, window: str | None = None, resend_uncertain: bool = False,
                       dismiss_uncertain: bool = False, notify_existing: bool = False, now: datetime | None = None,
+                      on_plan: Callable[[Plan], None] | None = None,
                       on_message: Callable[[Message], None] | None = None,
                       report_bad_pages: bool = True) -> NotifyResult:
     """Plan and (unless ``plan_only``) send the due notices and reminders.
@@ -221,6 +222,8 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                                                 quiet=parse_quiet_hours(r.quiet_hours), tz=settings.tz)
             if plan_only:
                 return NotifyResult(plan, None, baseline)
+            if on_plan is not None:
+                on_plan(plan)
             summary = NotifySummary(command, total=len(plan.messages))
             record.summary = summary
             for failure in failures if report_bad_pages else ():
