@@ -14,8 +14,8 @@ import logging
 import threading
 import uuid
 from datetime import datetime, timezone
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -101,15 +101,11 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
     """The ASGI app.  The store is opened per request (SQLite connections stay on one thread)."""
     window = parse_duration(settings.server.replay_window)
     write_lock = threading.Lock()
-    shared = Store.open(settings.state_path)  # one connection, used under the lock
-
-    @contextmanager
-    def store() -> Iterator[Store]:
-        yield shared
+    shared = Store.open(settings.state_path)  # one connection, used under write_lock
 
     def accept(provider: str, delivery_id: str, body: bytes) -> JSONResponse:
-        with write_lock, store() as s:
-            fresh = s.inbox_add(provider, delivery_id, verified=True, payload=body.decode("utf-8"))
+        with write_lock:
+            fresh = shared.inbox_add(provider, delivery_id, verified=True, payload=body.decode("utf-8"))
         if not fresh:
             return JSONResponse({"status": "duplicate", "delivery_id": delivery_id}, status_code=200)
         if worker is not None:
@@ -117,8 +113,8 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
         return JSONResponse({"status": "accepted", "delivery_id": delivery_id}, status_code=202)
 
     def reject_unverified(provider: str, body: bytes, reason: str) -> JSONResponse:
-        with write_lock, store() as s:
-            s.inbox_add(provider, f"unverified:{uuid.uuid4()}", verified=False,
+        with write_lock:
+            shared.inbox_add(provider, f"unverified:{uuid.uuid4()}", verified=False,
                         payload=body[:webhooks.MAX_BODY].decode("utf-8", errors="replace"),
                         status="rejected", error=reason)
         return JSONResponse({"error": "invalid signature", "detail": reason}, status_code=401)
@@ -137,6 +133,20 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
     def problem(exc: Exception) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "http_status", 400))
 
+    async def receive(provider: str, body: bytes, verify: Callable[[], None],
+                      parse: Callable[[], Any]) -> JSONResponse:
+        """The path of every signed delivery: verify (a bad signature is kept as rejected),
+        parse (a malformed or replayed body is refused), then store it in the inbox."""
+        try:
+            verify()
+        except webhooks.SignatureError as exc:
+            return await run_in_threadpool(reject_unverified, provider, body, str(exc))
+        try:
+            delivery = parse()
+        except webhooks.WebhookError as exc:
+            return problem(exc)
+        return await run_in_threadpool(accept, provider, delivery.delivery_id, body)
+
     async def calcom_hook(request: Request) -> JSONResponse:
         calcom = settings.calcom
         if calcom is None:
@@ -146,17 +156,10 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
         except webhooks.TooLargeError as exc:
             return problem(exc)
         secret = calcom.webhook_secret.get_secret_value() if calcom.webhook_secret else None
-        try:
-            webhooks.verify_calcom(body, request.headers.get("x-cal-signature-256"), secret)
-        except webhooks.SignatureError as exc:
-            return await run_in_threadpool(reject_unverified, "calcom", body, str(exc))
-        try:
-            delivery = webhooks.parse_calcom(body, now(), replay_window=window,
-                                             link_metadata=list(calcom.link_metadata),
-                                             default_timezone=settings.timezone)
-        except webhooks.WebhookError as exc:
-            return problem(exc)
-        return await run_in_threadpool(accept, "calcom", delivery.delivery_id, body)
+        return await receive(
+            "calcom", body, lambda: webhooks.verify_calcom(body, request.headers.get("x-cal-signature-256"), secret),
+            lambda: webhooks.parse_calcom(body, now(), replay_window=window, link_metadata=list(calcom.link_metadata),
+                                          default_timezone=settings.timezone))
 
     async def sesami_hook(request: Request) -> JSONResponse:
         secret = settings.server.sesami_secret
@@ -166,15 +169,10 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
             body = await read_body(request)
         except webhooks.TooLargeError as exc:
             return problem(exc)
-        try:
-            webhooks.verify_sesami(body, request.headers.get("x-sesami-signature"), secret.get_secret_value())
-        except webhooks.SignatureError as exc:
-            return await run_in_threadpool(reject_unverified, "sesami", body, str(exc))
-        try:
-            delivery = webhooks.parse_sesami(body, now(), replay_window=window, default_timezone=settings.timezone)
-        except webhooks.WebhookError as exc:
-            return problem(exc)
-        return await run_in_threadpool(accept, "sesami", delivery.delivery_id, body)
+        return await receive(
+            "sesami", body,
+            lambda: webhooks.verify_sesami(body, request.headers.get("x-sesami-signature"), secret.get_secret_value()),
+            lambda: webhooks.parse_sesami(body, now(), replay_window=window, default_timezone=settings.timezone))
 
     async def notion_hook(request: Request) -> JSONResponse:
         try:
@@ -186,24 +184,20 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
         except webhooks.WebhookError as exc:
             return problem(exc)
         if token is not None:  # the subscription handshake (unsigned): keep only the first token
-            with write_lock, store() as s:
-                if s.cursor("notion", "webhook_verification_token") is None:
-                    s.set_cursor("notion", "webhook_verification_token", token)
+            with write_lock:
+                if shared.cursor("notion", "webhook_verification_token") is None:
+                    shared.set_cursor("notion", "webhook_verification_token", token)
                     log.warning("Notion webhook verification token received and stored: copy it into "
                                 "[server] notion_verification_token and paste it into Notion's Verify form")
             return JSONResponse({"status": "verification token received"}, status_code=200)
         configured = settings.server.notion_verification_token
         if configured is None:
             return JSONResponse({"error": "no [server] notion_verification_token in the config"}, status_code=404)
-        try:
-            webhooks.verify_notion(body, request.headers.get("x-notion-signature"), configured.get_secret_value())
-        except webhooks.SignatureError as exc:
-            return await run_in_threadpool(reject_unverified, "notion", body, str(exc))
-        try:
-            delivery = webhooks.parse_notion(body, now(), replay_window=window)
-        except webhooks.WebhookError as exc:
-            return problem(exc)
-        return await run_in_threadpool(accept, "notion", delivery.delivery_id, body)
+        return await receive(
+            "notion", body,
+            lambda: webhooks.verify_notion(body, request.headers.get("x-notion-signature"),
+                                           configured.get_secret_value()),
+            lambda: webhooks.parse_notion(body, now(), replay_window=window))
 
     async def healthz(request: Request) -> JSONResponse:
         def check() -> dict[str, Any]:
