@@ -28,6 +28,34 @@ def write_requests(sandbox: Sandbox) -> list[tuple[str, str, str]]:
     return out
 
 
+def converges_after_dying_at_every_call(sandbox: Sandbox, bsync: "Bsync", server: str, *, setup: Any, state: Any,
+                                        expected: Any, args: tuple[str, ...] = ("sync",), stride: int = 1) -> int:
+    """For k = 0, stride, 2·stride, …: ``server`` answers only k more calls, then fails every
+    later one.  Each interrupted run must exit 5, the next run must reach ``expected``
+    (``state(sandbox)``), and a run after that must write nothing.  Stops at the first k past
+    the run's last call; returns how many crash points were tried."""
+    k = tried = 0
+    while True:
+        sandbox.reset()
+        (bsync.folder / "state.db").unlink(missing_ok=True)
+        bsync.configure()
+        setup(sandbox, bsync)
+        getattr(sandbox, server).set_faults(fail_after_n=k)
+        interrupted = bsync(*args)
+        getattr(sandbox, server).set_faults()
+        if interrupted.exit_code == 0:
+            return tried  # k is past the run's last call: every earlier point has been tried
+        assert interrupted.exit_code == 5, (k, interrupted.stderr)
+        recovered = bsync(*args)
+        assert recovered.exit_code == 0, (k, recovered.stderr)
+        assert state(sandbox) == expected, f"diverged when {server} failed after call {k}"
+        sandbox.clear_requests()
+        assert bsync(*args[:1], *[a for a in args[1:] if a != "--force"]).exit_code == 0
+        assert write_requests(sandbox) == [], f"not settled after a failure at {server} call {k}"
+        tried += 1
+        k += stride
+
+
 @pytest.fixture(scope="session")
 def _sandbox():
     with Sandbox() as sb:

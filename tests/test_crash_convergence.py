@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import converges_after_dying_at_every_call
 
 from bsync.sandbox.seed import booking_properties
 
@@ -61,26 +62,7 @@ def reference(sandbox, bsync):
 def test_run_dying_at_any_request_converges(sandbox, bsync, reference, server):
     """For k = 0, 1, 2, …: the server answers only k more calls, then fails every later one."""
     counts, expected = reference
-    k = 0
-    while True:
-        sandbox.reset()
-        (bsync.folder / "state.db").unlink(missing_ok=True)
-        bsync.configure()
-        scenario(sandbox, bsync)
-        getattr(sandbox, server).set_faults(fail_after_n=k)
-        interrupted = bsync("sync")
-        getattr(sandbox, server).set_faults()
-        if interrupted.exit_code == 0:
-            break  # k is past the run's last call: every earlier point has been tried
-        assert interrupted.exit_code == 5, (k, interrupted.stderr)
-        recovered = bsync("sync")
-        assert recovered.exit_code == 0, (k, recovered.stderr)
-        assert final_state(sandbox) == expected, f"diverged when {server} failed after call {k}"
-        sandbox.clear_requests()
-        assert bsync("sync").exit_code == 0
-        writes = [r for s in (sandbox.notion, sandbox.google) for r in s.requests
-                  if r.method in ("PATCH", "PUT", "DELETE") or (r.method == "POST" and not r.path.endswith(("/query", "/token")))]
-        assert writes == [], f"not settled after recovering from failure at {server} call {k}"
-        k += 1
+    k = converges_after_dying_at_every_call(sandbox, bsync, server, setup=scenario, state=final_state,
+                                            expected=expected)
     assert final_state(sandbox) == expected
     assert k >= 3  # reads, then the writes: several places to die were tried

@@ -11,10 +11,11 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import converges_after_dying_at_every_call
+from test_two_way import Calendar
 
 from bsync.providers.gcal import event_id_for
 from bsync.sandbox.seed import booking_properties
-from test_two_way import Calendar, writes
 
 WAW = ZoneInfo("Europe/Warsaw")
 BASE = date.today() + timedelta(days=2)
@@ -97,27 +98,9 @@ STRIDE = int(os.environ.get("BSYNC_CRASH_STRIDE", "1"))  # 1 = every call; CI ke
 
 @pytest.mark.parametrize("server", ["google", "notion"])
 def test_two_way_run_dying_at_any_call_converges(sandbox, bsync, reference, server):
-    k = 0
-    tried = 0
-    while True:
-        sandbox.reset()
-        (bsync.folder / "state.db").unlink(missing_ok=True)
-        bsync.configure()
-        scenario(sandbox, bsync)
-        getattr(sandbox, server).set_faults(fail_after_n=k)
-        interrupted = bsync("sync", "--full", "--force")
-        getattr(sandbox, server).set_faults()
-        if interrupted.exit_code == 0:
-            break
-        assert interrupted.exit_code == 5, (k, interrupted.stderr)
-        recovered = bsync("sync", "--full", "--force")
-        assert recovered.exit_code == 0, (k, recovered.stderr)
-        assert state(sandbox) == reference, f"diverged when {server} failed after call {k}"
-        sandbox.clear_requests()
-        assert bsync("sync", "--full").exit_code == 0
-        assert writes(sandbox) == [], f"not settled after a failure at {server} call {k}"
-        tried += 1
-        k += STRIDE
+    tried = converges_after_dying_at_every_call(sandbox, bsync, server, setup=scenario, state=state,
+                                                expected=reference, args=("sync", "--full", "--force"),
+                                                stride=STRIDE)
     assert state(sandbox) == reference
     assert tried >= 10
 
