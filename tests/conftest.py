@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,20 @@ def write_requests(sandbox: Sandbox) -> list[tuple[str, str, str]]:
                     r.method == "POST" and not r.path.endswith(("/query", "/token"))):
                 out.append((server.name, r.method, r.path))
     return out
+
+
+class FakeClock:
+    """A clock the sandboxes' ``clock`` attribute can be set to: time moves only when told."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
 
 
 def converges_after_dying_at_every_call(sandbox: Sandbox, bsync: "Bsync", server: str, *, setup: Any, state: Any,

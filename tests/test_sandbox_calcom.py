@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
+from conftest import FakeClock
 
 from bsync.sandbox.base import Request, Response, SandboxServer, route
 from bsync.sandbox.calcom import CalcomSandbox
@@ -20,18 +21,6 @@ UTC = timezone.utc
 V2 = {"Authorization": "Bearer sandbox-token", "cal-api-version": "2024-08-13"}
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import httpx
 import pytest
+from conftest import FakeClock
 from notion_client import APIResponseError, Client
 from notion_client.errors import UnknownHTTPResponseError
 
@@ -15,17 +16,6 @@ from bsync.sandbox.notion import NotionSandbox, SandboxAPIError
 
 TOKEN = "sandbox-token"
 UTC = timezone.utc
-
-
-class FakeClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
