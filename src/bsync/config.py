@@ -20,7 +20,7 @@ from pydantic_settings import TomlConfigSettingsSource
 from datetime import timedelta
 
 from bsync.errors import ConfigError
-from bsync.model import EMAIL_RE
+from bsync.model import E164_RE, EMAIL_RE
 from bsync.timeutil import parse_duration
 
 PAIRS = ("notion-to-gcal", "gcal-to-notion", "calcom-to-notion")
@@ -173,19 +173,29 @@ def _check_quiet_hours(value: str | None) -> str | None:
     return value.strip()
 
 
-class SendGridConfig(Section):
+class SenderSection(Section):
+    """What every message channel's section has: its own templates and a timeout.
+
+    ``templates``: kind (confirmation, change, cancellation, reminder) -> a file path, or
+    for SendGrid a dynamic template id ``d-…`` (see :mod:`bsync.messages`).
+    """
+
+    templates: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("templates")
+    @classmethod
+    def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        return _known(value, (*NOTICE_KINDS, REMINDER_KIND), "template kind")
+
+
+class SendGridConfig(SenderSection):
     api_key: SecretStr
     from_email: str
     from_name: str | None = None
     reply_to: str | None = None
     base_url: str = "https://api.sendgrid.com"
-    # kind -> "d-…" (a SendGrid dynamic template id; booking fields are its template data) or
-    # a file path ("Subject: …" first line, blank line, text body; a sibling .html file with
-    # the same stem is the HTML part).  Kinds: confirmation, change, cancellation, reminder.
-    templates: dict[str, str] = Field(default_factory=dict)
     sandbox_mode: bool = False  # SendGrid validates but delivers nothing (answers 200)
-    timeout_s: float = Field(default=30.0, gt=0)
-
 
     @field_validator("from_email")
     @classmethod
@@ -194,21 +204,13 @@ class SendGridConfig(Section):
             raise ValueError(f"{value!r} is not an email address")
         return value
 
-    @field_validator("templates")
-    @classmethod
-    def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_template_kinds(value)
 
-
-class TwilioConfig(Section):
+class TwilioConfig(SenderSection):
     account_sid: str
     auth_token: SecretStr
     from_number: str | None = None  # E.164, e.g. "+15005550006"
     messaging_service_sid: str | None = None  # instead of from_number
     base_url: str = "https://api.twilio.com"
-    templates: dict[str, str] = Field(default_factory=dict)  # kind -> text file path
-    timeout_s: float = Field(default=30.0, gt=0)
-
 
     @field_validator("account_sid")
     @classmethod
@@ -220,24 +222,15 @@ class TwilioConfig(Section):
     @field_validator("from_number")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+        if value is not None and not E164_RE.fullmatch(value):
             raise ValueError(f"{value!r} is not an E.164 number like '+15005550006'")
         return value
-
-    @field_validator("templates")
-    @classmethod
-    def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_template_kinds(value)
 
     @model_validator(mode="after")
     def _sender(self) -> "TwilioConfig":
         if not self.from_number and not self.messaging_service_sid:
             raise ValueError("set from_number or messaging_service_sid")
         return self
-
-
-def _check_template_kinds(value: dict[str, str]) -> dict[str, str]:
-    return _known(value, (*NOTICE_KINDS, REMINDER_KIND), "template kind")
 
 
 class NotificationsConfig(Section):

@@ -23,6 +23,7 @@ class Status(StrEnum):
 
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+E164_RE = re.compile(r"\+[1-9]\d{6,14}")  # an international phone number, digits only
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from bsync.model import Booking, Status
+from bsync.model import E164_RE, Booking, Status
 
 NOTICE_KINDS = ("confirmation", "change", "cancellation")
 REMINDER = "reminder"
@@ -96,7 +96,7 @@ def e164(phone: str | None) -> str | None:
     digits = re.sub(r"[\s\-().]", "", phone)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
-    return digits if re.fullmatch(r"\+[1-9]\d{6,14}", digits) else None
+    return digits if E164_RE.fullmatch(digits) else None
 
 
 def recipient(booking: Booking, channel: str) -> tuple[str | None, str]:
