@@ -61,7 +61,6 @@ class NotifySummary(RunCounts):
 class NotifyResult:
     plan: Plan
     summary: NotifySummary | None  # None for --plan
-    baseline: bool = False
 
 
 def notifications_enabled(settings: Settings) -> bool:
@@ -221,7 +220,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                                                 channels=reminder_channels, window=window_delta,
                                                 quiet=parse_quiet_hours(r.quiet_hours), tz=settings.tz)
             if plan_only:
-                return NotifyResult(plan, None, baseline)
+                return NotifyResult(plan, None)
             if on_plan is not None:
                 on_plan(plan)
             summary = NotifySummary(command, total=len(plan.messages))
@@ -233,7 +232,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
             _deliver(plan, store, senders, summary, record.run_id, now, on_message)
             if notice_channels and summary.halted is None:
                 store.set_cursor(CURSOR_PROVIDER, f"{scope}:edited", started.isoformat())
-            return NotifyResult(plan, summary, baseline)
+            return NotifyResult(plan, summary)
     raise AssertionError("unreachable")
 
 

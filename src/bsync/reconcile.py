@@ -155,12 +155,11 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
                              f"{event.common.get('title')!r} at {_describe(event.common.get('start'), tz)} "
                              f"(made in the calendar; not imported)"))
 
-    pages = {key: b for key, b in bookings.items()}
     for booking in sorted(platform_bookings, key=lambda b: b.key):
         if booking.status is not Status.SCHEDULED or booking.end <= now:
             continue
         link = platform_links.get(booking.key)
-        page = pages.get(link.target_key) if link else None
+        page = bookings.get(link.target_key) if link else None
         ids = {"platform": booking.key, **({"booking": link.target_key} if link else {})}
         if page is None:
             out.append(Drift("platform_missing", ids, f"{booking.title!r} from {booking.key.split(':')[0]} has no "
@@ -228,7 +227,7 @@ class ReconcileResult:
 def check(settings: Settings, store: Store) -> Report:
     """Read every system in full and compare (writes nothing)."""
     settings.require("notion")
-    google = settings.require("google")
+    settings.require("google")
     source = build_notion_source(settings)
     target = build_gcal_target(settings)
     try:
@@ -244,8 +243,7 @@ def check(settings: Settings, store: Store) -> Report:
                        platform_bookings=platform_bookings, platform_links=store.links(PLATFORM_LINKS),
                        journal=journal, now=now_utc(), bad_pages=[f.id for f in read.failures],
                        event_id_for=event_id_for, tz=settings.tz)
-    return Report(drift, {"bookings": len(bookings), "events": len(events), "platform_bookings": len(platform_bookings),
-                          "calendar": 1 if google else 0},
+    return Report(drift, {"bookings": len(bookings), "events": len(events), "platform_bookings": len(platform_bookings)},
                   [{"id": f.id, "reason": f.reason} for f in read.failures])
 
 

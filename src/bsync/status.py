@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from bsync.config import Settings
-from bsync.platforms import PLATFORM_LINKS
 from bsync.store import Store
 from bsync.sync import LINK_PAIR
 from bsync.timeutil import parse_instant
@@ -129,7 +128,6 @@ def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int
         from bsync.auth import token_info
 
         data["google_token"] = token_info(settings.google, now).as_dict()
-    data["platform_links"] = data["links"].get(PLATFORM_LINKS, 0)
     return data
 
 
