@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -111,25 +111,33 @@ def test_next_run_is_guessed_from_the_usual_daily_time():
 def test_two_overlapping_syncs_one_runs_the_other_exits_3_and_writes_nothing(bsync, sandbox):
     for i in range(3):
         add(sandbox, f"Booking {i}")
-    sandbox.google.set_faults(latency_ms=400)  # the first run holds the lock a while
+    entered, release = threading.Event(), threading.Event()
+    original = sandbox.google.dispatch
+
+    def gate(request):  # the first run stops at its first Google call, holding the lock
+        entered.set()
+        release.wait(30)
+        return original(request)
+
+    sandbox.google.dispatch = gate
+    cmd = [sys.executable, "-m", "bsync.cli", "sync", "--config", str(bsync.config)]
     try:
-        cmd = [sys.executable, "-m", "bsync.cli", "sync", "--config", str(bsync.config)]
         first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 20
-        while not sandbox.google.requests and time.monotonic() < deadline:
-            time.sleep(0.02)
-        writes_before = len(sandbox.notion.requests) + len(sandbox.google.requests)
+        assert entered.wait(30), "the first run never reached Google"
+        requests_before = len(sandbox.notion.requests) + len(sandbox.google.requests)
         second = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-        _, first_err = first.communicate(timeout=60)
+        requests_during = len(sandbox.notion.requests) + len(sandbox.google.requests) - requests_before
     finally:
-        sandbox.google.set_faults()
+        release.set()
+        del sandbox.google.dispatch
+    _, first_err = first.communicate(timeout=60)
     assert second.returncode == 3
     assert "another bsync run" in second.stderr.lower() or "holds the lock" in second.stderr
+    assert requests_during == 0  # the second run asked and changed nothing
     assert first.returncode == 0, first_err
     assert sandbox.google.event_count(sandbox.google.calendar_id) == 3
     with Store.open_readonly(bsync.state_path) as store:
         assert [r["command"] for r in store.recent_runs(10)].count("sync") == 1
-    assert writes_before >= 1
 
 
 def test_log_file_keeps_the_trail_of_an_unattended_run(bsync, sandbox, tmp_path):
