@@ -347,7 +347,7 @@ def test_a_send_that_times_out_after_going_out_is_uncertain_and_never_retried(bs
         result = bsync("sync")
     finally:
         sandbox.sendgrid.set_faults()
-    time.sleep(1.0)  # let the slow answer finish server-side
+    assert wait_for(lambda: len(emails(sandbox)) == 1)  # the slow answer finishes server-side
     assert result.exit_code == 1 and "uncertain" in result.stdout
     assert len(emails(sandbox)) == 1
     assert len([r for r in sandbox.sendgrid.requests if r.path == "/v3/mail/send"]) == 1  # no automatic retry
