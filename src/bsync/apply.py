@@ -34,9 +34,10 @@ class RunCounts:
     failures: list[dict[str, str]] = field(default_factory=list)
     halted: str | None = None
 
-    def fail(self, record_id: str, reason: str) -> None:
+    def fail(self, record_id: str, reason: str, title: str = "") -> None:
         self.errors += 1
-        self.failures.append({"id": record_id, "reason": reason})
+        self.failures.append({"id": record_id, "title": title, "reason": reason} if title
+                             else {"id": record_id, "reason": reason})
 
     @property
     def exit_code(self) -> int:
@@ -56,6 +57,7 @@ class Summary(RunCounts):
     deleted: int = 0
     skipped: int = 0
     conflicts: int = 0
+    drafts: int = 0  # records skipped as not ready (no date yet); counted in skipped too
     notes: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -64,6 +66,8 @@ class Summary(RunCounts):
                "errors": self.errors, "requests": self.requests, "failures": self.failures}
         if self.notes:
             out["notes"] = self.notes
+        if self.drafts:
+            out["drafts"] = self.drafts
         if self.halted:
             out["halted"] = self.halted
         return out
@@ -89,7 +93,7 @@ def apply_plan(plan: Plan, ctx: ApplyContext, *, on_action: Callable[[Action], N
     """Carry out ``plan``; record per-record failures and go on; stop on auth/unreachable."""
     summary = Summary(plan.pair, total=len(plan.actions))
     for failure in plan.failures:
-        summary.fail(failure.id, failure.reason)
+        summary.fail(failure.id, failure.reason, failure.title)
     _write_targets_in_batches(plan, ctx)
     for action in plan.actions:
         try:

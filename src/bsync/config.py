@@ -343,6 +343,9 @@ class SyncConfig(Section):
     max_retries: int = Field(default=4, ge=0, le=20)
     retry_base_delay: float = Field(default=0.5, ge=0)
     retry_max_delay: float = Field(default=30.0, ge=0)
+    # Notion status options whose pages must have a date; a page without one in any other
+    # status is a draft: skipped with "no date yet", not an error.
+    date_required: list[str] = Field(default_factory=lambda: ["Confirmed"])
 
     @field_validator("pairs")
     @classmethod
@@ -401,6 +404,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/Warsaw')") from None
         return value
+
+    @model_validator(mode="after")
+    def _date_required_are_statuses(self) -> "Settings":
+        """``[sync] date_required`` names Notion status options: each must be in the status map."""
+        if self.notion is not None and "date_required" in self.sync.model_fields_set:  # the default may not apply
+            known = self.notion.status_map
+            for name in self.sync.date_required:
+                if name not in known:
+                    raise ValueError(f"sync.date_required: unknown status {name!r}; "
+                                     f"known (notion.status_map): {', '.join(known)}")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

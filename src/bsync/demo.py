@@ -199,8 +199,8 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
                 data = collect_status(settings, store, now_utc(), runs=5)
             for table in render.status_tables(data):
                 console.print(table)
-            console.print("[bold green]demo finished[/] — the malformed booking was reported with its page id "
-                          "and reason while every other booking synced.")
+            console.print("[bold green]demo finished[/] — the booking with no date yet was skipped as a draft "
+                          "(not an error) while every other booking synced.")
     except BsyncError:
         raise
     finally:

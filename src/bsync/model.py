@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -127,6 +127,38 @@ def apply_common(booking: Booking, common: dict[str, Any]) -> Booking:
                    location=common["location"] or None, status=status)
 
 
+MAX_TIMED_LENGTH = timedelta(hours=24)
+MAX_ALL_DAY_LENGTH = timedelta(days=31)
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2100  # a start outside [1970, 2100) is a typo, not a booking
+
+
+def suspicious_time(start: datetime, end: datetime, all_day: bool) -> str | None:
+    """Why a booking's time can't be real (so it must not reach the calendar), or None.
+
+    Catches zero-length bookings, ones longer than a working day (timed) or a month
+    (all-day), and typos in the year (1900, 9999): each becomes a per-record failure with
+    this reason instead of a decade-long event blocking every availability slot.
+    """
+    if not EARLIEST_YEAR <= start.year < LATEST_YEAR:
+        return f"suspicious time: starts in year {start.year} (expected {EARLIEST_YEAR}–{LATEST_YEAR - 1})"
+    length = end - start
+    if length <= timedelta(0):
+        return f"suspicious time: zero length (ends when it starts, {start.isoformat()})"
+    limit, unit = (MAX_ALL_DAY_LENGTH, "31 days") if all_day else (MAX_TIMED_LENGTH, "24 hours")
+    if length > limit:
+        return f"suspicious time: lasts {_span(length)}, more than {unit}"
+    return None
+
+
+def _span(length: timedelta) -> str:
+    """``3 days 4 h`` / ``26 h 30 min``: a duration as people read it."""
+    if length >= timedelta(days=2):
+        hours = length.seconds // 3600
+        return f"{length.days} days" + (f" {hours} h" if hours else "")
+    hours, minutes = divmod(int(length.total_seconds()) // 60, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
 def validate_booking(booking: Booking, record_id: str) -> Booking:
     """Raise RecordError (with the record id and a reason) when the booking can't be synced."""
     if not booking.title.strip():
@@ -135,6 +167,8 @@ def validate_booking(booking: Booking, record_id: str) -> Booking:
         raise RecordError(record_id, "start/end must carry a timezone")
     if booking.end < booking.start:
         raise RecordError(record_id, f"end {booking.end.isoformat()} is before start {booking.start.isoformat()}")
+    if (why := suspicious_time(booking.start, booking.end, booking.all_day)) is not None:
+        raise RecordError(record_id, why)
     try:
         ZoneInfo(booking.timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -103,8 +103,18 @@ class Action:
 
 @dataclass(frozen=True)
 class Failure:
+    """A record that could not be synced (or, for a draft, is not to be yet), and why.
+
+    ``title`` lets a summary name it to a person, not only by id.
+    """
+
     id: str
     reason: str
+    title: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "title": self.title, "reason": self.reason} if self.title else \
+            {"id": self.id, "reason": self.reason}
 
 
 @dataclass
@@ -121,7 +131,7 @@ class Plan:
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pair": self.pair, "actions": [a.as_json() for a in self.actions]}
         if self.failures:
-            out["failures"] = [{"id": f.id, "reason": f.reason} for f in self.failures]
+            out["failures"] = [f.as_json() for f in self.failures]
         if self.halt:
             out["halt"] = self.halt
         return out
@@ -213,6 +223,7 @@ def plan_sync(
     conflict_policy: str = "source-wins",
     import_unmanaged: bool = True,
     failures: Sequence[Failure] = (),
+    drafts: Sequence[Failure] = (),
     max_delete: Callable[[int], float] = lambda mapped: mapped * 0.5,
     source_label: str = "source",
     target_label: str = "target",
@@ -221,11 +232,13 @@ def plan_sync(
 
     ``source_complete``/``target_complete`` say whether a side was read in full (so an
     absent item is gone) or incrementally (an absent item is unchanged).
+    ``drafts`` (ids are source keys) are records read but not ready to sync: each becomes a
+    skip with its reason, and like a failure it is never taken for a deletion.
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
                target_complete, source_label, target_label, import_unmanaged)
     actions: list[Action] = []
-    failed = {f.id for f in failures}
+    failed = {f.id for f in failures} | {d.id for d in drafts}
     seen_sources: set[str] = set()
     claimed_targets: set[str] = set()
     by_key = {t.key: t for t in targets.values() if t.key}
@@ -264,6 +277,11 @@ def plan_sync(
         action = _plan_unlinked_target(ctx, target, links, source_complete)
         if action is not None:
             actions.append(action)
+
+    for draft in drafts:
+        link = links.get(draft.id)
+        actions.append(Action("skip", draft.id, link.target_key if link and not link.tombstone else None,
+                              reason=draft.reason, label=draft.title))
 
     actions = [a for a in actions if a is not None]
     plan = Plan(pair, actions, list(failures), needs_source=ctx.needs_source)

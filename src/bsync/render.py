@@ -80,7 +80,8 @@ def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: An
     console.print(f"[bold]{plan.pair}[/]: {counts}" + ("" if show_skips or not plan.count("skip")
                                                         else " (skips hidden; -v lists them)"))
     for failure in plan.failures:
-        console.print(f"[red]✗[/] {failure.id}: {escape(failure.reason)}")
+        title = f" ({escape(failure.title)})" if failure.title else ""
+        console.print(f"[red]✗[/] {failure.id}{title}: {escape(failure.reason)}")
     if plan.halt:
         console.print(f"[bold red]safety halt:[/] {escape(plan.halt)}")
 
@@ -88,7 +89,8 @@ def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: An
 def print_failures(console: Console, failures: list[dict[str, str]]) -> None:
     """The records that failed, with their ids and why (under a summary)."""
     for failure in failures:
-        console.print(f"  [red]✗[/] {failure['id']}: {escape(failure['reason'])}")
+        title = f" ({escape(failure['title'])})" if failure.get("title") else ""
+        console.print(f"  [red]✗[/] {failure['id']}{title}: {escape(failure['reason'])}")
 
 
 def print_summary(console: Console, summary: Summary) -> None:
@@ -98,6 +100,9 @@ def print_summary(console: Console, summary: Summary) -> None:
                   f"({s.total} bookings, {s.requests} requests)")
     for note in s.notes:
         console.print(f"  [cyan]•[/] {note['id']}: {note['note']}")
+    if s.drafts:
+        console.print(f"  [cyan]•[/] {s.drafts} draft{'s' if s.drafts > 1 else ''} skipped: no date yet "
+                      f"(`--plan -v` lists them)")
     print_failures(console, s.failures)
 
 

@@ -131,6 +131,19 @@ MIGRATIONS.append((4, "notifications: exactly-once states, recipients, iCalendar
         CREATE INDEX notifications_state ON notifications (state)
     """))
 
+MIGRATIONS.append((5, "records that failed to read, or are drafts, until a read finds them valid", """
+        CREATE TABLE record_issues (
+            source TEXT NOT NULL,
+            key TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('failure', 'draft')),
+            title TEXT,
+            reason TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            PRIMARY KEY (source, key)
+        )
+    """))
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 NOTIFICATION_COLUMNS = ("booking_key, kind, lead, channel, state, recipient, sequence, fingerprint, start, "
                         "sent_at, provider_message_id, run_id, attempts, error, retryable, updated_at")
@@ -409,6 +422,35 @@ class Store:
 
     def cursors(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT provider, scope, value, updated_at FROM cursors ORDER BY provider, scope"))
+
+    # -- record issues (failing records and drafts) ---------------------------------------
+    def record_issues(self, source: str | None = None) -> dict[str, dict[str, Any]]:
+        """Source records a read reported as failing or as drafts, by key, oldest first.
+
+        They stay here until a later read sees the record valid (or gone), so an incremental
+        run that doesn't re-read a broken record still reports it.
+        """
+        where, args = ("WHERE source = ?", [source]) if source else ("", [])
+        rows = self.db.query(f"SELECT source, key, kind, title, reason, first_seen, last_seen FROM record_issues "
+                             f"{where} ORDER BY first_seen, key", args)
+        return {row["key"]: row for row in rows}
+
+    def save_record_issues(self, source: str, issues: list[tuple[str, str, str, str]], *,
+                           cleared: set[str], clear_unlisted: bool) -> None:
+        """Record ``issues`` ((key, kind, title, reason); first_seen is kept) and forget the
+        ``cleared`` keys, or, after a complete read, every key not in ``issues``."""
+        now = _now()
+        listed = {key for key, *_ in issues}
+        with self.transaction():
+            for key, kind, title, reason in issues:
+                self.db.execute(
+                    "INSERT INTO record_issues (source, key, kind, title, reason, first_seen, last_seen) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, key) DO UPDATE SET kind = excluded.kind, "
+                    "title = excluded.title, reason = excluded.reason, last_seen = excluded.last_seen",
+                    [source, key, kind, title, reason, now, now])
+            stale = set(self.record_issues(source)) - listed if clear_unlisted else cleared - listed
+            for key in sorted(stale):
+                self.db.execute("DELETE FROM record_issues WHERE source = ? AND key = ?", [source, key])
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(self, command: str) -> int:

@@ -53,7 +53,8 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 def build_notion_source(settings: Settings) -> NotionSource:
     notion = settings.require("notion")
     return NotionSource(notion, settings.timezone, retry_policy(settings),
-                        default_duration=timedelta(minutes=notion.default_duration_min))
+                        default_duration=timedelta(minutes=notion.default_duration_min),
+                        date_required=settings.sync.date_required)
 
 
 def build_gcal_target(settings: Settings) -> GoogleCalendarTarget:
@@ -79,6 +80,11 @@ def source_item(booking: Booking) -> SourceItem:
                       recorded_target_id=booking.target_ids.get("gcal"),
                       updated=booking.updated_at.isoformat(timespec="microseconds") if booking.updated_at else None,
                       label=booking_label(booking))
+
+
+def _source_key(record_id: str) -> str:
+    """A Notion failure's page id as a booking key (failures carry the bare id)."""
+    return record_id if record_id.startswith("notion:") else f"notion:{record_id}"
 
 
 def pair_name(pairs: list[str]) -> str:
@@ -127,6 +133,7 @@ class SyncRun:
         self.deleted_sources: set[str] = set()
         self.targets: dict[str, TargetItem] = {}
         self.failures: list[Failure] = []
+        self.drafts: list[Failure] = []  # pages with no date yet (ids are booking keys)
         self.next_gcal_token: str | None = None
         self.target_complete = True
 
@@ -150,9 +157,38 @@ class SyncRun:
         read = self.source.read_bookings(since)
         self.bookings = {b.key: b for b in read.bookings}
         self.failures = list(read.failures)
+        self.drafts = list(read.drafts)
         self.targets, self.next_gcal_token, self.target_complete = self.target.read_changes(self.gcal_token)
         self._drop_past_unmanaged_events()
         self._reload_failed()
+        self._carry_record_issues()
+
+    def _carry_record_issues(self) -> None:
+        """Failing records and drafts reported before and not re-read this run stay reported.
+
+        An incremental read only sees pages edited since the last run, so without this a
+        broken page would be reported once and then vanish from view (and the exit code
+        would turn 0) while it is still broken.  A complete read sees every live page, so
+        an issue it doesn't report again is gone (the page was fixed or trashed).
+        """
+        if self.source_full:
+            return
+        seen = set(self.bookings) | self.deleted_sources | {d.id for d in self.drafts} | {
+            _source_key(f.id) for f in self.failures}
+        for key, row in self.store.record_issues(self.source.name).items():
+            if key in seen:
+                continue
+            if row["kind"] == "draft":
+                self.drafts.append(Failure(key, row["reason"], row["title"] or ""))
+            else:
+                self.failures.append(Failure(key.split(":", 1)[1], row["reason"], row["title"] or ""))
+
+    def save_record_issues(self) -> None:
+        """Remember this run's failing records and drafts; forget those now read valid or gone."""
+        issues = [(_source_key(f.id), "failure", f.title, f.reason) for f in self.failures]
+        issues += [(d.id, "draft", d.title, d.reason) for d in self.drafts]
+        self.store.save_record_issues(self.source.name, issues, cleared=set(self.bookings) | self.deleted_sources,
+                                      clear_unlisted=self.source_full)
 
     def _drop_past_unmanaged_events(self) -> None:
         """Events bsync doesn't manage that ended before today are history, not bookings; and
@@ -188,9 +224,10 @@ class SyncRun:
         booking, gone, failure = self.source.fetch(key)
         if booking is not None:
             self.bookings[key] = booking
+            self.failures = [f for f in self.failures if _source_key(f.id) != key]  # fixed since
         elif gone:
             self.deleted_sources.add(key)
-        elif failure is not None:
+        elif failure is not None and all(f.id != failure.id for f in self.failures):
             self.failures.append(failure)
 
     # -- planning -----------------------------------------------------------------------
@@ -222,6 +259,7 @@ class SyncRun:
                          target_id_for=target.target_id_for, source_complete=self.source_full,
                          target_complete=self.target_complete, conflict_policy=self.settings.sync.conflict,
                          import_unmanaged=self.settings.sync.import_unmanaged, failures=self.failures,
+                         drafts=self.drafts,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
                          target_label="Google Calendar")
 
@@ -243,6 +281,8 @@ class SyncRun:
         ctx = ApplyContext(self.store, LINK_PAIR, run_id, self.source, self.target, self.bookings, self.targets,
                            self.settings.timezone, dead_after=self.settings.sync.dead_after)
         summary = apply_plan(plan, ctx, on_action=on_action)
+        summary.drafts = len(self.drafts)
+        self.save_record_issues()
         self._advance_cursors()
         return summary
 

@@ -18,6 +18,7 @@ from bsync.plan import Failure, TargetItem
 class SourceRead:
     bookings: list[Booking]
     failures: list[Failure] = field(default_factory=list)
+    drafts: list[Failure] = field(default_factory=list)  # pages not ready to sync (no date yet): not errors
 
 
 @dataclass(frozen=True)

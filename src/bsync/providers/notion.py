@@ -8,10 +8,11 @@ event id is written back into the ``calendar_event_id`` property.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Collection, Iterator, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -35,6 +36,50 @@ TRANSIENT_CODES = {"rate_limited", "internal_server_error", "service_unavailable
                    "service_overload", "database_connection_unavailable", "conflict_error"}
 AUTH_CODES = {"unauthorized", "restricted_resource"}
 PAGE_SIZE = 100  # the API's maximum
+DRAFT_REASON = "no date yet"
+
+# Property types each mapped field can be read from (and, where bsync writes it, written to).
+TEXT_TYPES = frozenset({"rich_text", "select", "status", "email", "phone_number", "url", "number", "formula"})
+WRITABLE_TEXT = frozenset({"rich_text", "select", "url"})
+PROPERTY_TYPES: dict[str, frozenset[str]] = {
+    "title": frozenset({"title"}),
+    "start": frozenset({"date"}),
+    "end": frozenset({"date"}),
+    "status": frozenset({"status", "select"}),
+    "email": frozenset({"email", "rich_text"}),
+    "phone": frozenset({"phone_number", "rich_text"}),
+    "calendar_event_id": WRITABLE_TEXT,
+    "source": WRITABLE_TEXT,
+    "external_id": WRITABLE_TEXT,
+    "timezone": WRITABLE_TEXT,
+    "notifications": TEXT_TYPES | {"checkbox"},
+}
+"""Fields not listed (customer_name, service, staff, notes, location) take any text-like type."""
+
+_TYPE_NAMES = {"date": "a date", "title": "a title", "status": "a status", "select": "a select",
+               "email": "an email", "rich_text": "a text", "phone_number": "a phone number", "url": "a URL",
+               "number": "a number", "formula": "a formula", "checkbox": "a checkbox"}
+
+
+def property_type_problem(field_name: str, prop_name: str, schema: dict[str, Any]) -> str | None:
+    """Why ``[notion.properties] field = "prop"`` can't work with this database, or None.
+
+    Checked once, before any page is read: a misspelt or mistyped mapping would otherwise
+    make every page fail with a misleading per-record reason ("no date").
+    """
+    where = f"[notion.properties] {field_name} = {json.dumps(prop_name, ensure_ascii=False)}"
+    if prop_name not in schema:
+        return f"{where}: no such property in the database (properties: {', '.join(sorted(schema))})"
+    kind = schema[prop_name].get("type")
+    allowed = PROPERTY_TYPES.get(field_name, TEXT_TYPES)
+    if kind in allowed:
+        return None
+    wanted = " or ".join(_TYPE_NAMES.get(k, k) for k in sorted(allowed, key=lambda k: (k != "rich_text", k)))
+    return f"{where} is {_TYPE_NAMES.get(kind, kind)} property; it must be {wanted}"
+
+
+class NotReady(RecordError):
+    """A page that is a draft (no date yet, in a status that doesn't need one): skipped, not failed."""
 
 
 def classify(exc: BaseException) -> CallFailure | None:
@@ -122,11 +167,13 @@ class NotionSource:
     label = "Notion"
 
     def __init__(self, config: NotionConfig, default_timezone: str, policy: RetryPolicy,
-                 *, default_duration: timedelta = timedelta(hours=1)) -> None:
+                 *, default_duration: timedelta = timedelta(hours=1),
+                 date_required: Collection[str] = ("Confirmed",)) -> None:
         self.config = config
         self.props = config.properties
         self.default_timezone = default_timezone
         self.default_duration = default_duration
+        self.date_required = frozenset(date_required)  # status options whose pages must have a date
         self.policy = policy
         self.client = notion_client.Client(
             auth=config.token.get_secret_value(), base_url=config.base_url,
@@ -174,6 +221,8 @@ class NotionSource:
         if cache and cache.get("database_id") == self.config.database_id and not self.config.data_source_id:
             self._data_source_id = cache["data_source_id"]
             self._schema = cache["schema"]
+            if not self._valid_cache():  # the config changed since: check against the live schema
+                self._schema = None
 
     def cache(self) -> dict[str, Any]:
         """What :meth:`use_cache` takes: the discovered data source and property types."""
@@ -190,13 +239,23 @@ class NotionSource:
             except Exception as exc:
                 raise self._explain_not_found(exc, f"data source {ds_id}") from None
             schema = data_source.get("properties") or {}
-            for field_name, prop_name in self.props.model_dump().items():
-                if prop_name is not None and prop_name not in schema:
-                    raise ConfigError(
-                        f"notion.properties.{field_name}: the database has no property {prop_name!r} "
-                        f"(it has: {', '.join(sorted(schema))})")
+            self._check_mapping(schema)
             self._schema = schema
         return self._schema
+
+    def _check_mapping(self, schema: dict[str, Any]) -> None:
+        """ConfigError (exit 2) naming the first mapped property that is missing or mistyped."""
+        for field_name, prop_name in self.props.model_dump().items():
+            if prop_name is not None and (problem := property_type_problem(field_name, prop_name, schema)):
+                raise ConfigError(problem, hint="fix [notion.properties] in the config to match the database")
+
+    def _valid_cache(self) -> bool:
+        """Whether the cached schema still fits the config (else it is read again, then checked)."""
+        try:
+            self._check_mapping(self._schema or {})
+        except ConfigError:
+            return False
+        return True
 
     def _explain_not_found(self, exc: Exception, what: str) -> Exception:
         not_found = (isinstance(exc, APIResponseError) and exc.code == "object_not_found") or (
@@ -261,11 +320,18 @@ class NotionSource:
     def _collect(self, page: dict[str, Any], out: SourceRead) -> None:
         try:
             booking = self.page_to_booking(page)
+        except NotReady as exc:
+            out.drafts.append(Failure(f"notion:{exc.record_id}", exc.reason, self._title(page)))
+            return
         except RecordError as exc:
-            out.failures.append(Failure(exc.record_id, exc.reason))
+            out.failures.append(Failure(exc.record_id, exc.reason, self._title(page)))
             return
         self._pages[booking.key] = page["id"]
         out.bookings.append(booking)
+
+    def _title(self, page: dict[str, Any]) -> str:
+        """The page's title as written (for naming a failed or draft page), or ""."""
+        return read_property_text(page.get("properties", {}).get(self.props.title)) or ""
 
     def fetch(self, key: str) -> tuple[Booking | None, bool, Failure | None]:
         """One page by booking key: (booking, trashed_or_gone, failure)."""
@@ -310,7 +376,6 @@ class NotionSource:
         except (ZoneInfoNotFoundError, ValueError, OSError):
             raise RecordError(page_id, f"unknown timezone {zone_name!r} in property {p.timezone!r}") from None
 
-        start, end, all_day = self._read_when(page_id, props, zone)
         raw_status = text(p.status) if p.status else "Confirmed"
         if raw_status is None:
             raise RecordError(page_id, f"status property {p.status!r} is empty")
@@ -318,6 +383,9 @@ class NotionSource:
         if status is None:
             raise RecordError(page_id, f"unknown status {raw_status!r} (map it in [notion.status_map]; "
                                        f"known: {', '.join(self.config.status_map)})")
+        if not self._has_date(props) and raw_status not in self.date_required:
+            raise NotReady(page_id, DRAFT_REASON)
+        start, end, all_day = self._read_when(page_id, props, zone)
         title = text(p.title) or ""
         booking = Booking(
             key=f"notion:{page_id}",
@@ -340,6 +408,10 @@ class NotionSource:
             notifications_off=opted_out(props.get(p.notifications)) if p.notifications else False,
         )
         return validate_booking(booking, page_id)
+
+    def _has_date(self, props: dict[str, Any]) -> bool:
+        when = (props.get(self.props.start) or {}).get("date")
+        return bool(when and when.get("start"))
 
     def _read_when(self, page_id: str, props: dict[str, Any], zone: ZoneInfo) -> tuple[datetime, datetime, bool]:
         p = self.props
