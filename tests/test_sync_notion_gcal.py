@@ -376,3 +376,117 @@ def test_rate_limited_requests_are_retried_after_retry_after(sandbox, bsync):
     assert result.exit_code == 0 and result.json["created"] == 4
     statuses = [r.status for r in sandbox.notion.requests]
     assert statuses.count(429) >= 1 and statuses.count(200) == 7
+
+
+def test_page_without_a_date_is_a_draft_unless_its_status_needs_one(sandbox, bsync):
+    good = add(sandbox, "Rex – bath", start=at(2026, 12, 1, 10), end=at(2026, 12, 1, 11))
+    draft = add(sandbox, "Bella – consultation", start=None, status="Pending")
+    result = bsync("sync", "--plan", "-v")
+    assert result.exit_code == 0 and "Bella – consultation" in result.stdout and "no date yet" in result.stdout
+    plan = bsync("sync", "--plan", "--json").json
+    assert {"op": "skip", "source_id": f"notion:{draft}", "target_id": None, "changes": {},
+            "reason": "no date yet"} in plan["actions"] and "failures" not in plan
+    result = bsync("sync", "--json")
+    assert result.exit_code == 0 and result.json["failures"] == [] and result.json["drafts"] == 1
+    assert event_of(sandbox, good) is not None and len(live_events(sandbox)) == 1
+    status = bsync("status", "--json").json
+    assert status["commands"]["sync"]["last_success"] is not None
+    assert [d["title"] for d in status["records"]["drafts"]] == ["Bella – consultation"]
+    assert status["records"]["failing"] == []
+    assert "drafts: 1" in bsync("status").stdout
+
+    bsync.configure(date_required=["Pending"])  # now Pending needs a date: an error again
+    result = bsync("sync", "--json", "--full")
+    assert result.exit_code == 1
+    assert result.json["failures"] == [{"id": draft, "title": "Bella – consultation",
+                                         "reason": "no date in property 'When'"}]
+
+
+def test_date_required_must_name_a_status_option(sandbox, bsync):
+    bsync.configure(date_required=["Confirmd"])
+    result = bsync("sync")
+    assert result.exit_code == 2 and "sync.date_required" in result.stderr and "'Confirmd'" in result.stderr
+
+
+def test_failing_record_stays_reported_until_fixed(sandbox, bsync, monkeypatch):
+    from datetime import timedelta, timezone
+
+    real_now = sandbox.notion.clock
+    monkeypatch.setattr(sandbox.notion, "clock", lambda: real_now() - timedelta(hours=1))  # edited an hour ago
+    bad = add(sandbox, "Kiki – trim", start=at(2026, 12, 1, 10), email="kiki-at-example")
+    add(sandbox, "Rex – bath", start=at(2026, 12, 1, 12))
+    first = bsync("sync", "--json")
+    assert first.exit_code == 1
+    expected = {"id": bad, "title": "Kiki – trim", "reason": "invalid email address 'kiki-at-example'"}
+    assert first.json["failures"] == [expected]
+
+    sandbox.clear_requests()
+    second = bsync("sync", "--json")  # incremental: the page, edited an hour ago, is not read again
+    queried = [r for r in sandbox.notion.requests if r.path.endswith("/query")]
+    assert queried and all("filter" in r.json for r in queried)
+    assert second.exit_code == 1 and second.json["failures"] == [expected]
+    assert "Kiki – trim" in bsync("sync").stdout
+    status = bsync("status", "--json").json
+    assert [(r["id"], r["title"]) for r in status["records"]["failing"]] == [(f"notion:{bad}", "Kiki – trim")]
+    assert "invalid email address" in bsync("status").stdout
+
+    monkeypatch.setattr(sandbox.notion, "clock", lambda: datetime.now(timezone.utc))
+    sandbox.notion.update_page(bad, properties={"Email": {"email": "kiki@example.com"}})
+    fixed = bsync("sync", "--json")
+    assert fixed.exit_code == 0 and fixed.json["failures"] == []
+    assert event_of(sandbox, bad) is not None
+    assert bsync("status", "--json").json["records"] == {"failing": [], "drafts": []}
+
+
+def test_trashed_failing_record_is_forgotten_by_the_next_full_read(sandbox, bsync):
+    bad = add(sandbox, "Kiki – trim", start=at(2026, 12, 1, 10), email="kiki-at-example")
+    assert bsync("sync").exit_code == 1
+    sandbox.notion.update_page(bad, in_trash=True)
+    assert bsync("sync", "--full").exit_code == 0
+    assert bsync("status", "--json").json["records"]["failing"] == []
+
+
+@pytest.mark.parametrize("start, end, why", [
+    (at(2026, 12, 1, 10), at(2026, 12, 1, 10), "zero length"),
+    (at(2026, 12, 1, 10), at(2036, 12, 1, 10), "lasts 3653 days"),
+    (at(1900, 12, 1, 10), at(1900, 12, 1, 11), "year 1900"),
+    (at(9999, 12, 1, 10), at(9999, 12, 1, 11), "year 9999"),
+    (date(2026, 12, 1), date(2027, 3, 1), "lasts 91 days, more than 31 days"),
+])
+def test_suspicious_times_are_reported_and_never_reach_the_calendar(sandbox, bsync, start, end, why):
+    good = add(sandbox, "Rex – bath", start=at(2026, 12, 1, 12))
+    odd = add(sandbox, "Odd", start=start, end=end)
+    result = bsync("sync", "--json")
+    assert result.exit_code == 1 and result.json["created"] == 1
+    [failure] = result.json["failures"]
+    assert failure["id"] == odd and failure["title"] == "Odd"
+    assert failure["reason"].startswith("suspicious time") and why in failure["reason"]
+    assert event_of(sandbox, good) is not None and len(live_events(sandbox)) == 1
+
+
+@pytest.mark.parametrize("mapping, message", [
+    ('start = "Whenn"', '[notion.properties] start = "Whenn": no such property in the database '
+                        '(properties: Calendar Event ID, Client ID, Customer, Email, '),
+    ('start = "Name"\nend = "Name"', '[notion.properties] start = "Name" is a title property; it must be a date'),
+    ('status = "Customer"', '[notion.properties] status = "Customer" is a text property; '
+                            'it must be a select or a status'),
+])
+def test_mapped_property_missing_or_of_the_wrong_type_is_a_config_error(sandbox, bsync, mapping, message):
+    add(sandbox, "Rex – bath", start=at(2026, 12, 1, 12))
+    text = bsync.config.read_text()
+    bsync.config.write_text(text.replace("[google]", f"[notion.properties]\n{mapping}\n\n[google]"))
+    result = bsync("sync")
+    assert result.exit_code == 2 and message in " ".join(result.stderr.split())
+    assert not [r for r in sandbox.notion.requests if r.path.endswith("/query")]  # no page was read
+    assert writes(sandbox) == []
+
+
+def test_property_mapping_is_checked_even_with_a_cached_schema(sandbox, bsync):
+    add(sandbox, "Rex – bath", start=at(2026, 12, 1, 12))
+    assert bsync("sync").exit_code == 0  # caches the schema
+    text = bsync.config.read_text()
+    bsync.config.write_text(text.replace("[google]", '[notion.properties]\nstaff = "Staf"\n\n[google]'))
+    sandbox.clear_requests()
+    result = bsync("sync")
+    assert result.exit_code == 2 and 'staff = "Staf": no such property' in " ".join(result.stderr.split())
+    assert not [r for r in sandbox.notion.requests if r.path.endswith("/query")]

@@ -87,6 +87,17 @@ def _systemd_next() -> str | None:
     return None
 
 
+def record_issue_status(store: Store, now: datetime) -> dict[str, Any]:
+    """Source records that fail (with title and reason, since when) and drafts, as the last
+    runs left them: a failing record stays listed until a read finds it valid or gone."""
+    failing, drafts = [], []
+    for row in store.record_issues().values():
+        entry = {"id": row["key"], "title": row["title"] or "", "reason": row["reason"],
+                 "since": row["first_seen"], "age_s": _age(row["first_seen"], now)}
+        (drafts if row["kind"] == "draft" else failing).append(entry)
+    return {"failing": failing, "drafts": drafts}
+
+
 def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     """Everything the dashboard and the metrics show."""
     by_command = last_runs(store)
@@ -123,6 +134,7 @@ def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int
                   "oldest_pending": oldest_pending, "oldest_pending_age_s": _age(oldest_pending, now)},
         "notifications": {"counts": notifications, "attention": attention},
         "google_token": None,
+        "records": record_issue_status(store, now),
     }
     if settings.google is not None:
         from bsync.auth import token_info
