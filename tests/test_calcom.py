@@ -369,3 +369,21 @@ def test_no_show_webhook_marks_the_booking(sandbox, configured, receiver):
     sandbox.calcom.mark_no_show(booking["uid"], [booking["attendees"][0]["email"]])
     assert sandbox.calcom.deliver(url, "BOOKING_NO_SHOW_UPDATED", booking["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
     assert wait_for(lambda: calcom_pages(sandbox)[f"calcom:{booking['uid']}"]["Status"]["status"]["name"] == "No-show")
+
+
+def test_title_over_notions_limit_is_truncated_reported_and_settles(sandbox, bsync):
+    long_title = "Rex 🐕 full groom, " + "please be gentle " * 300  # ~5,100 characters, with a surrogate pair
+    booking = sandbox.calcom.create_booking(start=soon(hour=10), title=long_title)
+    summary = pulled(bsync)
+    [note] = summary["notes"]
+    assert "title truncated to Notion's 2,000-character limit" in note["note"]
+    [props] = calcom_pages(sandbox).values()
+    title = "".join(t["plain_text"] for t in props["Name"]["title"])
+    assert len(title.encode("utf-16-le")) // 2 == 2000 and title.endswith("…")
+    assert long_title.startswith(title[:-1])
+    sandbox.clear_requests()
+    again = pulled(bsync)
+    assert again["updated"] == 0 and write_requests(sandbox) == []  # the cut title is not rewritten every run
+    assert bsync("sync").exit_code == 0
+    [event] = sandbox.google.list_events(sandbox.google.calendar_id, include_deleted=False)
+    assert event["summary"] == title and f"calcom:{booking['uid']}" in calcom_pages(sandbox)

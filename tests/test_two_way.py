@@ -354,7 +354,7 @@ def test_recurring_calendar_events_are_not_imported(sandbox, bsync, cal):
 
 def test_failed_import_is_retried_on_later_runs_until_dead(sandbox, bsync, cal):
     bsync.configure(dead_after=2)
-    cal.create("x" * 2100, at(13), at(13, 30))  # Notion refuses titles over 2,000 characters
+    cal.create("Walk-in", at(13), at(13, 30), location="x" * 2100)  # Notion refuses texts over 2,000 characters
     first = bsync("sync", "--json")
     assert first.exit_code == 1 and "2000" in first.json["failures"][0]["reason"]
     second = bsync("sync", "--json")  # nothing changed, yet the failed import is tried again

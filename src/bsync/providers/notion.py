@@ -37,6 +37,26 @@ TRANSIENT_CODES = {"rate_limited", "internal_server_error", "service_unavailable
 AUTH_CODES = {"unauthorized", "restricted_resource"}
 PAGE_SIZE = 100  # the API's maximum
 DRAFT_REASON = "no date yet"
+TEXT_LIMIT = 2000  # UTF-16 code units in one text object's content (Notion's request size limits)
+TRUNCATED_MARK = "…"
+
+
+def fit_text(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
+    """``text`` cut to what one Notion text object may hold, ending in "…" when cut.
+
+    Notion answers a longer one with a 400 validation_error, so a booking titled by a
+    customer on Cal.com at length would otherwise fail on every run; cut, it still reaches
+    Notion and the calendar (and the summary says it was cut).  Notion counts UTF-16 code
+    units, as JavaScript does, so a cut never splits a surrogate pair.
+    """
+    if text is None or len(text) <= limit // 2 or _utf16_len(text) <= limit:
+        return text
+    units = text.encode("utf-16-le")[: (limit - _utf16_len(TRUNCATED_MARK)) * 2]
+    return units.decode("utf-16-le", errors="ignore") + TRUNCATED_MARK
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 # Property types each mapped field can be read from (and, where bsync writes it, written to).
 TEXT_TYPES = frozenset({"rich_text", "select", "status", "email", "phone_number", "url", "number", "formula"})
@@ -75,7 +95,7 @@ def property_type_problem(field_name: str, prop_name: str, schema: dict[str, Any
     if kind in allowed:
         return None
     wanted = " or ".join(_TYPE_NAMES.get(k, k) for k in sorted(allowed, key=lambda k: (k != "rich_text", k)))
-    return f"{where} is {_TYPE_NAMES.get(kind, kind)} property; it must be {wanted}"
+    return f"{where} is {_TYPE_NAMES.get(kind, f'a {kind}')} property; it must be {wanted}"
 
 
 class NotReady(RecordError):
@@ -472,7 +492,7 @@ class NotionSource:
         zone = ZoneInfo(zone_name or self.default_timezone)
         props: dict[str, Any] = {}
         if "title" in fields:
-            props[p.title] = text_value("title", fields["title"])
+            props[p.title] = text_value("title", fit_text(fields["title"]))
         if "start" in fields or "end" in fields:
             props.update(self._when_properties(fields["start"], fields["end"], zone))
         if "location" in fields and p.location:
@@ -539,7 +559,7 @@ class NotionSource:
         if p.source:
             props[p.source] = text_value(schema[p.source]["type"], source)
         if p.notes and notes:
-            props[p.notes] = text_value(schema[p.notes]["type"], notes[:2000])
+            props[p.notes] = text_value(schema[p.notes]["type"], fit_text(notes))
         if p.timezone and zone_name:
             props[p.timezone] = text_value(schema[p.timezone]["type"], zone_name)
         if p.email and email and EMAIL_RE.match(email):
@@ -580,8 +600,24 @@ class NotionPages:
     def target_id_for(self, key: str) -> str:
         return f"notion:new:{key}"  # a placeholder: Notion assigns the id on create
 
+    @staticmethod
+    def fitted(booking: Booking) -> tuple[Booking, list[str]]:
+        """The booking as a page can hold it (long texts cut, see :func:`fit_text`), and which
+        fields were cut.  Wanted and written values both go through it, so a cut title
+        compares equal to the page's and is not rewritten on every run."""
+        c = booking.customer
+        cut = {"title": fit_text(booking.title), "notes": fit_text(booking.notes),
+               "location": fit_text(booking.location), "customer": fit_text(c.name)}
+        before = {"title": booking.title, "notes": booking.notes, "location": booking.location, "customer": c.name}
+        changed = [name for name in cut if cut[name] != before[name]]
+        if not changed:
+            return booking, []
+        return replace(booking, title=cut["title"] or "", notes=cut["notes"], location=cut["location"],
+                       customer=replace(c, name=cut["customer"])), changed
+
     def fields(self, booking: Booking) -> dict[str, Any]:
         """What bsync manages on a platform booking's page, normalised (compares page and booking)."""
+        booking, _ = self.fitted(booking)
         c = booking.customer
         tz = booking.tz
         return {"title": booking.title, "start": when_value(booking.start, booking.all_day, tz),
@@ -624,6 +660,7 @@ class NotionPages:
 
     def _properties(self, booking: Booking) -> dict[str, Any]:
         p, schema = self.props, self.source.schema()
+        booking, _ = self.fitted(booking)
         props = self.source.common_properties(
             {**booking_common(booking)}, booking.timezone)
         if p.status:  # the full status, not only cancelled/active
@@ -658,7 +695,7 @@ class NotionPages:
             lambda: self.source.client.pages.create(parent={"data_source_id": ds_id},
                                                     properties=self._properties(booking)),
             f"Notion: creating the page of {booking.key}")
-        return self._result(page)
+        return self._result(page, _cut_note(booking))
 
     def update(self, booking: Booking, target_id: str, *, restore: bool) -> WriteResult:
         page_id = target_id.split(":", 1)[1]
@@ -667,7 +704,7 @@ class NotionPages:
             body["in_trash"] = False
         page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, **body),
                                  f"Notion: updating page {page_id}")
-        return self._result(page)
+        return self._result(page, _cut_note(booking))
 
     def remove(self, target_id: str) -> WriteResult:
         """Bookings are never deleted from Notion: a cancelled one gets the Cancelled status."""
@@ -686,6 +723,15 @@ class NotionPages:
         page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, properties=props),
                                  f"Notion: marking page {page_id}")
         return self._result(page)
+
+
+def _cut_note(booking: Booking) -> str:
+    """The summary note for a booking whose long texts were cut to fit Notion, or ""."""
+    _, cut = NotionPages.fitted(booking)
+    if not cut:
+        return ""
+    names = " and ".join(cut)
+    return f"{names} truncated to Notion's {TEXT_LIMIT:,}-character limit (ends in {TRUNCATED_MARK!r})"
 
 
 def _hash(fields: dict[str, Any]) -> str:
