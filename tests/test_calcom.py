@@ -387,3 +387,16 @@ def test_title_over_notions_limit_is_truncated_reported_and_settles(sandbox, bsy
     assert bsync("sync").exit_code == 0
     [event] = sandbox.google.list_events(sandbox.google.calendar_id, include_deleted=False)
     assert event["summary"] == title and f"calcom:{booking['uid']}" in calcom_pages(sandbox)
+
+
+def test_delivery_with_a_title_over_notions_limit_still_reaches_notion_and_the_calendar(sandbox, bsync, receiver):
+    booking = sandbox.calcom.create_booking(start=soon(hour=11), title="Luna " + "x" * 2500)
+    response = sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                                      CALCOM_WEBHOOK_SECRET)
+    assert response.status_code == 202
+    assert wait_for(lambda: f"calcom:{booking['uid']}" in calcom_pages(sandbox))
+    assert wait_for(lambda: sandbox.google.event_count(sandbox.google.calendar_id) == 1)
+    props = calcom_pages(sandbox)[f"calcom:{booking['uid']}"]
+    title = "".join(t["plain_text"] for t in props["Name"]["title"])
+    assert len(title) == 2000 and title.startswith("Luna xxx") and title.endswith("…")
+    assert [r["status"] for r in inbox(bsync)] == ["done"]

@@ -399,7 +399,8 @@ def test_page_without_a_date_is_a_draft_unless_its_status_needs_one(sandbox, bsy
     result = bsync("sync", "--json", "--full")
     assert result.exit_code == 1
     assert result.json["failures"] == [{"id": draft, "title": "Bella – consultation",
-                                         "reason": "no date in property 'When'"}]
+                                         "reason": "no date in property 'When'; a 'Pending' booking "
+                                                   "needs one ([sync] date_required)"}]
 
 
 def test_date_required_must_name_a_status_option(sandbox, bsync):

@@ -391,6 +391,12 @@ def test_calcom_replay_and_future_skew():
     (calcom_body("BOOKING_CREATED", calcom_payload(title=42)), "payload.title must be a string"),
     (calcom_body("BOOKING_CREATED", calcom_payload(attendees="ann")), "attendees must be a list"),
     (calcom_body("BOOKING_CREATED", calcom_payload(metadata={"client_id": {"x": 1}})), "metadata.client_id"),
+    (calcom_body("BOOKING_CREATED", calcom_payload(endTime="2026-03-29T09:00:00Z")),
+     "startTime/endTime: suspicious time: zero length"),
+    (calcom_body("BOOKING_CREATED", calcom_payload(endTime="2036-03-29T09:00:00Z")),
+     "suspicious time: lasts 3653 days"),
+    (calcom_body("BOOKING_CREATED", calcom_payload(startTime="1900-03-29T09:00:00Z", endTime="1900-03-29T10:00:00Z")),
+     "suspicious time: starts in year 1900"),
 ])
 def test_calcom_malformed(body, match):
     with pytest.raises(MalformedError, match=match):
@@ -530,6 +536,7 @@ def test_sesami_duration_as_numeric_string_and_integer_id():
     ({"service": {"duration": 30}}, "booking.service.name"),
     ({"status": None}, "booking.status is missing"),
     ({"id": ""}, "booking.id"),
+    ({"appointment_time": "1900-03-29T14:00:00+02:00"}, "booking.appointment_time: suspicious time: starts in year 1900"),
 ])
 def test_sesami_malformed(over, match):
     with pytest.raises(MalformedError, match=match):

@@ -50,7 +50,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bsync.errors import BsyncError, ConfigError
-from bsync.model import Booking, Customer, Status
+from bsync.model import Booking, Customer, Status, suspicious_time
 from bsync.timeutil import to_utc
 
 MAX_BODY = 1024 * 1024
@@ -508,6 +508,8 @@ def _calcom_booking(p: dict[str, Any], where: str, *, uid: str, status: Status, 
     end = _instant(p.get("endTime"), f"{where}.endTime")
     if end < start:
         raise MalformedError(f"{where}.endTime {end.isoformat()} is before startTime {start.isoformat()}")
+    if (why := suspicious_time(start, end, False)) is not None:
+        raise MalformedError(f"{where}.startTime/endTime: {why}")
 
     zone_name = _text(organizer, "timeZone", org_where) or _text(first, "timeZone", first_where)
     zone = _zone(zone_name, "organizer/attendee timeZone") if zone_name else default_timezone
@@ -618,6 +620,8 @@ def parse_sesami(body: bytes, now: datetime, *, replay_window: timedelta, defaul
         raise MalformedError(f"booking.service.duration must be a whole number of minutes from 1 to "
                              f"{_MAX_MINUTES}, got {_show(duration)}")
     start = _instant(b.get("appointment_time"), "booking.appointment_time")
+    if (why := suspicious_time(start, start + timedelta(minutes=duration), False)) is not None:
+        raise MalformedError(f"booking.appointment_time: {why}")
 
     stated = b.get("status")
     if event_type == "booking.cancelled":

@@ -403,8 +403,11 @@ class NotionSource:
         if status is None:
             raise RecordError(page_id, f"unknown status {raw_status!r} (map it in [notion.status_map]; "
                                        f"known: {', '.join(self.config.status_map)})")
-        if not self._has_date(props) and raw_status not in self.date_required:
-            raise NotReady(page_id, DRAFT_REASON)
+        if not self._has_date(props):
+            if raw_status not in self.date_required:
+                raise NotReady(page_id, DRAFT_REASON)
+            raise RecordError(page_id, f"no date in property {p.start!r}; a {raw_status!r} booking needs one "
+                                       f"([sync] date_required)")
         start, end, all_day = self._read_when(page_id, props, zone)
         title = text(p.title) or ""
         booking = Booking(
