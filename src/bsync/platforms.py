@@ -91,8 +91,11 @@ def run_platform_pairs(settings: Settings, *, pull: bool = False, plan_only: boo
             started = now_utc()
             failures: list[Failure] = []
             newest = None
+            read_ok: set[str] = set()
+            complete = full or store.cursor("calcom", "updated") is None
             if source is not None:
-                failures, newest = _pull(store, source, None if full else store.cursor("calcom", "updated"))
+                failures, newest, read_ok = _pull(store, source, None if full else store.cursor("calcom", "updated"))
+                failures += _carried_failures(store, failures, read_ok, complete)
             pages = NotionPages(notion, list(PLATFORMS), calcom.link_metadata if calcom else {})
             plan, bookings, targets = _plan(store, pages, failures)
             if on_plan is not None:
@@ -104,23 +107,46 @@ def run_platform_pairs(settings: Settings, *, pull: bool = False, plan_only: boo
                                settings.timezone, dead_after=settings.sync.dead_after)
             record.summary = apply_plan(plan, ctx, on_action=on_action)
             if source is not None:
+                store.save_record_issues("calcom", [(_calcom_issue_key(f.id), "failure", f.title, f.reason)
+                                                    for f in failures], cleared=read_ok, clear_unlisted=complete)
                 store.set_cursor("calcom", "updated", (newest or started).isoformat())
         return PairResult(plan, record.summary)
 
 
-def _pull(store: Store, source: CalcomSource, cursor: str | None) -> tuple[list[Failure], datetime | None]:
+def _calcom_issue_key(uid: str) -> str:
+    return f"calcom:{uid}"
+
+
+def _carried_failures(store: Store, failures: list[Failure], read_ok: set[str], complete: bool) -> list[Failure]:
+    """Cal.com bookings that failed on an earlier pull and were not read again since: an
+    incremental pull only sees bookings updated after the cursor, so they would otherwise
+    vanish from the summary (and the exit code) while still broken.  A complete pull sees
+    every booking, so what it doesn't report again is fixed or gone."""
+    if complete:
+        return []
+    seen = read_ok | {_calcom_issue_key(f.id) for f in failures}
+    return [Failure(key.split(":", 1)[1], row["reason"], row["title"] or "")
+            for key, row in store.record_issues("calcom").items() if key not in seen]
+
+
+def _pull(store: Store, source: CalcomSource, cursor: str | None) -> tuple[list[Failure], datetime | None, set[str]]:
+    """Store every Cal.com booking changed since ``cursor``: (failures, newest update, keys read valid)."""
     after = parse_instant(cursor) - PULL_OVERLAP if cursor else None
     failures: list[Failure] = []
+    read_ok: set[str] = set()
     newest: datetime | None = None
     for data in source.iter_bookings(after):
         try:
             record_calcom_booking(store, source, data)
+            read_ok.add(_calcom_issue_key(str(data.get("uid"))))
+            if data.get("rescheduledFromUid"):  # a valid successor settles its predecessor's failure
+                read_ok.add(_calcom_issue_key(str(data["rescheduledFromUid"])))
         except RecordError as exc:
-            failures.append(Failure(exc.record_id, exc.reason))
+            failures.append(Failure(exc.record_id, exc.reason, str(data.get("title") or "")[:100]))
         if data.get("updatedAt"):
             updated = parse_instant(data["updatedAt"])
             newest = updated if newest is None or updated > newest else newest
-    return failures, newest
+    return failures, newest, read_ok
 
 
 def _plan(store: Store, pages: NotionPages, failures: list[Failure]) -> tuple[Plan, dict[str, Booking], dict]:

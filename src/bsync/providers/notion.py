@@ -351,7 +351,7 @@ class NotionSource:
 
     def _title(self, page: dict[str, Any]) -> str:
         """The page's title as written (for naming a failed or draft page), or ""."""
-        return read_property_text(page.get("properties", {}).get(self.props.title)) or ""
+        return (read_property_text(page.get("properties", {}).get(self.props.title)) or "")[:100]
 
     def fetch(self, key: str) -> tuple[Booking | None, bool, Failure | None]:
         """One page by booking key: (booking, trashed_or_gone, failure)."""
