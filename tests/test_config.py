@@ -89,3 +89,13 @@ def test_missing_config_file_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     with pytest.raises(ConfigError, match="no config file found"):
         load_config(None)
+
+
+def test_date_required_defaults_to_confirmed_and_must_name_status_options(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL)).sync.date_required == ["Confirmed"]
+    own_map = MINIMAL + '[notion.status_map]\n"Booked" = "scheduled"\n'
+    assert load_config(write(tmp_path, own_map)).sync.date_required == ["Confirmed"]  # the default never errs
+    chosen = own_map + '[sync]\ndate_required = ["Booked"]\n'
+    assert load_config(write(tmp_path, chosen)).sync.date_required == ["Booked"]
+    with pytest.raises(ConfigError, match=r"sync.date_required: unknown status 'Confirmd'; known .*Pending"):
+        load_config(write(tmp_path, MINIMAL + '[sync]\ndate_required = ["Confirmd"]\n'))

@@ -213,6 +213,15 @@ def test_records_that_failed_to_parse_are_not_treated_as_deleted():
     assert p.actions == [] and p.halt is None
 
 
+def test_drafts_are_skips_with_their_reason_never_deletions():
+    draft = Failure("n:1", "no date yet", "Bella – consultation")
+    p = plan([], [link()], [tgt()], drafts=[draft])
+    assert [(a.op, a.source_id, a.target_id, a.reason, a.label) for a in p.actions] == [
+        ("skip", "n:1", tid("n:1"), "no date yet", "Bella – consultation")]
+    assert p.failures == [] and p.halt is None  # every source a draft is not an empty database
+    assert [(a.op, a.target_id) for a in plan([], [], [], drafts=[draft]).actions] == [("skip", None)]
+
+
 def test_tombstoned_links_stay_deleted():
     assert plan([], [link(tombstone=True)], [tgt(c=common(cancelled=True))]).actions == []
 

@@ -285,7 +285,7 @@ def plan_sync(
 
     actions = [a for a in actions if a is not None]
     plan = Plan(pair, actions, list(failures), needs_source=ctx.needs_source)
-    plan.halt = _safety_halt(plan, sources, links, failures, max_delete, source_complete, source_label)
+    plan.halt = _safety_halt(plan, sources, links, [*failures, *drafts], max_delete, source_complete, source_label)
     return plan
 
 
