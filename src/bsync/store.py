@@ -292,6 +292,7 @@ class Store:
                 memory.close()
                 raise _state_error(path, exc) from None
         store = cls(sqlite_utils.Database(memory), None)
+        store.refuse_newer_schema(path)
         store.migrate()
         return store
 
@@ -356,10 +357,10 @@ class Store:
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
 
-    def refuse_newer_schema(self) -> None:
+    def refuse_newer_schema(self, where: Path | None = None) -> None:
         current = self.schema_version()
         if current > SCHEMA_VERSION:
-            where = self.path or "the state DB"
+            where = where or self.path or "the state DB"
             raise StateError(f"state DB was written by a newer bsync (schema {current} > {SCHEMA_VERSION}): "
                              f"upgrade bsync or use another --state ({where}); nothing was written")
 
