@@ -351,7 +351,7 @@ def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = F
 
 @app.command()
 def reconcile(
-    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe (create, patch or cancel events; re-link; drop mapping rows that point at nothing) through the sync planner.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe (create, patch or cancel events; cancel or delete, per [sync] delete_policy, the events of bookings gone from Notion; re-link; drop mapping rows that point at nothing) through the sync planner.")] = False,
     plan: Annotated[bool, typer.Option("--plan", help="With --fix: show the repair plan, write nothing.")] = False,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
@@ -376,26 +376,11 @@ def reconcile(
         result = run_reconcile(settings, fix=fix, plan_only=plan)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
-    final = result.after or result.report
     if ctx.json:
-        data = result.report.as_json()
-        if fix:
-            data["fix"] = {"plans": [p.as_json() for p in result.fix_plans], "applied": result.fixed,
-                           "after": result.after.as_json() if result.after else None}
-        render.print_json(ctx.out, data)
+        render.print_json(ctx.out, render.reconcile_json(result, fix=fix))
     else:
-        render.print_drift(ctx.out, result.report)
-        for fix_plan in result.fix_plans if plan else ():
-            render.print_plan(ctx.out, fix_plan, tz=settings.tz)
-        if result.after is not None:
-            for summary in result.fixed.values():
-                if isinstance(summary, dict):
-                    ctx.out.print(f"repaired: {summary.get('created', 0)} created, {summary.get('updated', 0)} "
-                                  f"updated, {summary.get('deleted', 0)} cancelled ({summary.get('pair')})")
-            if result.fixed.get("links_removed"):
-                ctx.out.print(f"repaired: {result.fixed['links_removed']} mapping row(s) removed")
-            render.print_drift(ctx.out, result.after, title="after --fix")
-    raise typer.Exit(0 if plan else final.exit_code)
+        render.print_reconcile(ctx.out, result, show_plans=plan, tz=settings.tz)
+    raise typer.Exit(0 if plan else result.final.exit_code)
 
 
 @app.command()

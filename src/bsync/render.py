@@ -328,3 +328,32 @@ def print_drift(console: Console, report: Any, *, title: str = "reconcile") -> N
     else:
         console.print(head + f"[red]{len(problems)} drift[/] ({fixable} repaired by `bsync reconcile --fix`)")
     print_failures(console, report.failures)
+
+
+def reconcile_json(result: Any, *, fix: bool) -> dict[str, Any]:
+    """`bsync reconcile --json`: the findings, and with --fix the plans, what was applied and
+    the findings after."""
+    data = result.report.as_json()
+    if fix:
+        data["fix"] = {"plans": [p.as_json() for p in result.fix_plans], "applied": result.fixed,
+                       "after": result.after.as_json() if result.after else None}
+    return data
+
+
+def print_reconcile(console: Console, result: Any, *, show_plans: bool, tz: Any = None) -> None:
+    """The findings; with --fix --plan the repair plans; after --fix what was repaired and
+    the findings left."""
+    print_drift(console, result.report)
+    for fix_plan in result.fix_plans if show_plans else ():
+        print_plan(console, fix_plan, tz=tz)
+    if result.after is None:
+        return
+    for summary in result.fixed.values():
+        if isinstance(summary, dict):
+            line = (f"repaired: {summary.get('created', 0)} created, {summary.get('updated', 0)} updated, "
+                    f"{summary.get('deleted', 0)} cancelled or deleted ({summary.get('pair')})")
+            console.print(line + (f" — [bold red]safety halt:[/] {escape(summary['halted'])}"
+                                  if summary.get("halted") else ""))
+    if result.fixed.get("links_removed"):
+        console.print(f"repaired: {result.fixed['links_removed']} mapping row(s) removed")
+    print_drift(console, result.after, title="after --fix")

@@ -14,14 +14,56 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bsync.config import Settings
+from bsync.errors import BsyncError
 from bsync.store import Store
 from bsync.sync import LINK_PAIR
 from bsync.timeutil import parse_instant
+
+PARTS = {"notify": "sync", "platforms": "sync"}
+"""Runs recorded by the steps of a sync (and of the webhook receiver's processing), which
+nobody starts as a command of their own: status shows them under the command they belong to."""
+
+
+@dataclass
+class CommandRun:
+    """The ``runs`` row of a command that is not itself a sync pass (reconcile, retry, resolve)."""
+
+    run_id: int
+    exit_code: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self, exit_code: int, summary: dict[str, Any]) -> None:
+        self.exit_code, self.summary = exit_code, summary
+
+
+@contextmanager
+def command_run(state_path: Path, command: str) -> Iterator[CommandRun]:
+    """Record a run of ``command`` in ``runs``: started now, finished with the exit code and
+    summary given to :meth:`CommandRun.finish`, or with the error that stopped it.
+
+    The row is written through short connections of its own, without the run lock: the
+    command takes the lock itself where it writes (a plain reconcile only reads, and must
+    not be refused because a sync is running).  A process killed meanwhile leaves the row
+    unfinished, which status shows as "running or killed".
+    """
+    with Store.open(state_path) as store:
+        run = CommandRun(store.start_run(command))
+    try:
+        yield run
+    except BsyncError as exc:
+        with Store.open(state_path) as store:
+            store.finish_run(run.run_id, exc.exit_code, {**run.summary, "error": str(exc)})
+        raise
+    with Store.open(state_path) as store:
+        store.finish_run(run.run_id, run.exit_code, run.summary)
+
 
 def command_family(command: str) -> str:
     """``sync notion-to-gcal`` -> ``sync``; ``sync pull calcom`` -> ``pull calcom``."""
