@@ -128,36 +128,85 @@ def _exit_text(exit_code: int | None) -> str:
 
 def _counts_text(summary: dict[str, Any] | None) -> str:
     s = summary or {}
-    if "error" in s and not any(k in s for k in ("created", "sent")):
+    if "error" in s and not any(k in s for k in ("created", "sent", "counts")):
         return f"[red]{escape(short(s['error'], 70))}[/]"
-    keys = ("created", "updated", "deleted", "sent", "deferred", "uncertain", "errors", "requests")
+    if isinstance(s.get("counts"), dict):  # a reconcile: its findings by kind
+        found = ", ".join(f"{n} {kind}" for kind, n in sorted(s["counts"].items()))
+        return found or "[green]clean[/]"
+    keys = ("created", "updated", "deleted", "sent", "deferred", "uncertain", "errors", "requests", "revived")
     return ", ".join(f"{s[k]} {k}" for k in keys if isinstance(s.get(k), int) and (s[k] or k in ("errors",)))
 
 
+def _local_time(value: str | None, tz: Any, fmt: str = "%a %d %b %H:%M") -> str:
+    """A stored UTC instant as the business sees it."""
+    if not value:
+        return "—"
+    return datetime.fromisoformat(value).astimezone(tz).strftime(fmt)
+
+
+def _cursor_value(value: str | None, tz: Any) -> str:
+    """A cursor that is a time (Notion's "edited since") in local time; tokens shortened."""
+    if value and len(value) >= 19 and value[10:11] == "T":
+        try:
+            return _local_time(value, tz, "%d %b %H:%M:%S")
+        except ValueError:
+            pass
+    return short(value, 32)
+
+
+def _command_label(command: str, part_of: str | None) -> str:
+    """``notify (part of sync)``: runs nobody started as a command of their own say so."""
+    return f"{command} (part of {part_of})" if part_of else command
+
+
+def _next_run_text(next_run: dict[str, Any] | None, tz: Any, zone: str) -> str:
+    if not next_run:
+        return "next scheduled run: unknown"
+    if next_run.get("at") is None:
+        return f"next scheduled run: {next_run.get('unknown') or 'unknown'}"
+    try:
+        when = f"{_local_time(next_run['at'], tz)} {zone}"
+    except ValueError:  # systemd's own format, already in the machine's local time
+        when = next_run["at"]
+    return f"next scheduled run: {when} ({next_run['source']})"
+
+
 def status_tables(data: dict[str, Any]) -> list[Table]:
-    """The `bsync status` dashboard: one table per question an admin asks in the morning."""
+    """The `bsync status` dashboard: one table per question an admin asks in the morning.
+    Times are in the business timezone, which the headers name."""
+    from zoneinfo import ZoneInfo
+
     now = datetime.fromisoformat(data["now"])
+    zone = data.get("timezone") or "UTC"
+    tz = ZoneInfo(zone)
     out = []
-    last = Table(title="Last run per command", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("command", "started (UTC)", "took", "exit", "counts", "last success"):
+    last = Table(title=f"Last run per command (times in {zone})", title_justify="left", box=box.SIMPLE_HEAD,
+                 pad_edge=False)
+    for col in ("command", "started", "took", "exit", "counts", "last success"):
         last.add_column(col)
-    for command, entry in sorted(data["commands"].items()):
+    commands = data["commands"]
+    # each command, then the runs that were steps of it
+    order = sorted(commands, key=lambda c: (commands[c].get("part_of") or c, bool(commands[c].get("part_of")), c))
+    for command in order:
+        entry = commands[command]
         run, ok = entry["last"], entry["last_success"]
         started = datetime.fromisoformat(run["started_at"])
-        last.add_row(command, f"{run['started_at'][:16].replace('T', ' ')} ({_ago((now - started).total_seconds())})",
+        part_of = entry.get("part_of")
+        last.add_row(("  ↳ " if part_of and part_of in commands else "") + _command_label(command, part_of),
+                     f"{_local_time(run['started_at'], tz)} ({_ago((now - started).total_seconds())})",
                      _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
                      _counts_text(run.get("summary")),
                      "[green]this one[/]" if ok and ok["id"] == run["id"] else
-                     (ok["started_at"][:16].replace("T", " ") if ok else "[red]never[/]"))
-    if data.get("next_run"):
-        last.caption = f"next scheduled run: {data['next_run']['at']} ({data['next_run']['source']})"
+                     (_local_time(ok["started_at"], tz) if ok else "[red]never[/]"))
+    last.caption = escape(_next_run_text(data.get("next_run"), tz, zone))
     out.append(last)
 
-    table = Table(title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("#", "command", "UTC start", "took", "exit", "counts"):
+    table = Table(title=f"Recent runs ({zone})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("#", "command", "started", "took", "exit", "counts"):
         table.add_column(col, no_wrap=col != "counts")
     for run in data["runs"]:
-        table.add_row(str(run["id"]), run["command"], run["started_at"][5:16].replace("T", " "),
+        table.add_row(str(run["id"]), _command_label(run["command"], run.get("part_of")),
+                      _local_time(run["started_at"], tz, "%d %b %H:%M"),
                       _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
                       _counts_text(run.get("summary")))
     out.append(table)
@@ -195,7 +244,7 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
         for col in ("provider", "scope", "value", "moved"):
             cur.add_column(col)
         for c in data["cursors"]:
-            cur.add_row(c["provider"], short(c["scope"], 30), short(c["value"], 32), _ago(c.get("age_s")))
+            cur.add_row(c["provider"], short(c["scope"], 30), _cursor_value(c["value"], tz), _ago(c.get("age_s")))
         out.append(cur)
     if data["conflicts"]:
         con = Table(title="Open conflicts (settle with `bsync resolve KEY --take notion|gcal`)", title_justify="left")
