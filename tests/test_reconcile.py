@@ -135,6 +135,9 @@ def test_fix_removes_an_orphan_event_per_delete_policy_and_a_rerun_is_clean(bsyn
     assert result.json["fix"]["applied"]["orphans"]["deleted"] == 1
     assert [(m, path.rsplit("/", 1)[1]) for _, m, path in write_requests(sandbox)] == [(method, orphan)]
     assert event_statuses(sandbox) == {kept: "confirmed", orphan: "cancelled"}  # Google keeps deleted ones
+    recorded = bsync("status", "--json").json["commands"]["reconcile"]["last"]
+    assert recorded["exit_code"] == 0 and recorded["summary"]["found"] == {"orphan_event": 1}
+    assert recorded["summary"]["counts"] == {}  # what is left after --fix
     again = bsync("reconcile", "--json")
     assert again.exit_code == 0 and again.json["counts"] == {}
     sandbox.clear_requests()

@@ -130,9 +130,12 @@ def _counts_text(summary: dict[str, Any] | None) -> str:
     s = summary or {}
     if "error" in s and not any(k in s for k in ("created", "sent", "counts")):
         return f"[red]{escape(short(s['error'], 70))}[/]"
-    if isinstance(s.get("counts"), dict):  # a reconcile: its findings by kind
-        found = ", ".join(f"{n} {kind}" for kind, n in sorted(s["counts"].items()))
-        return found or "[green]clean[/]"
+    if isinstance(s.get("counts"), dict):  # a reconcile: its findings by kind (left after --fix)
+        def kinds(counts: dict[str, int]) -> str:
+            return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+        left = kinds(s["counts"]) or "[green]clean[/]"
+        return f"found {kinds(s['found'])}; after --fix: {left}" if s.get("found") else left
     keys = ("created", "updated", "deleted", "sent", "deferred", "uncertain", "errors", "requests", "revived")
     return ", ".join(f"{s[k]} {k}" for k in keys if isinstance(s.get(k), int) and (s[k] or k in ("errors",)))
 
