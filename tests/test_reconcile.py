@@ -13,7 +13,8 @@ from conftest import converges_after_dying_at_every_call, write_requests
 
 from bsync.model import Booking, Customer, Status
 from bsync.providers.gcal import event_id_for
-from bsync.reconcile import find_drift
+from bsync.plan import TargetItem
+from bsync.reconcile import Drift, Report, find_drift, orphan_plan
 from bsync.sandbox.seed import booking_properties
 from bsync.store import Store
 
@@ -220,3 +221,19 @@ def test_double_booking_rules_pure():
                        now=now)
     pairs = sorted(tuple(sorted(d.ids.values())) for d in drift if d.kind == "double_booking")
     assert pairs == [("a", "g"), ("c", "g"), ("e", "f")]
+
+
+def test_orphan_removal_halts_like_a_sync_pure():
+    """Removing events is refused when Notion looks empty or too many would go at once."""
+    events = {f"ev{i}": TargetItem(f"ev{i}", f"notion:p{i}", {"title": f"B{i}"}) for i in range(4)}
+
+    def report(orphans: int, bookings: int) -> Report:
+        return Report([Drift("orphan_event", {"event": f"ev{i}", "booking": f"notion:p{i}"}, "gone")
+                       for i in range(orphans)], {"bookings": bookings})
+
+    one = orphan_plan(report(1, 3), events, delete_policy="delete")
+    assert one.halt is None and [(a.op, a.target_id, a.target_write) for a in one.actions] == [("delete", "ev0", "remove")]
+    assert "delete the event" in one.actions[0].reason
+    assert "more than max_delete" in orphan_plan(report(3, 1), events, delete_policy="cancel").halt
+    assert "no bookings" in orphan_plan(report(1, 0), events, delete_policy="cancel").halt
+    assert orphan_plan(report(3, 1), events, delete_policy="cancel", max_delete=lambda n: n).halt is None

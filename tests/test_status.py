@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from bsync.sandbox.seed import booking_properties
-from bsync.status import expected_from_history, prometheus_text
+from bsync.reconcile import KINDS
+from bsync.status import expected_from_history, last_drift, prometheus_text
 from bsync.store import Store
 
 WAW = ZoneInfo("Europe/Warsaw")
@@ -96,6 +97,22 @@ def test_prometheus_escapes_labels():
             "notifications": {"counts": {}}, "google_token": None}
     text = prometheus_text(data)
     assert 'command="we\\"ird"' in text and 'bsync_last_run_exit_code{command="we\\"ird"} -1' in text
+
+
+def test_drift_gauges_cover_every_kind_and_escape_what_the_state_db_says():
+    commands = {"reconcile": {"last": {"id": 7, "started_at": "2026-01-01T00:00:00+00:00", "exit_code": 1,
+                                       "finished_at": None,
+                                       "summary": {"counts": {"orphan_event": 2, 'odd"\nkind': 1, "bad": "1\nx"}}},
+                              "last_success": None}}
+    data = {"commands": commands, "drift": last_drift(commands), "links": {}, "journal": {}, "conflicts": [],
+            "inbox": {"backlog": 0}, "notifications": {"counts": {}}, "google_token": None}
+    lines = prometheus_text(data).splitlines()
+    drift = [line for line in lines if line.startswith("bsync_drift_findings{")]
+    assert 'bsync_drift_findings{kind="orphan_event"} 2' in drift
+    assert 'bsync_drift_findings{kind="odd\\"\\nkind"} 1' in drift  # escaped, one line
+    assert not any("bad" in line for line in drift)  # not a number: no sample
+    assert len(drift) == len(KINDS) + 1  # every kind, 0 when not found
+    assert "# TYPE bsync_drift_findings gauge" in lines
 
 
 def test_next_run_is_guessed_from_the_usual_daily_time():

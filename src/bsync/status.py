@@ -187,6 +187,7 @@ def last_drift(commands: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     counts = ((last or {}).get("summary") or {}).get("counts")
     if last is None or not isinstance(counts, dict):
         return None
+    counts = {str(kind): n for kind, n in counts.items() if isinstance(n, int) and not isinstance(n, bool)}
     return {"run": last["id"], "started_at": last["started_at"], "exit_code": last["exit_code"], "counts": counts}
 
 
