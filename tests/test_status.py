@@ -145,6 +145,13 @@ def test_when_the_next_run_cant_be_known_status_says_why():
     assert at is None and "no start time within 15 minutes" in why
 
 
+def test_next_run_from_the_systemd_timer_is_in_the_business_timezone(bsync, sandbox, monkeypatch):
+    monkeypatch.setattr("bsync.status._systemd_next", lambda: "@1796101200")  # 2026-12-01T05:00Z
+    result = bsync("status", "--json")
+    assert result.json["next_run"] == {"at": "2026-12-01T06:00:00+01:00", "source": "systemd bsync.timer"}
+    assert "Tue 01 Dec 06:00 Europe/Warsaw (systemd bsync.timer)" in bsync("status").stdout
+
+
 def insert_run(store, command: str, started: datetime) -> None:
     store.db.execute("INSERT INTO runs (command, started_at, finished_at, exit_code, summary) VALUES (?, ?, ?, 0, '{}')",
                      [command, started.astimezone(timezone.utc).isoformat(timespec="seconds"),

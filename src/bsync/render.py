@@ -174,7 +174,7 @@ def _next_run_text(next_run: dict[str, Any] | None, tz: Any, zone: str) -> str:
     return f"next scheduled run: {when} ({next_run['source']})"
 
 
-def status_tables(data: dict[str, Any]) -> list[Table]:
+def status_tables(data: dict[str, Any]) -> list[Table | Text]:
     """The `bsync status` dashboard: one table per question an admin asks in the morning.
     Times are in the business timezone, which the headers name."""
     from zoneinfo import ZoneInfo
@@ -201,8 +201,8 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
                      _counts_text(run.get("summary")),
                      "[green]this one[/]" if ok and ok["id"] == run["id"] else
                      (_local_time(ok["started_at"], tz) if ok else "[red]never[/]"))
-    last.caption = escape(_next_run_text(data.get("next_run"), tz, zone))
     out.append(last)
+    out.append(Text(_next_run_text(data.get("next_run"), tz, zone)))  # a line of its own: never squeezed
 
     table = Table(title=f"Recent runs ({zone})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("#", "command", "started", "took", "exit", "counts"):

@@ -157,26 +157,36 @@ def next_scheduled_run(store: Store, now: datetime, tz: Any) -> dict[str, Any]:
     knows, ``at`` is None and ``unknown`` says why."""
     timer = _systemd_next()
     if timer:
-        return {"at": timer, "source": "systemd bsync.timer"}
+        return {"at": systemd_time(timer, tz), "source": "systemd bsync.timer"}
     expected, why = expected_from_history(_sync_starts(store, now), now, tz)
     if expected is None:
         return {"at": None, "source": None, "unknown": why}
     return {"at": expected.isoformat(), "source": why}
 
 
+def systemd_time(value: str, tz: Any) -> str:
+    """systemd's ``@1764738000`` (``--timestamp=unix``) as ISO 8601 in the business timezone;
+    an older systemd's own format ("Thu 2026-12-03 06:00:00 CET") as it is."""
+    if value.startswith("@") and value[1:].isdigit():
+        return datetime.fromtimestamp(int(value[1:]), tz).isoformat()
+    return value
+
+
 def _systemd_next() -> str | None:
+    """When systemd starts bsync.timer next (the user's timer, else the system's)."""
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         return None
     for scope in (["--user"], []):
-        try:
-            out = subprocess.run([systemctl, *scope, "show", "bsync.timer", "--property=NextElapseUSecRealtime",
-                                  "--value"], capture_output=True, text=True, timeout=2, check=False)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        value = out.stdout.strip()
-        if out.returncode == 0 and value and value not in ("n/a", "0"):
-            return value
+        for timestamp in (["--timestamp=unix"], []):  # the option needs systemd >= 248
+            try:
+                out = subprocess.run([systemctl, *scope, "show", "bsync.timer", "--property=NextElapseUSecRealtime",
+                                      "--value", *timestamp], capture_output=True, text=True, timeout=2, check=False)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            value = out.stdout.strip()
+            if out.returncode == 0 and value and value not in ("n/a", "0", "@0"):
+                return value
     return None
 
 
