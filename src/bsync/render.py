@@ -136,6 +136,8 @@ def _counts_text(summary: dict[str, Any] | None) -> str:
 
         left = kinds(s["counts"]) or "[green]clean[/]"
         return f"found {kinds(s['found'])}; after --fix: {left}" if s.get("found") else left
+    if s.get("take"):  # a resolve
+        return f"{escape(short(s.get('key'), 30))}: {escape(str(s['take']))} wins"
     keys = ("created", "updated", "deleted", "sent", "deferred", "uncertain", "errors", "requests", "revived")
     return ", ".join(f"{s[k]} {k}" for k in keys if isinstance(s.get(k), int) and (s[k] or k in ("errors",)))
 
