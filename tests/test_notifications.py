@@ -170,6 +170,46 @@ def test_reminders_at_both_leads_by_email_and_sms_once_each(bsync, sandbox):
     assert "in 2 hours" in emails(sandbox)[-1]["content"][0]["value"]
 
 
+def test_a_once_a_day_run_sends_the_24h_reminder_saying_the_real_time_left(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15), phone=None)
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    result = bsync("remind", "--window", "24h", "--now", (at(15) - timedelta(hours=26)).isoformat(), "--json")
+    assert result.exit_code == 0 and result.json["sent"] == 1, result.stdout
+    assert "a reminder of your booking in 26 hours." in emails(sandbox)[0]["content"][0]["value"]
+    assert [r["lead"].split("@")[0] for r in notifications(bsync) if r["kind"] == "reminder"] == ["24h"]
+    result = bsync("remind", "--window", "24h", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
+    assert result.json["sent"] == 1
+    assert "a reminder of your booking in 2 hours." in emails(sandbox)[1]["content"][0]["value"]
+
+
+def test_a_title_with_a_line_break_adds_no_header_and_no_sms_line(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, "Rex\r\nBcc: evil@example.com", start=at(15))
+    assert bsync("sync").exit_code == 0
+    [mail] = emails(sandbox)
+    sent = [r.json for r in sandbox.sendgrid.requests if r.path == "/v3/mail/send"][0]
+    assert sent["subject"] == mail["subject"] and mail["subject"].startswith("Booking confirmed: Rex Bcc: evil@")
+    assert not set("\r\n") & set(sent["subject"]) and "bcc" not in sent["personalizations"][0]
+    assert bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat()).exit_code == 0
+    [sms] = sandbox.twilio.messages
+    assert "Rex Bcc: evil@example.com" in sms["body"] and not set("\r\n") & set(sms["body"])
+
+
+def test_a_phone_that_is_no_number_is_reported_and_the_email_still_goes(bsync, sandbox):
+    bsync("sync")
+    page = add(sandbox, "Maybe", start=at(15), phone="call me maybe")
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
+    assert result.exit_code == 1 and result.json["sent"] == 1
+    [failure] = result.json["failures"]
+    assert failure["id"] == f"notion:{page}" and "'Maybe'" in failure["reason"]
+    assert "phone 'call me maybe' is not a valid number" in failure["reason"]
+    assert len(emails(sandbox)) == 1 and sandbox.twilio.messages == []
+
+
 def test_quiet_hours_defer_a_reminder_until_morning(bsync, sandbox):
     bsync("sync")
     add(sandbox, start=at(7, 30))

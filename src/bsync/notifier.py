@@ -26,9 +26,9 @@ from typing import Any, Callable
 from bsync.apply import RunCounts
 from bsync.config import Settings
 from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
-from bsync.messages import Templates, booking_fields
+from bsync.messages import Templates, booking_fields, one_line
 from bsync.model import Booking
-from bsync.notify import Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
+from bsync.notify import REMINDER, Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
 from bsync.store import Store
 from bsync.sync import NOTION_OVERLAP, build_notion_source, notion_scope, open_store, recorded_run, retry_policy
 from bsync.timeutil import now_utc, parse_duration, parse_instant
@@ -131,8 +131,8 @@ class Senders:
 
         booking = message.booking
         assert booking is not None and message.recipient is not None
-        values = booking_fields(booking, business=self.business, lead=message.lead_label,
-                                previous_start=message.previous_start)
+        left = booking.start - now if message.kind == REMINDER else None
+        values = booking_fields(booking, business=self.business, left=left, previous_start=message.previous_start)
         rendered = self.templates[message.channel].render(message.kind, values)
         if message.channel == "sms":
             return self.sms.send(message.recipient, rendered.text)
@@ -142,7 +142,7 @@ class Senders:
             data = booking_invite(booking, method=method, sequence=message.sequence,
                                   organizer_email=self.organizer, organizer_name=self.organizer_name, stamp=now)
             attachments = (Attachment(ics_filename(method), ics_content_type(method), data),)
-        email = Email(to=message.recipient, to_name=booking.customer.name, subject=rendered.subject,
+        email = Email(to=message.recipient, to_name=one_line(booking.customer.name) if booking.customer.name else None, subject=rendered.subject,
                       text=rendered.text, html=rendered.html, template_id=rendered.template_id,
                       template_data=dict(rendered.data) if rendered.data is not None else None,
                       attachments=attachments, categories=("bsync", message.kind),
@@ -251,6 +251,10 @@ def _deliver(plan: Plan, store: Store, senders: Senders, summary: NotifySummary,
             summary.deferred += 1
         elif message.op == "skip":
             summary.skipped += 1
+        elif message.op == "fail":
+            title = message.booking.title if message.booking is not None else ""
+            summary.fail(message.booking_key, f"{title!r}: {message.kind} by {message.channel} not sent: "
+                                              f"{message.reason}")
         elif message.op == "uncertain":
             summary.uncertain += 1
             summary.failures.append({"id": message.booking_key,

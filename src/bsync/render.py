@@ -243,7 +243,8 @@ def availability_tables(result: dict[str, Any]) -> list[Table]:
     return tables
 
 
-NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "suppress": "dim", "uncertain": "magenta"}
+NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "fail": "red", "suppress": "dim",
+                "uncertain": "magenta"}
 
 
 def message_json(message: Any, tz: Any = None) -> dict[str, Any]:
@@ -287,7 +288,8 @@ def print_notify_plan(console: Console, plan: Any, *, tz: Any = None, show_skips
     counts = plan.counts()
     hidden = sum(counts.get(op, 0) for op in ("skip", "suppress"))
     console.print("[bold]notifications[/]: " + ", ".join(f"{counts.get(op, 0)} {op}" for op in
-                                                           ("send", "defer", "skip", "suppress", "uncertain"))
+                                                           ("send", "defer", "skip", "fail", "suppress",
+                                                            "uncertain"))
                   + (" (skips hidden; -v lists them)" if hidden and not show_skips else ""))
 
 
