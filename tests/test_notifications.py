@@ -306,30 +306,36 @@ def test_a_refused_address_fails_that_booking_only(bsync, sandbox):
     assert len(emails(sandbox)) == 1
 
 
-def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, tmp_path):
-    bsync("sync")
-    add(sandbox, start=at(15), phone=None)
-    bsync("sync")
-    sandbox.sendgrid.clear_messages()
+def remind_killed_after(server, path: str, bsync, now: str) -> None:
+    """Run `bsync remind` in a process that ``server`` SIGKILLs right after it accepts the
+    first request to ``path``: the message went out, bsync never heard so."""
     proc: subprocess.Popen | None = None
-    original = sandbox.sendgrid.dispatch
+    original = server.dispatch
 
     def kill_after_accepting(request):
         response = original(request)
-        if request.path == "/v3/mail/send" and response.status in (200, 202) and proc is not None:
+        if request.path == path and response.status in (200, 201, 202) and proc is not None:
             os.kill(proc.pid, signal.SIGKILL)  # bsync dies before it hears the answer
             time.sleep(0.2)
         return response
 
-    sandbox.sendgrid.dispatch = kill_after_accepting
-    now = (at(15) - timedelta(hours=2)).isoformat()
+    server.dispatch = kill_after_accepting
     try:
         proc = subprocess.Popen([sys.executable, "-m", "bsync.cli", "remind", "--now", now, "--config",
                                  str(bsync.config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc.wait(timeout=60)
     finally:
-        del sandbox.sendgrid.dispatch
+        del server.dispatch
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, tmp_path):
+    bsync("sync")
+    add(sandbox, start=at(15), phone=None)
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.sendgrid, "/v3/mail/send", bsync, now)
     assert len(emails(sandbox)) == 1
     result = bsync("remind", "--now", now)
     assert result.exit_code == 1 and "uncertain" in result.stdout
@@ -338,6 +344,40 @@ def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, 
     assert result.exit_code == 0, result.stdout
     assert len(emails(sandbox)) == 2
     assert bsync("remind", "--now", now).exit_code == 0
+
+
+def test_a_killed_sms_send_that_twilio_lists_as_sent_is_recorded_not_resent(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15), email=None)
+    bsync("sync")
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.twilio, f"/2010-04-01/Accounts/{sandbox.twilio.account_sid}/Messages.json", bsync, now)
+    [sms] = sandbox.twilio.messages
+    assert [r["state"] for r in notifications(bsync) if r["kind"] == "reminder"] == ["intent"]
+    sandbox.twilio.mark_sent()  # seconds later the carrier has it
+    result = bsync("remind", "--now", now, "--json")
+    assert result.exit_code == 0, result.stdout
+    assert (result.json["found_sent"], result.json["sent"], result.json["uncertain"]) == (1, 0, 0)
+    assert len(sandbox.twilio.messages) == 1  # not sent twice
+    [row] = [r for r in notifications(bsync) if r["kind"] == "reminder"]
+    assert (row["state"], row["provider_message_id"]) == ("sent", sms["sid"])
+    assert bsync("remind", "--now", now).exit_code == 0 and len(sandbox.twilio.messages) == 1
+
+
+def test_a_killed_sms_send_twilio_does_not_list_stays_uncertain(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15), email=None, phone="+48 600 100 203")
+    add(sandbox, "Other", start=at(15), email=None, phone="+48 600 100 204")
+    bsync("sync")
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.twilio, f"/2010-04-01/Accounts/{sandbox.twilio.account_sid}/Messages.json", bsync, now)
+    [sms] = sandbox.twilio.messages
+    waiting = "+48600100204" if sms["to"] == "+48600100203" else "+48600100203"
+    sandbox.twilio.clear_messages()  # Twilio has no record of it (or it is still queued)
+    result = bsync("remind", "--now", now, "--json")
+    assert result.exit_code == 1 and result.json["uncertain"] == 1 and result.json["found_sent"] == 0
+    assert "Twilio lists no such text" in result.json["failures"][0]["reason"]
+    assert [m["to"] for m in sandbox.twilio.messages] == [waiting]  # the other one still went
 
 
 # -- the webhook receiver -------------------------------------------------------------------------

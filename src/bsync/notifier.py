@@ -46,10 +46,12 @@ class NotifySummary(RunCounts):
     skipped: int = 0
     suppressed: int = 0
     uncertain: int = 0
+    found_sent: int = 0  # uncertain messages the provider lists as sent, now recorded so
 
     def as_json(self) -> dict[str, Any]:
         return {"pair": self.command, "total": self.total, "sent": self.sent, "deferred": self.deferred,
                 "skipped": self.skipped, "suppressed": self.suppressed, "uncertain": self.uncertain,
+                "found_sent": self.found_sent,
                 "errors": self.errors, "requests": self.requests, "failures": self.failures}
 
     @property
@@ -209,6 +211,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                     if booking is not None:
                         bookings[key] = booking
             ledger = store.notifications_for(sorted(set(bookings) | intent_keys))
+            found_sent = 0 if plan_only or senders.sms is None else _settle_uncertain_sms(ledger, store, senders.sms)
             plan = Plan()
             if not dismiss_uncertain:
                 plan.messages += plan_uncertain(ledger, bookings, resend=resend_uncertain, now=now)
@@ -223,7 +226,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                 return NotifyResult(plan, None)
             if on_plan is not None:
                 on_plan(plan)
-            summary = NotifySummary(command, total=len(plan.messages))
+            summary = NotifySummary(command, total=len(plan.messages), found_sent=found_sent)
             record.summary = summary
             for failure in failures if report_bad_pages else ():
                 summary.fail(failure["id"], failure["reason"])
@@ -234,6 +237,30 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                 store.set_cursor(CURSOR_PROVIDER, f"{scope}:edited", started.isoformat())
             return NotifyResult(plan, summary)
     raise AssertionError("unreachable")
+
+
+def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store, sms: Any) -> int:
+    """Ask Twilio about each uncertain SMS and record those it lists as sent (in the store
+    and in ``ledger``, which the planner reads next); returns how many.
+
+    Why: a run killed between Twilio's answer and the ledger update left the row in
+    ``intent``; resending blindly duplicated the text every time it had gone out."""
+    known = {row["provider_message_id"] for rows in ledger.values() for row in rows if row["provider_message_id"]}
+    found = 0
+    for key, rows in ledger.items():
+        for index, row in enumerate(rows):
+            if row["state"] != "intent" or row["channel"] != "sms" or not row["recipient"] or not row["updated_at"]:
+                continue
+            sid = sms.find_sent(row["recipient"], parse_instant(row["updated_at"]), known=known)
+            if sid is None:
+                continue
+            store.notification_found_sent(booking_key=key, kind=row["kind"], lead=row["lead"], channel="sms",
+                                          message_id=sid)
+            rows[index] = {**row, "state": "sent", "provider_message_id": sid,
+                           "sent_at": row["sent_at"] or row["updated_at"]}
+            known.add(sid)
+            found += 1
+    return found
 
 
 def _deliver(plan: Plan, store: Store, senders: Senders, summary: NotifySummary, run_id: int | None,

@@ -330,6 +330,17 @@ def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: M
 
 # -- uncertain -----------------------------------------------------------------------------
 
+UNCERTAIN_HINTS = {
+    "email": "an earlier run stopped after SendGrid accepted it or while it answered: it was probably "
+             "delivered (SendGrid offers no lookup to check); `bsync remind --dismiss-uncertain` records it "
+             "as delivered, `bsync remind --resend-uncertain --yes` sends it again, a duplicate if it arrived",
+    "sms": "an earlier run stopped between sending and recording and Twilio lists no such text sent (yet); "
+           "`bsync remind` asks again, `bsync remind --resend-uncertain` sends it again",
+}
+"""What to tell the owner about an uncertain message, per channel: Twilio can be asked
+(the notifier does before planning), SendGrid cannot."""
+
+
 def plan_uncertain(ledger: Mapping[str, list[Row]], bookings: Mapping[str, Booking], *, resend: bool,
                    now: datetime) -> list[Message]:
     """Messages an earlier run began to send and never recorded: maybe sent, maybe not.
@@ -348,8 +359,8 @@ def plan_uncertain(ledger: Mapping[str, list[Row]], bookings: Mapping[str, Booki
                         fingerprint=row["fingerprint"] or "", previous_start=None,
                         lead_label=row["lead"].split("@", 1)[0] if row["kind"] == REMINDER else None)
             if not resend:
-                out.append(Message("uncertain", reason="an earlier run stopped between sending and recording; "
-                                   "`bsync remind --resend-uncertain` sends it again", **base))
+                out.append(Message("uncertain", reason=UNCERTAIN_HINTS.get(row["channel"], UNCERTAIN_HINTS["sms"]),
+                                   **base))
             elif booking is None:
                 out.append(Message("uncertain", reason="its booking is no longer in Notion; not resent", **base))
             elif row["kind"] == REMINDER and (booking.start <= now or booking.status is not Status.SCHEDULED

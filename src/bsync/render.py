@@ -295,8 +295,9 @@ def print_notify_plan(console: Console, plan: Any, *, tz: Any = None, show_skips
 
 def print_notify_summary(console: Console, summary: Any) -> None:
     s = summary
+    found = f", {s.found_sent} uncertain found sent" if s.found_sent else ""
     console.print(f"[bold]{s.command}[/]: {s.sent} sent, {s.deferred} deferred, {s.skipped} skipped, "
-                  f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain, {s.errors} errors "
+                  f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain{found}, {s.errors} errors "
                   f"({s.requests} requests)")
     print_failures(console, s.failures)
 
