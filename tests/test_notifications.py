@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import sqlite3
 import subprocess
@@ -340,10 +341,38 @@ def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, 
     result = bsync("remind", "--now", now)
     assert result.exit_code == 1 and "uncertain" in result.stdout
     assert len(emails(sandbox)) == 1  # not sent twice
-    result = bsync("remind", "--now", now, "--resend-uncertain")
+    [reason] = [f["reason"] for f in bsync("remind", "--now", now, "--json").json["failures"]]
+    assert "probably delivered" in reason and "--resend-uncertain --yes" in reason
+    result = bsync("remind", "--now", now, "--resend-uncertain")  # no terminal to ask at: needs --yes
+    assert result.exit_code == 2 and "add --yes" in result.stderr
+    assert len(emails(sandbox)) == 1
+    result = bsync("remind", "--now", now, "--resend-uncertain", "--yes")
     assert result.exit_code == 0, result.stdout
     assert len(emails(sandbox)) == 2
     assert bsync("remind", "--now", now).exit_code == 0
+
+
+@pytest.mark.parametrize("answer, resent, code", [(b"n\n", 0, 1), (b"y\n", 1, 0)])
+def test_resending_an_uncertain_email_asks_at_a_terminal(bsync, sandbox, answer, resent, code):
+    bsync("sync")
+    add(sandbox, start=at(15), phone=None)
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.sendgrid, "/v3/mail/send", bsync, now)
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "bsync.cli", "remind", "--now", now, "--resend-uncertain",
+                                 "--config", str(bsync.config)], stdin=terminal, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        os.write(controller, answer)
+        out, _err = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert b"probably delivered" in out and b"Send again?" in out
+    assert proc.returncode == code
+    assert len(emails(sandbox)) == 1 + resent
 
 
 def test_a_killed_sms_send_that_twilio_lists_as_sent_is_recorded_not_resent(bsync, sandbox):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -158,8 +158,13 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                       dismiss_uncertain: bool = False, notify_existing: bool = False, now: datetime | None = None,
                       on_plan: Callable[[Plan], None] | None = None,
                       on_message: Callable[[Message], None] | None = None,
+                      confirm_resend: Callable[[list[Message]], bool] | None = None,
                       report_bad_pages: bool = True) -> NotifyResult:
     """Plan and (unless ``plan_only``) send the due notices and reminders.
+
+    ``confirm_resend`` is asked, before anything is sent, whether the uncertain *emails*
+    ``resend_uncertain`` would send again may go (they were probably delivered: SendGrid
+    can't be asked); those it declines stay uncertain.
 
     ``report_bad_pages`` off: pages that can't be read as bookings are left to the sync
     that just reported them (the notices after a sync), instead of being reported twice.
@@ -224,6 +229,8 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                                                 quiet=parse_quiet_hours(r.quiet_hours), tz=settings.tz)
             if plan_only:
                 return NotifyResult(plan, None)
+            if confirm_resend is not None:
+                _confirm_email_resends(plan, confirm_resend)
             if on_plan is not None:
                 on_plan(plan)
             summary = NotifySummary(command, total=len(plan.messages), found_sent=found_sent)
@@ -237,6 +244,16 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                 store.set_cursor(CURSOR_PROVIDER, f"{scope}:edited", started.isoformat())
             return NotifyResult(plan, summary)
     raise AssertionError("unreachable")
+
+
+def _confirm_email_resends(plan: Plan, confirm: Callable[[list[Message]], bool]) -> None:
+    """Keep the planned email resends only if ``confirm`` agrees; otherwise they stay uncertain."""
+    emails = [m for m in plan.messages if m.resend and m.channel == "email"]
+    if not emails or confirm(emails):
+        return
+    declined = {id(m) for m in emails}
+    plan.messages = [replace(m, op="uncertain", resend=False, reason="not resent: the resend was not confirmed")
+                     if id(m) in declined else m for m in plan.messages]
 
 
 def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store, sms: Any) -> int:
