@@ -143,6 +143,40 @@ def test_a_calcom_booking_is_confirmed_once_even_after_its_webhook_and_a_pull(bs
     assert mail["subject"].startswith("Booking confirmed")
 
 
+@pytest.mark.parametrize("take, hour", [("gcal", 17), ("notion", 16)])
+def test_no_notice_while_the_time_is_in_an_open_conflict_then_one_with_the_resolved_time(bsync, sandbox, take, hour,
+                                                                                         monkeypatch):
+    from bsync.providers.gcal import event_id_for
+    from conftest import FakeClock
+    from test_two_way import Calendar
+
+    clock = FakeClock(datetime.now(ZoneInfo("UTC")))  # Notion's edit times and the notice pass's cursor
+    monkeypatch.setattr(sandbox.notion, "clock", clock)
+    monkeypatch.setattr("bsync.notifier.now_utc", clock)
+    bsync.configure(conflict="manual")
+    bsync("sync")
+    page = add(sandbox, start=at(14), phone=None)
+    assert bsync("sync").exit_code == 0
+    clock.advance(hours=1)
+    sandbox.notion.update_page(page, {"When": {"date": {"start": at(16).isoformat(), "end": at(17).isoformat()}}})
+    Calendar(sandbox).move(event_id_for(f"notion:{page}"), at(17), at(18))
+    clock.advance(minutes=10)  # the sync that finds the conflict runs a while after the edit
+    assert bsync("sync", "--json").json["conflicts"] == 1
+    clock.advance(hours=1)  # `--take notion` then edits no page: the pass must still read this one
+    assert len(emails(sandbox)) == 1  # the confirmation only: neither side's time is told yet
+    plan = bsync("remind", "--plan", "--json").json["messages"]
+    assert [(m["op"], m["reason"].split(":")[0]) for m in plan if m["kind"] == "change"] == [
+        ("defer", "time in an open conflict")]
+    assert bsync("remind").exit_code == 0 and len(emails(sandbox)) == 1
+    assert bsync("resolve", f"notion:{page}", "--take", take).exit_code == 0
+    assert bsync("sync").exit_code == 0
+    confirmation, change = emails(sandbox)
+    assert change["subject"].startswith("Booking changed") and f"{hour}:00" in change["subject"]
+    assert invite(change).walk("VEVENT")[0].decoded("DTSTART") == at(hour)
+    assert bsync("sync").exit_code == 0 and bsync("remind").exit_code == 0
+    assert len(emails(sandbox)) == 2
+
+
 def test_opted_out_customers_get_nothing(bsync, sandbox):
     bsync("sync")
     add(sandbox, notifications="off")

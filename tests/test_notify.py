@@ -138,6 +138,18 @@ def test_a_transient_failure_is_retried_with_the_same_sequence():
     assert (m.op, m.sequence) == ("send", 0)
 
 
+def test_a_booking_whose_time_is_in_an_open_conflict_gets_no_notice_until_it_is_settled():
+    b = booking()
+    moved = replace(b, start=b.start + timedelta(hours=2), end=b.end + timedelta(hours=2))
+    ledger = {b.key: [row(b, "confirmation")]}
+    [m] = notices([moved], ledger, held={b.key})
+    assert (m.op, m.kind) == ("defer", "change") and m.reason.startswith("time in an open conflict")
+    [m] = notices([replace(b, status=Status.CANCELLED)], ledger, held={b.key})
+    assert (m.op, m.kind) == ("defer", "cancellation")
+    [m] = notices([moved], ledger, held={"notion:other"})
+    assert (m.op, m.kind) == ("send", "change")
+
+
 def test_sms_notices_need_an_international_number():
     [m] = notices([booking(phone="600 100 200")], channels=("sms",))
     assert m.op == "fail" and "country code" in m.reason and "600 100 200" not in m.reason  # masked

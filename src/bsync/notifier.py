@@ -30,7 +30,8 @@ from bsync.messages import Templates, booking_fields, one_line
 from bsync.model import Booking
 from bsync.notify import REMINDER, Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
 from bsync.store import Store
-from bsync.sync import NOTION_OVERLAP, build_notion_source, notion_scope, open_store, recorded_run, retry_policy
+from bsync.sync import (LINK_PAIR, NOTION_OVERLAP, build_notion_source, notion_scope, open_store, recorded_run,
+                        retry_policy)
 from bsync.timeutil import now_utc, parse_duration, parse_instant
 
 CURSOR_PROVIDER = "notify"
@@ -220,9 +221,11 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
             plan = Plan()
             if not dismiss_uncertain:
                 plan.messages += plan_uncertain(ledger, bookings, resend=resend_uncertain, now=now)
+            held: set[str] = set()
             if notice_channels:
+                held = times_in_open_conflict(store)
                 plan.messages += plan_notices(bookings.values(), ledger, now=now, kinds=n.kinds,
-                                              channels=notice_channels, baseline=baseline)
+                                              channels=notice_channels, baseline=baseline, held=held)
             if reminder_channels:
                 plan.messages += plan_reminders(bookings.values(), ledger, now=now, leads=leads,
                                                 channels=reminder_channels, window=window_delta,
@@ -240,10 +243,23 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
             if dismiss_uncertain:
                 summary.suppressed += store.dismiss_uncertain()
             _deliver(plan, store, senders, summary, record.run_id, now, on_message)
-            if notice_channels and summary.halted is None:
+            waiting = any(m.op == "defer" and m.booking_key in held for m in plan.messages)
+            if notice_channels and summary.halted is None and not waiting:
+                # while a notice waits for a conflict, the pass keeps reading from the older
+                # cursor: `resolve --take notion` edits no page, and the notice would be lost
                 store.set_cursor(CURSOR_PROVIDER, f"{scope}:edited", started.isoformat())
             return NotifyResult(plan, summary)
     raise AssertionError("unreachable")
+
+
+CONFLICT_TIME_FIELDS = frozenset({"start", "end", "cancelled"})
+"""Conflicting fields that change what a notice tells the customer: when and whether."""
+
+
+def times_in_open_conflict(store: Store) -> set[str]:
+    """Keys of bookings whose time or cancellation is in an open (unresolved) sync conflict."""
+    return {link.source_key for link in store.conflicts(LINK_PAIR)
+            if CONFLICT_TIME_FIELDS & set((link.conflict or {}).get("fields") or {})}
 
 
 def _confirm_email_resends(plan: Plan, confirm: Callable[[list[Message]], bool]) -> None:

@@ -30,7 +30,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from bsync.model import E164_RE, Booking, Status
@@ -179,26 +179,31 @@ def _parse(value: Any) -> datetime | None:
 # -- notices -------------------------------------------------------------------------------
 
 def plan_notices(bookings: Iterable[Booking], ledger: Mapping[str, list[Row]], *, now: datetime,
-                 kinds: Iterable[str], channels: Iterable[str], baseline: bool = False) -> list[Message]:
+                 kinds: Iterable[str], channels: Iterable[str], baseline: bool = False,
+                 held: Collection[str] = ()) -> list[Message]:
     """Confirmation, change and cancellation notices the bookings call for.
 
     ``baseline`` marks the first pass over a business's bookings: their confirmations are
     recorded as suppressed instead of sent, so switching notifications on never emails the
     whole customer list; later changes to those bookings still get change notices.
+
+    ``held``: keys of bookings whose time (or cancellation) is in an open sync conflict
+    (``conflict = "manual"``).  Their notices are deferred: telling the customer Notion's
+    side, then the other side after ``bsync resolve``, sends two notices, one of them wrong.
     """
     enabled = set(kinds)
     out: list[Message] = []
     for booking in bookings:
         for channel in channels:
             message = _notice_for(booking, _rows(ledger, booking.key, channel, NOTICE_KINDS), channel, now,
-                                  enabled, baseline)
+                                  enabled, baseline, booking.key in held)
             if message is not None:
                 out.append(message)
     return out
 
 
 def _notice_for(booking: Booking, rows: list[Row], channel: str, now: datetime, enabled: set[str],
-                baseline: bool) -> Message | None:
+                baseline: bool, held: bool) -> Message | None:
     delivered = [r for r in rows if r["state"] in DELIVERED]
     last = max(delivered, key=_seq) if delivered else None
     print_ = fingerprint(booking)
@@ -235,6 +240,9 @@ def _notice_for(booking: Booking, rows: list[Row], channel: str, now: datetime, 
                        **base)
     if kind not in enabled:
         return Message("suppress", reason=f"{kind} notices are off ([notifications] kinds)", **base)
+    if held:
+        return Message("defer", reason=f"time in an open conflict: sent once `bsync resolve {booking.key}` "
+                                       "and a sync settle it", **base)
     address, why_not = recipient(booking, channel)
     if newest is not None and newest["state"] == "failed" and newest["kind"] == kind \
             and not newest["retryable"] and newest["recipient"] == address and newest["fingerprint"] == print_:
