@@ -284,7 +284,7 @@ def remind(
     notify_existing: Annotated[bool, typer.Option("--notify-existing", help="On the first pass, also confirm bookings that already existed (default: record them without emailing).")] = False,
     resend_uncertain: Annotated[bool, typer.Option("--resend-uncertain", help="Send again the messages an interrupted run may or may not have sent.")] = False,
     dismiss_uncertain: Annotated[bool, typer.Option("--dismiss-uncertain", help="Record those uncertain messages as delivered (you checked they went out).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="With --resend-uncertain: resend uncertain emails without asking (they were probably delivered).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --resend-uncertain: resend uncertain emails without asking (probably delivered).")] = False,
     now: Annotated[Optional[str], typer.Option("--now", help="Evaluate as of this ISO 8601 time (testing, catching up).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",

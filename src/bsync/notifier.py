@@ -145,7 +145,8 @@ class Senders:
             data = booking_invite(booking, method=method, sequence=message.sequence,
                                   organizer_email=self.organizer, organizer_name=self.organizer_name, stamp=now)
             attachments = (Attachment(ics_filename(method), ics_content_type(method), data),)
-        email = Email(to=message.recipient, to_name=one_line(booking.customer.name) if booking.customer.name else None, subject=rendered.subject,
+        to_name = one_line(booking.customer.name) if booking.customer.name else None  # a header: one line
+        email = Email(to=message.recipient, to_name=to_name, subject=rendered.subject,
                       text=rendered.text, html=rendered.html, template_id=rendered.template_id,
                       template_data=dict(rendered.data) if rendered.data is not None else None,
                       attachments=attachments, categories=("bsync", message.kind),

@@ -9,10 +9,11 @@ Two kinds of messages:
 
 The planner compares the bookings with the *ledger* (rows of the ``notifications`` table,
 which is unique on booking × kind × lead × channel) and returns :class:`Message` entries
-with an op: ``send``, ``defer`` (quiet hours: later, not dropped), ``skip`` (with the
+with an op: ``send``, ``defer`` (quiet hours, or a time in an open conflict: later, not dropped), ``skip`` (with the
 reason: opted out, no address, superseded, ...), ``fail`` (the booking's address can't be
-used, e.g. a phone that is no number: reported as an error until someone fixes it), ``suppress`` (recorded as not sent, e.g.
-bookings that existed before notifications were switched on) or ``uncertain`` (an earlier
+used, e.g. a phone that is no number: reported as an error until someone fixes it),
+``suppress`` (recorded as not sent, e.g. bookings that existed before notifications were
+switched on) or ``uncertain`` (an earlier
 run died between sending and recording: it is not sent again unless asked).
 
 The ``lead`` column identifies the occasion, so "never twice" is a unique index:
