@@ -475,3 +475,24 @@ def test_processed_deliveries_are_forgotten_after_the_retention(sandbox, bsync):
     with Store.open_readonly(bsync.state_path) as store:
         left = {row["delivery_id"] for row in store.db.query("SELECT delivery_id FROM inbox")}
     assert left == {"old-pending", "recent-done"}  # a pending delivery is work still to do, whatever its age
+
+
+def test_the_sms_reminder_number_is_the_phone_when_the_attendee_has_none(sandbox, bsync, receiver):
+    texted = sandbox.calcom.create_booking(start=soon(hour=10), attendee_email="sms@example.com",
+                                           responses={"smsReminderNumber": "+48600100300"})
+    both = sandbox.calcom.create_booking(start=soon(hour=12), responses={"smsReminderNumber": "+48600100301"},
+                                         attendees=[{"name": "Ola", "email": "ola@example.com",
+                                                     "timeZone": "Europe/Warsaw", "phoneNumber": "+48600100302"}])
+    assert texted["bookingFieldsResponses"]["smsReminderNumber"] == "+48600100300"  # the API v2 object
+    pulled(bsync)
+    pages = calcom_pages(sandbox)
+    assert pages[f"calcom:{texted['uid']}"]["Phone"]["phone_number"] == "+48600100300"
+    assert pages[f"calcom:{both['uid']}"]["Phone"]["phone_number"] == "+48600100302"  # the attendee's wins
+    hooked = sandbox.calcom.create_booking(start=soon(hour=14), attendee_email="hook@example.com",
+                                           responses={"smsReminderNumber": "+48600100303"})
+    response = sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", hooked["uid"],
+                                      CALCOM_WEBHOOK_SECRET)
+    assert response.status_code == 202
+    assert json.loads(sandbox.calcom.deliveries[-1]["body"])["payload"]["smsReminderNumber"] == "+48600100303"
+    assert wait_for(lambda: f"calcom:{hooked['uid']}" in calcom_pages(sandbox))
+    assert calcom_pages(sandbox)[f"calcom:{hooked['uid']}"]["Phone"]["phone_number"] == "+48600100303"

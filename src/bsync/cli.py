@@ -288,6 +288,7 @@ def remind(
     notify_existing: Annotated[bool, typer.Option("--notify-existing", help="On the first pass, also confirm bookings that already existed (default: record them without emailing).")] = False,
     resend_uncertain: Annotated[bool, typer.Option("--resend-uncertain", help="Send again the messages an interrupted run may or may not have sent.")] = False,
     dismiss_uncertain: Annotated[bool, typer.Option("--dismiss-uncertain", help="Record those uncertain messages as delivered (you checked they went out).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --resend-uncertain: resend uncertain emails without asking (probably delivered).")] = False,
     now: Annotated[Optional[str], typer.Option("--now", help="Evaluate as of this ISO 8601 time (testing, catching up).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
@@ -316,6 +317,7 @@ def remind(
         try:
             result = run_notifications(settings, plan_only=plan, window=window, resend_uncertain=resend_uncertain,
                                        dismiss_uncertain=dismiss_uncertain, notify_existing=notify_existing, now=when,
+                                       confirm_resend=lambda emails: yes or confirm_email_resend(len(emails)),
                                        on_plan=lambda p: progress.start(len(p.by_op("send"))),
                                        on_message=lambda m: progress.advance() if m.op == "send" else None)
         finally:
@@ -335,6 +337,16 @@ def remind(
     else:
         render.print_notify_summary(ctx.out, result.summary)
     raise typer.Exit(result.summary.exit_code)
+
+
+def confirm_email_resend(count: int) -> bool:
+    """Ask at a terminal before emailing customers again; elsewhere (cron, scripts) a usage
+    error: the uncertain emails were probably delivered, so a resend needs a yes."""
+    what = f"{count} uncertain email(s) were probably delivered already; sending them again may duplicate them"
+    if not sys.stdin.isatty():
+        raise UsageError(f"--resend-uncertain: {what}; add --yes to send them anyway",
+                         hint="or `bsync remind --dismiss-uncertain` to record them as delivered")
+    return typer.confirm(f"{what}. Send again?", default=False)
 
 
 def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = False) -> int:

@@ -297,7 +297,8 @@ def availability_tables(result: dict[str, Any]) -> list[Table]:
     return tables
 
 
-NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "suppress": "dim", "uncertain": "magenta"}
+NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "fail": "red", "suppress": "dim",
+                "uncertain": "magenta"}
 
 
 def message_json(message: Any, tz: Any = None) -> dict[str, Any]:
@@ -341,14 +342,16 @@ def print_notify_plan(console: Console, plan: Any, *, tz: Any = None, show_skips
     counts = plan.counts()
     hidden = sum(counts.get(op, 0) for op in ("skip", "suppress"))
     console.print("[bold]notifications[/]: " + ", ".join(f"{counts.get(op, 0)} {op}" for op in
-                                                           ("send", "defer", "skip", "suppress", "uncertain"))
+                                                           ("send", "defer", "skip", "fail", "suppress",
+                                                            "uncertain"))
                   + (" (skips hidden; -v lists them)" if hidden and not show_skips else ""))
 
 
 def print_notify_summary(console: Console, summary: Any) -> None:
     s = summary
+    found = f", {s.found_sent} uncertain found sent" if s.found_sent else ""
     console.print(f"[bold]{s.command}[/]: {s.sent} sent, {s.deferred} deferred, {s.skipped} skipped, "
-                  f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain, {s.errors} errors "
+                  f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain{found}, {s.errors} errors "
                   f"({s.requests} requests)")
     print_failures(console, s.failures)
 
