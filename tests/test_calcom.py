@@ -4,6 +4,7 @@ over real HTTP: the Cal.com emulator, the Notion and Google emulators, and uvico
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -308,11 +309,17 @@ def test_sesami_delivery_becomes_a_booking(sandbox, configured, receiver):
     assert datetime.fromisoformat(props["When"]["date"]["end"]) == start + timedelta(minutes=45)
 
 
-def test_notion_webhook_handshake_signature_and_events(sandbox, configured, receiver):
+def test_notion_webhook_handshake_signature_and_events(sandbox, configured, receiver, caplog):
     url = f"{receiver.url}/webhooks/notion"
-    assert httpx.post(url, json={"verification_token": "secret_notion_verify"}).status_code == 200
+    attacker = "secret_attackerChoseThis0123456789"
+    with caplog.at_level(logging.INFO, logger="bsync.server"):
+        # the first token posted is an attacker's: logged for the admin, never trusted
+        assert httpx.post(url, json={"verification_token": attacker}).status_code == 200
+        assert httpx.post(url, json={"verification_token": "secret_notion_verify"}).status_code == 200
+    logged = [r.getMessage() for r in caplog.records if "verification token received" in r.getMessage()]
+    assert len(logged) == 2 and attacker in logged[0] and "matches" in logged[1]
     with Store.open_readonly(configured.state_path) as store:
-        assert store.cursor("notion", "webhook_verification_token") == "secret_notion_verify"
+        assert store.cursors() == [] and store.inbox_counts() == {}
     page = sandbox.notion.create_page({"Name": {"title": [{"text": {"content": "Rex"}}]},
                                        "When": {"date": {"start": soon(hour=9).isoformat()}},
                                        "Status": {"status": {"name": "Confirmed"}}})
@@ -322,6 +329,8 @@ def test_notion_webhook_handshake_signature_and_events(sandbox, configured, rece
                         "data": {"parent": {"id": sandbox.notion.data_source_id, "type": "data_source"}},
                         "attempt_number": 1}).encode()
     assert httpx.post(url, content=event, headers={"X-Notion-Signature": "sha256=" + "0" * 64}).status_code == 401
+    forged = {"X-Notion-Signature": "sha256=" + sign(event, attacker)}  # signed with the attacker's token
+    assert httpx.post(url, content=event, headers=forged).status_code == 401
     r = httpx.post(url, content=event, headers={"X-Notion-Signature": "sha256=" + sign(event, "secret_notion_verify")})
     assert r.status_code == 202
     assert wait_for(lambda: sandbox.google.event_count(sandbox.google.calendar_id) == 1)  # the change reached the calendar
@@ -338,8 +347,10 @@ def test_post_sync_needs_the_bearer_token_and_returns_the_summary(sandbox, confi
     assert httpx.post(f"{receiver.url}/sync", headers={"Authorization": "Bearer wrong"}).status_code == 401
     r = httpx.post(f"{receiver.url}/sync", headers={"Authorization": "Bearer admin-token"}, timeout=30)
     assert r.status_code == 200 and r.json()["sync"]["created"] == 1
-    health = httpx.get(f"{receiver.url}/healthz").json()
-    assert health["status"] == "ok" and health["last_run"]["exit_code"] == 0
+    health = httpx.get(f"{receiver.url}/healthz")
+    assert health.json()["last_run"]["exit_code"] == 0
+    # the worker was stopped above: the receiver says so rather than "ok"
+    assert health.status_code == 503 and health.json()["problems"] == ["the inbox worker is not running"]
 
 
 def test_meeting_ended_marks_the_booking_completed_by_webhook_and_by_pull(sandbox, configured, receiver):
@@ -419,3 +430,119 @@ def test_failing_calcom_booking_stays_reported_until_a_pull_reads_it_valid(sandb
     assert pulled(bsync)["failures"] == []
     assert bsync("status", "--json").json["records"]["failing"] == []
     assert len(calcom_pages(sandbox)) == 2
+
+
+# -- the receiver under hostile input and failure (issue 11 §1, §6) --------------------------
+def stop_worker(receiver):
+    receiver.worker.stopped.set()
+    receiver.worker.wake.set()
+    receiver.worker.thread.join(timeout=10)
+
+
+def db_bytes(path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path.stat().st_size
+
+
+def test_unsigned_floods_keep_a_bounded_trace_not_the_bodies(sandbox, bsync, receiver):
+    stop_worker(receiver)
+    before = db_bytes(bsync.state_path)
+    body = b'{"triggerEvent": "BOOKING_CREATED", "pad": "' + b"x" * (1024 * 1024 - 64) + b'"}'
+    assert len(body) <= 1024 * 1024
+    local = threading.local()
+
+    def post(_):
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=60)
+        return local.client.post(f"{receiver.url}/webhooks/calcom", content=body,
+                                 headers={"X-Cal-Signature-256": "0" * 64}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(post, range(1000)))
+    assert statuses == [401] * 1000
+    grown = db_bytes(bsync.state_path) - before
+    print(f"\n1,000 unsigned 1 MiB posts grew the state DB by {grown / 1024:.0f} KiB")
+    assert grown < 5 * 1024 * 1024
+    with Store.open_readonly(bsync.state_path) as store:
+        rows = list(store.db.query("SELECT payload, error FROM inbox WHERE status = 'rejected'"))
+    assert len(rows) == Store.REJECTED_KEPT  # the newest are kept for the admin
+    kept = json.loads(rows[-1]["payload"])
+    import hashlib
+
+    assert kept == {"size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+                    "prefix": body[:Store.REJECTED_PREFIX].decode()}
+
+
+def test_healthz_is_503_with_the_reason_when_a_delivery_waits_too_long(sandbox, bsync, receiver):
+    from bsync.store import RunLock
+
+    long_run = RunLock(bsync.state_path).acquire()  # a long cron sync: the worker waits for it
+    try:
+        booking = sandbox.calcom.create_booking(start=soon(hour=11))
+        sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                               CALCOM_WEBHOOK_SECRET)
+        fresh = httpx.get(f"{receiver.url}/healthz")
+        assert fresh.status_code == 200 and fresh.json()["inbox"] == {"pending": 1}
+        with Store.open(bsync.state_path) as store:  # it arrived six minutes ago and is still pending
+            store.db.execute("UPDATE inbox SET received_at = ?",
+                             [(datetime.now(UTC) - timedelta(minutes=6)).isoformat(timespec="seconds")])
+        stale = httpx.get(f"{receiver.url}/healthz")
+        assert stale.status_code == 503
+        assert stale.json()["problems"] == ["the oldest pending delivery is 6m old (stale_after 5m)"]
+    finally:
+        long_run.release()
+    assert wait_for(lambda: httpx.get(f"{receiver.url}/healthz").status_code == 200)  # the worker caught up
+    assert [r["status"] for r in inbox(bsync)] == ["done"]
+
+
+def test_healthz_reports_a_failing_worker_and_the_worker_heals_by_itself(sandbox, bsync, receiver):
+    receiver.worker.RETRY_DELAYS = (0.2,)
+    sandbox.notion.set_faults(fail_after_n=0, fail_statuses=[503])  # Notion is down
+    booking = sandbox.calcom.create_booking(start=soon(hour=12))
+    assert sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                                  CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: httpx.get(f"{receiver.url}/healthz").status_code == 503)
+    problems = httpx.get(f"{receiver.url}/healthz").json()["problems"]
+    assert len(problems) == 1 and problems[0].startswith("the inbox worker failed:") and "Notion" in problems[0]
+    sandbox.notion.set_faults()  # Notion is back: no new delivery is needed for the booking to get through
+    assert wait_for(lambda: f"calcom:{booking['uid']}" in calcom_pages(sandbox), timeout=30)
+    assert wait_for(lambda: httpx.get(f"{receiver.url}/healthz").status_code == 200)
+
+
+def test_processed_deliveries_are_forgotten_after_the_retention(sandbox, bsync):
+    old = (datetime.now(UTC) - timedelta(days=31)).isoformat(timespec="seconds")
+    with Store.open(bsync.state_path) as store:
+        for status in ("done", "ignored", "rejected", "pending"):
+            store.inbox_add("calcom", f"old-{status}", verified=status != "rejected", payload="{}", status=status)
+        store.inbox_add("calcom", "recent-done", verified=True, payload="{}", status="done")
+        store.db.execute("UPDATE inbox SET received_at = ? WHERE delivery_id LIKE 'old-%'", [old])
+    sandbox.calcom.set_faults()
+    result = bsync("sync")
+    assert "3 pruned" in result.stdout
+    with Store.open_readonly(bsync.state_path) as store:
+        left = {row["delivery_id"] for row in store.db.query("SELECT delivery_id FROM inbox")}
+    assert left == {"old-pending", "recent-done"}  # a pending delivery is work still to do, whatever its age
+
+
+def test_the_sms_reminder_number_is_the_phone_when_the_attendee_has_none(sandbox, bsync, receiver):
+    texted = sandbox.calcom.create_booking(start=soon(hour=10), attendee_email="sms@example.com",
+                                           responses={"smsReminderNumber": "+48600100300"})
+    both = sandbox.calcom.create_booking(start=soon(hour=12), responses={"smsReminderNumber": "+48600100301"},
+                                         attendees=[{"name": "Ola", "email": "ola@example.com",
+                                                     "timeZone": "Europe/Warsaw", "phoneNumber": "+48600100302"}])
+    assert texted["bookingFieldsResponses"]["smsReminderNumber"] == "+48600100300"  # the API v2 object
+    pulled(bsync)
+    pages = calcom_pages(sandbox)
+    assert pages[f"calcom:{texted['uid']}"]["Phone"]["phone_number"] == "+48600100300"
+    assert pages[f"calcom:{both['uid']}"]["Phone"]["phone_number"] == "+48600100302"  # the attendee's wins
+    hooked = sandbox.calcom.create_booking(start=soon(hour=14), attendee_email="hook@example.com",
+                                           responses={"smsReminderNumber": "+48600100303"})
+    response = sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", hooked["uid"],
+                                      CALCOM_WEBHOOK_SECRET)
+    assert response.status_code == 202
+    assert json.loads(sandbox.calcom.deliveries[-1]["body"])["payload"]["smsReminderNumber"] == "+48600100303"
+    assert wait_for(lambda: f"calcom:{hooked['uid']}" in calcom_pages(sandbox))
+    assert calcom_pages(sandbox)[f"calcom:{hooked['uid']}"]["Phone"]["phone_number"] == "+48600100303"

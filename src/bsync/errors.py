@@ -25,6 +25,13 @@ class UsageError(BsyncError):
     exit_code = 2
 
 
+class StateError(BsyncError):
+    """The state DB can't be used as it is: a directory, unwritable, damaged, full, or from a
+    newer bsync.  Nothing was written; the message names the path and what to do."""
+
+    exit_code = 2
+
+
 class LockHeldError(BsyncError):
     """Another bsync run holds the state lock."""
 

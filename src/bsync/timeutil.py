@@ -65,3 +65,15 @@ def parse_duration(text: str) -> timedelta:
     if not parts or re.sub(r"\d+\s*[mhdw]", "", text.strip().lower()).strip():
         raise ValueError(f"not a duration like '90m', '24h' or '7d': {text!r}")
     return timedelta(seconds=sum(int(n) * _DURATION[unit] for n, unit in parts))
+
+
+def format_duration(delta: timedelta) -> str:
+    """A duration the way people say it: ``"45s"``, ``"7m"``, ``"5.5h"``, ``"3d"``."""
+    seconds = delta.total_seconds()
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f}h".replace(".0h", "h")
+    return f"{seconds / 86400:.0f}d"
