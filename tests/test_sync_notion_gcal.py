@@ -445,6 +445,8 @@ def test_failing_record_stays_reported_until_fixed(sandbox, bsync, monkeypatch):
     status = bsync("status", "--json").json
     assert [(r["id"], r["title"]) for r in status["records"]["failing"]] == [(f"notion:{bad}", "Kiki – trim")]
     assert "invalid email address" in bsync("status").stdout
+    assert bsync("status", "--metrics", str(bsync.folder / "bsync.prom")).exit_code == 0
+    assert 'bsync_records{state="failing"} 1' in (bsync.folder / "bsync.prom").read_text().splitlines()
 
     monkeypatch.setattr(sandbox.notion, "clock", lambda: datetime.now(timezone.utc))
     sandbox.notion.update_page(bad, properties={"Email": {"email": "kiki@example.com"}})

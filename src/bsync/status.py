@@ -303,6 +303,9 @@ def prometheus_text(data: dict[str, Any]) -> str:
     metric("bsync_journal_entries", "Journal entries by state (failed/dead need attention).",
            [({"state": s}, data["journal"].get(s, 0)) for s in ("intent", "done", "failed", "dead")])
     metric("bsync_open_conflicts", "Conflicts waiting for `bsync resolve`.", [({}, len(data["conflicts"]))])
+    records = data.get("records") or {"failing": [], "drafts": []}
+    metric("bsync_records", "Source records that fail to sync (until fixed), and drafts waiting for a date.",
+           [({"state": "failing"}, len(records["failing"])), ({"state": "draft"}, len(records["drafts"]))])
     metric("bsync_inbox_backlog", "Webhook deliveries not yet processed.", [({}, data["inbox"]["backlog"])])
     states = Counter(data["notifications"]["counts"])
     metric("bsync_notifications", "Notifications by state (intent = uncertain).",
