@@ -286,22 +286,29 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
 
 
 def record_issue_tables(records: dict[str, Any] | None) -> list[Table]:
-    """Failing records (each named, with why and since when) and how many drafts wait for a date."""
-    if not records or not (records["failing"] or records["drafts"]):
-        return []
-    table = Table(title="Records that don't sync (fix them in the source; listed until they do)",
-                  title_justify="left")
-    for col in ("record", "reason", "since"):
-        table.add_column(col)
-    for r in records["failing"]:
-        table.add_row(f"{escape(short(r['title'], 60))}\n[dim]{r['id']}[/]" if r["title"] else r["id"],
-                      f"[red]{escape(r['reason'])}[/]", _ago(r.get("age_s")))
-    drafts = records["drafts"]
-    if drafts:
-        names = ", ".join(escape(short(d["title"] or d["id"], 40)) for d in drafts[:5])
-        table.caption = f"drafts: {len(drafts)} (no date yet, skipped until they get one: {names}" + (
-            ", …)" if len(drafts) > 5 else ")")
-    return [table]
+    """Failing records (each named, with why and since when), then the drafts waiting for a date."""
+    out: list[Table] = []
+    if not records:
+        return out
+    if records["failing"]:
+        table = Table(title="Records that don't sync (fix them in the source; listed until they do)",
+                      title_justify="left")
+        for col in ("record", "reason", "since"):
+            table.add_column(col)
+        for r in records["failing"]:
+            table.add_row(f"{escape(short(r['title'], 60))}\n[dim]{r['id']}[/]" if r["title"] else r["id"],
+                          f"[red]{escape(r['reason'])}[/]", _ago(r.get("age_s")))
+        out.append(table)
+    if records["drafts"]:
+        table = Table(title=f"drafts: {len(records['drafts'])} (no date yet: skipped, not errors, until they get one)",
+                      title_justify="left")
+        for col in ("record", "since"):
+            table.add_column(col)
+        for d in records["drafts"]:
+            table.add_row(f"{escape(short(d['title'], 60))}\n[dim]{d['id']}[/]" if d["title"] else d["id"],
+                          _ago(d.get("age_s")))
+        out.append(table)
+    return out
 
 
 def availability_tables(result: dict[str, Any]) -> list[Table]:
