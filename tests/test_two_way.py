@@ -362,3 +362,16 @@ def test_failed_import_is_retried_on_later_runs_until_dead(sandbox, bsync, cal):
     assert bsync("status", "--json").json["journal"].get("dead") == 1
     third = bsync("sync", "--json")
     assert third.exit_code == 0 and sandbox.notion.page_count() == 0
+
+
+@pytest.mark.parametrize("pair", [(), ("gcal-to-notion",)])
+def test_plan_text_shows_an_event_made_in_the_calendar(sandbox, bsync, cal, pair, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per line
+    add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    event = cal.create("Walk-in: Coco", at(13), at(13, 30))
+    sandbox.clear_requests()
+    result = bsync("sync", *pair, "--plan")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Walk-in: Coco" in result.stdout and f"event {event}" in result.stdout
+    assert "importing" in result.stdout and writes(sandbox) == []
