@@ -229,8 +229,49 @@ def test_unseen_booking_needed_for_a_write_is_requested():
 
 # -- safety -------------------------------------------------------------------------------
 def test_one_side_suddenly_empty_halts():
-    p = plan([], [link()], [tgt()])
+    p = plan([], [link(), link("n:2")], [tgt(), tgt("n:2")])
     assert p.halt and "no bookings" in p.halt
+
+
+def test_calendar_returning_none_of_the_linked_events_halts():
+    keys = ["n:1", "n:2", "n:3"]
+    p = plan([src(k) for k in keys], [link(k) for k in keys], [], target_id_setting="[google] calendar_id",
+             target_noun="events")
+    assert p.count("create") == 3  # a full read without them would recreate every event...
+    assert "none of the events linked to 3 bookings" in p.halt and "[google] calendar_id" in p.halt  # ...so halt
+
+
+def test_every_linked_event_reported_deleted_halts_instead_of_cancelling_every_booking():
+    keys = ["n:1", "n:2", "n:3"]
+    gone = [tgt(k, c=common(cancelled=True)) for k in keys]
+    p = plan([], [link(k) for k in keys], gone, source_complete=False, target_complete=False)
+    assert sum(1 for a in p.actions if a.source_fields == {"cancelled": True}) == 3
+    assert "none of the items linked to 3 bookings" in p.halt
+
+
+def test_mass_cancellation_from_the_calendar_halts_like_mass_removal_from_the_source():
+    keys = [f"n:{i}" for i in range(4)]
+    gone = [tgt(k, c=common(cancelled=True)) for k in keys[:3]]  # n:3's event is unchanged, so not read
+    p = plan([], [link(k) for k in keys], gone, source_complete=False, target_complete=False)
+    assert "cancel 3 of 4 mapped bookings" in p.halt
+    assert plan([], [link(k) for k in keys], gone[:2], source_complete=False, target_complete=False,
+                max_delete=lambda mapped: 2).halt is None  # within max_delete
+
+
+@pytest.mark.parametrize("sources, targets", [
+    ([], [tgt()]),  # the only booking trashed: a full read finds Notion empty
+    ([src()], [tgt(c=common(cancelled=True))]),  # the only event deleted in the calendar
+    ([src()], []),  # ... or gone from a full read
+])
+def test_a_single_booking_leaving_either_side_never_halts(sources, targets):
+    assert plan(sources, [link()], targets).halt is None
+
+
+def test_bookings_cancelled_on_both_sides_do_not_halt():
+    keys = ["n:1", "n:2"]
+    p = plan([src(k, c=common(cancelled=True)) for k in keys], [link(k) for k in keys],
+             [tgt(k, c=common(cancelled=True)) for k in keys])
+    assert p.halt is None and p.count("skip") == 2
 
 
 def test_mass_deletion_halts_but_one_deletion_never_does():

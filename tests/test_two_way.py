@@ -375,3 +375,36 @@ def test_plan_text_shows_an_event_made_in_the_calendar(sandbox, bsync, cal, pair
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Walk-in: Coco" in result.stdout and f"event {event}" in result.stdout
     assert "importing" in result.stdout and writes(sandbox) == []
+
+
+def _cursors(bsync) -> list:
+    return [(c["provider"], c["scope"], c["value"]) for c in bsync("status", "--json").json["cursors"]]
+
+
+@pytest.mark.parametrize("how", ["deleted", "wiped"])
+def test_an_emptied_calendar_halts_instead_of_cancelling_every_booking(sandbox, bsync, how):
+    pages = [add(sandbox, f"B{i}", at(8 + i), at(8 + i, 30)) for i in range(10)]
+    synced(bsync)
+    if how == "deleted":  # every event deleted: an incremental read reports each one cancelled
+        for page in pages:
+            sandbox.google.delete_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    else:  # the calendar re-created: a full read finds none of them
+        sandbox.google.reset_state()
+    cursors = _cursors(bsync)
+    sandbox.clear_requests()
+    result = bsync("sync")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "none of the events linked to 10 bookings" in result.stderr and "[google] calendar_id" in result.stderr
+    assert writes(sandbox) == [] and _cursors(bsync) == cursors  # nothing written, not even a cursor
+    assert all(status_of(page_props(sandbox, p)) == "Confirmed" for p in pages)
+    last = bsync("status", "--json").json["runs"][0]
+    assert last["exit_code"] == 1 and "none of the events" in last["summary"]["error"]
+    forced = synced(bsync, "--force")  # once: the operator says the plan is right
+    if how == "deleted":
+        assert forced["updated"] == 10 and all(status_of(page_props(sandbox, p)) == "Cancelled" for p in pages)
+    else:
+        assert forced["created"] == 10 and sandbox.google.event_count(sandbox.google.calendar_id) == 10
+    sandbox.clear_requests()
+    synced(bsync)  # settled: no halt, nothing to write
+    assert writes(sandbox) == []
+

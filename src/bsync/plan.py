@@ -216,11 +216,15 @@ def plan_sync(
     max_delete: Callable[[int], float] = lambda mapped: mapped * 0.5,
     source_label: str = "source",
     target_label: str = "target",
+    target_id_setting: str = "the target's id",
+    target_noun: str = "items",
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
 
     ``source_complete``/``target_complete`` say whether a side was read in full (so an
     absent item is gone) or incrementally (an absent item is unchanged).
+    ``target_id_setting`` names the setting that picks the target and ``target_noun`` what it
+    holds ("events"), for the safety halt's message.
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
                target_complete, source_label, target_label, import_unmanaged)
@@ -267,7 +271,9 @@ def plan_sync(
 
     actions = [a for a in actions if a is not None]
     plan = Plan(pair, actions, list(failures), needs_source=ctx.needs_source)
-    plan.halt = _safety_halt(plan, sources, links, failures, max_delete, source_complete, source_label)
+    plan.halt = _safety_halt(plan, sources, links, targets, failures, max_delete, source_complete=source_complete,
+                             target_complete=target_complete, source_label=source_label, target_label=target_label,
+                             target_id_setting=target_id_setting, target_noun=target_noun)
     return plan
 
 
@@ -483,17 +489,52 @@ def _plan_unlinked_target(ctx: _Ctx, target: TargetItem, links: Mapping[str, Lin
                   label=target.label, source_write="create", target_write="stamp", merged=dict(target.common))
 
 
+def _expects_live_event(link: Link) -> bool:
+    """A link whose booking was live when last synced: losing its event would remove a booking."""
+    return not link.tombstone and not (link.snapshot or {}).get("cancelled")
+
+
 def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, Link],
-                 failures: Sequence[Failure], max_delete: Callable[[int], float], source_complete: bool,
-                 source_label: str) -> str | None:
+                 targets: Mapping[str, TargetItem], failures: Sequence[Failure],
+                 max_delete: Callable[[int], float], *, source_complete: bool, target_complete: bool,
+                 source_label: str, target_label: str, target_id_setting: str, target_noun: str) -> str | None:
+    """Why the plan must not run without --force, or None.
+
+    Symmetric, like vdirsyncer's empty-storage guard: either side read empty (or with every
+    linked item gone) while bookings are linked, or a plan that removes more than
+    ``max_delete`` allows on either side (events cancelled in the target, bookings cancelled in
+    the source), means a wrong id or a wiped store far more often than a real mass cancellation.
+    One removal never halts, so a business with a single booking can still cancel it.
+    """
     mapped = sum(1 for link in links.values() if not link.tombstone)
+    live = [link for link in links.values() if _expects_live_event(link)]
     live_sources = [s for s in sources if not s.deleted]
-    if source_complete and mapped and not live_sources and not failures:
-        return (f"{source_label} returned no bookings while {mapped} are mapped; refusing to remove "
-                f"their events (check the database id and the integration's access)")
-    deletes = plan.count("delete")
+    if len(live) > 1 and source_complete and not live_sources and not failures:
+        return (f"{source_label} returned no bookings while {len(live)} are linked to events; refusing to "
+                f"remove their events (check the database id and the integration's access)")
+    ended = {s.key for s in sources if s.deleted or s.common.get("cancelled")}
+    live = [link for link in live if link.source_key not in ended]  # both sides agree on those
+    if len(live) > 1 and all(_event_gone(targets.get(link.target_key), target_complete) for link in live):
+        return (f"{target_label} returned none of the {target_noun} linked to {len(live)} bookings (all deleted "
+                f"or missing): was it wiped, or is {target_id_setting} wrong? Refusing to cancel the bookings")
     allowed = max_delete(mapped)
-    if deletes > 1 and deletes > allowed:
-        return (f"the plan would remove {deletes} of {mapped} mapped events, more than "
+    removed_events = plan.count("delete")
+    if removed_events > 1 and removed_events > allowed:
+        return (f"the plan would remove {removed_events} of {mapped} mapped events in {target_label}, more than "
                 f"max_delete allows ({allowed:g})")
+    cancelled_bookings = sum(1 for a in plan.actions if _cancels_source(a))
+    if cancelled_bookings > 1 and cancelled_bookings > allowed:
+        return (f"the plan would cancel {cancelled_bookings} of {mapped} mapped bookings in {source_label}, more "
+                f"than max_delete allows ({allowed:g})")
     return None
+
+
+def _event_gone(target: TargetItem | None, target_complete: bool) -> bool:
+    """Whether this read shows the event deleted: reported cancelled, or absent from a full read."""
+    return target.cancelled if target is not None else target_complete
+
+
+def _cancels_source(action: Action) -> bool:
+    """Whether the action cancels a booking on the source (the source-side removal of a booking)."""
+    old, new = action.changes.get(SOURCE_PREFIX + "cancelled", (None, None))
+    return bool(new) and not old

@@ -223,7 +223,8 @@ class SyncRun:
                          target_complete=self.target_complete, conflict_policy=self.settings.sync.conflict,
                          import_unmanaged=self.settings.sync.import_unmanaged, failures=self.failures,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
-                         target_label="Google Calendar")
+                         target_label="Google Calendar", target_id_setting="[google] calendar_id",
+                         target_noun="events")
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", LINK_PAIR)
