@@ -26,6 +26,9 @@ def common(title="Rex", start="2026-12-01T09:00:00+00:00", end="2026-12-01T10:00
     return {"title": title, "start": start, "end": end, "location": location, "cancelled": cancelled}
 
 
+MOVED_START, MOVED_END = "2026-12-01T11:00:00+00:00", "2026-12-01T12:00:00+00:00"
+
+
 def render_of(c):
     return {k: v for k, v in c.items() if k != "cancelled"}
 
@@ -132,6 +135,32 @@ def test_field_changed_in_the_target_flows_to_the_source_without_touching_the_ta
 def test_event_cancelled_in_the_calendar_cancels_the_booking():
     a = only(plan([], [link()], [tgt(c=common(cancelled=True))], source_complete=False))
     assert a.source_fields == {"cancelled": True} and a.target_write is None
+
+
+def test_event_deleted_while_the_booking_is_unchanged_still_cancels_it():
+    a = only(plan([src()], [link()], [tgt(c=common(cancelled=True))]))
+    assert a.source_fields == {"cancelled": True} and a.target_write is None
+
+
+def test_deleted_event_passes_on_only_its_deletion():
+    """Google guarantees only the id of a deleted event: its empty fields are not edits."""
+    bare = common(title="", start=None, end=None, cancelled=True)
+    a = only(plan([], [link()], [tgt(c=bare)], source_complete=False))
+    assert a.source_fields == {"cancelled": True}
+
+
+@pytest.mark.parametrize("edit", [common(title="Rex (VIP)"), common(start=MOVED_START, end=MOVED_END)])
+def test_edit_in_the_source_beats_the_event_deleted_in_the_calendar(edit):
+    a = only(plan([src(c=edit)], [link()], [tgt(c=common(cancelled=True))]))
+    assert a.target_write == "restore" and a.changes["status"] == ("cancelled", "confirmed")
+    assert a.source_fields == {} and a.merged == edit and "recreating" in a.reason
+    assert all(a.changes[name][1] == edit[name] for name in ("title", "start", "end") if name in a.changes)
+
+
+def test_edit_beats_delete_only_in_two_way_sync():
+    a = only(plan([src(c=common(start=MOVED_START, end=MOVED_END))], [link()], [tgt(c=common(cancelled=True))],
+                  directions=PULL))
+    assert a.source_fields["cancelled"] is True
 
 
 def test_booking_cancelled_in_the_source_removes_the_event_once():

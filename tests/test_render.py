@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
-from test_plan import BOTH, PULL, common, link, plan, src, tgt
+from test_plan import BOTH, MOVED_END, MOVED_START, PULL, common, link, plan, src, tgt
 
 from bsync.plan import Action, Plan
 from bsync.render import action_subject, print_plan
 
 WAW = ZoneInfo("Europe/Warsaw")
-MOVED = common(start="2026-12-01T11:00:00+00:00", end="2026-12-01T12:00:00+00:00")
+MOVED = common(start=MOVED_START, end=MOVED_END)
 
 SCENARIOS = {
     "new booking": lambda: plan([src(recorded=None)]),

@@ -104,6 +104,25 @@ def test_event_deleted_in_the_calendar_cancels_the_booking_without_trashing_it(s
     assert writes(sandbox) == []
 
 
+def test_booking_moved_in_notion_while_its_event_was_deleted_comes_back_at_the_new_time(sandbox, bsync, cal):
+    keep = add(sandbox, "Keep", at(9), at(10))
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.update_page(page, properties=booking_properties("Rex", start=at(15), end=at(16),
+                                                                   time_zone="Europe/Warsaw"))
+    cal.delete(event_id_for(f"notion:{page}"))
+    summary = synced(bsync)
+    assert summary["updated"] == 1 and summary["errors"] == 0
+    props = page_props(sandbox, page)
+    assert status_of(props) == "Confirmed" and datetime.fromisoformat(props["When"]["date"]["start"]) == at(15)
+    event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    assert event["status"] == "confirmed" and datetime.fromisoformat(event["start"]["dateTime"]) == at(15)
+    assert status_of(page_props(sandbox, keep)) == "Confirmed"
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
 def test_event_made_in_the_calendar_becomes_a_booking(sandbox, bsync, cal):
     event = cal.create("Walk-in: Coco", at(13), at(13, 30), description="paid cash")
     summary = synced(bsync)

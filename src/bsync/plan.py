@@ -326,8 +326,11 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
     if a_common is None or b_common is None:  # no snapshot to stand in for an unseen side
         ctx.needs_source.add(key)
         return Action("skip", key, target_id, reason="loading the booking to compare it", label=label)
+    if target is not None and target.cancelled:
+        b_common = {**a_common, "cancelled": True}  # a deleted event says only that it is deleted
     a_changed = adopt or (item is not None and item.hash != link.content_hash)
     b_changed = adopt or (target is not None and target.hash != link.target_hash)
+    edit_beats_delete = _edit_beats_delete(ctx, target, snapshot, a_common, a_changed, adopt)
     if a_common.get("cancelled") and b_common.get("cancelled"):  # nothing of a cancelled pair matters
         refresh = adopt or a_changed or b_changed
         return Action("skip", key, target_id, reason="cancelled on both sides", label=label,
@@ -336,6 +339,8 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
     policy = {"notion": "source-wins", "gcal": "target-wins"}.get(link.resolution or "", ctx.policy)
     merged, conflicts = merge(None if adopt else snapshot, a_common, b_common, ctx.directions, policy,
                               item.updated if item else None, target.updated if target else None)
+    if edit_beats_delete:
+        merged, conflicts = dict(a_common), {}
     if conflicts and policy == "manual" and ctx.directions == {"push", "pull"}:
         return Action("conflict", key, target_id, {name: (va, vb) for name, (va, vb) in conflicts.items()},
                       reason=f"changed on both sides; settle with `bsync resolve {key} --take notion|gcal`",
@@ -365,6 +370,8 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         changes["bsync_key"] = (target.key, key)
 
     reason = _reason(ctx, conflicts, a_changed, b_changed, target_write, source_write, adopt)
+    if edit_beats_delete:
+        reason = f"changed in {ctx.source_label} after its event was deleted in {ctx.target_label}; recreating it"
     refresh = (snapshot != merged or link.content_hash != (item.hash if item else link.content_hash)
                or link.target_hash != (target.hash if target else link.target_hash) or adopt)
     if target_write == "remove":
@@ -376,6 +383,17 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         reason = "up to date" if not adopt else "adopting the existing event"
     return Action(op, key, target_id, changes, reason, label=label, target_write=target_write,
                   source_write=source_write, merged=merged, refresh_link=refresh)
+
+
+def _edit_beats_delete(ctx: _Ctx, target: TargetItem | None, snapshot: Mapping[str, Any] | None,
+                       a_common: Mapping[str, Any], a_changed: bool, adopt: bool) -> bool:
+    """Two-way: a live booking edited in the source since the last sync whose event was deleted
+    in the target comes back with the edit, as a trashed page whose event was edited does.
+
+    Cancelling it would lose the edit and tell the customer their (just moved) booking is off.
+    """
+    return (ctx.push and ctx.pull and not adopt and a_changed and target is not None and target.cancelled
+            and snapshot is not None and not snapshot.get("cancelled") and not a_common.get("cancelled"))
 
 
 def _target_write(ctx: _Ctx, key: str, item: SourceItem | None, target: TargetItem | None, link: Link,
