@@ -333,6 +333,27 @@ def test_booking_whose_linked_event_vanished_moves_to_a_new_event_id():
     assert a.op == "create" and a.target_id == tid("n:1") and "vanished" in a.reason
 
 
+def test_booking_recording_an_event_bsync_did_not_make_fails_and_leaves_the_event_alone():
+    private = tgt("x:1", managed=False, id="private1")
+    for booking in (src(recorded="private1"), src(c=common(cancelled=True), recorded="private1")):
+        p = plan([booking, src("n:2", recorded=None)], [], [private])
+        assert [a.source_id for a in p.actions] == ["n:2"]  # not adopted, not imported; the rest syncs
+        [failure] = p.failures
+        assert failure.id == "1" and "private1" in failure.reason and "did not make" in failure.reason
+
+
+def test_booking_recording_an_unseen_event_asks_for_it_when_the_read_was_partial():
+    p = plan([src(recorded="private1")], [], [], target_complete=False)
+    assert p.needs_target == {"private1"}
+    assert plan([src(recorded="private1")], [], []).needs_target == set()  # a full read saw every event
+
+
+def test_page_made_by_an_interrupted_import_adopts_its_event():
+    a = only(plan([src(recorded="walkin1")], [], [tgt("x:1", managed=False, id="walkin1")], importing={"walkin1"}))
+    assert a.target_id == "walkin1" and a.target_write == "stamp" and not a.source_write
+    assert only(plan([src()], [], [tgt("x:1", managed=False, id=tid("n:1"))])).target_id == tid("n:1")  # its own id
+
+
 def test_booking_recording_an_event_that_claims_it_is_adopted_by_that_id():
     a = only(plan([src(recorded="walkin42")], [], [tgt(id="walkin42")]))
     assert a.target_id == "walkin42" and a.refresh_link and not a.target_write

@@ -10,7 +10,7 @@ import pytest
 from conftest import write_requests
 
 from bsync.providers.gcal import event_id_for
-from bsync.sandbox.seed import booking_properties
+from bsync.sandbox.seed import booking_properties, text
 
 WAW = ZoneInfo("Europe/Warsaw")
 DAY = date.today() + timedelta(days=3)
@@ -138,6 +138,39 @@ def test_event_made_in_the_calendar_becomes_a_booking(sandbox, bsync, cal):
     sandbox.clear_requests()
     synced(bsync)
     assert writes(sandbox) == []
+
+
+def touched(sandbox, event_id) -> list:
+    """Every request that wrote to one event (inner calls of batch requests included)."""
+    return [(r.method, r.path) for r in sandbox.google.requests if event_id in r.path and r.method != "GET"]
+
+
+def add_recording(sandbox, title, start, end, event_id):
+    """A page whose Calendar Event ID someone filled in by hand."""
+    props = booking_properties(title, start=start, end=end, time_zone="Europe/Warsaw")
+    props["Calendar Event ID"] = text(event_id)
+    return sandbox.notion.create_page(props)["id"]
+
+
+@pytest.mark.parametrize("case", ["first run", "incremental", "past event"])
+def test_a_page_naming_an_event_bsync_did_not_make_fails_and_leaves_it_alone(sandbox, bsync, cal, case):
+    bsync.configure(import_unmanaged=False)  # private appointments share the calendar
+    day = DAY - timedelta(days=10) if case == "past event" else DAY  # past events are history, not bookings
+    private = cal.create("Dentist (private)", at(8, day=day), at(9, day=day))
+    other = add(sandbox, "Keep", at(12), at(13))
+    if case == "incremental":  # the event predates the last run: an incremental read does not list it
+        synced(bsync)
+    page = add_recording(sandbox, "Rex", at(10), at(11), private)
+    sandbox.clear_requests()
+    result = bsync("sync", "--json")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    [failure] = result.json["failures"]
+    assert failure["id"] == page and private in failure["reason"] and "did not make" in failure["reason"]
+    event = sandbox.google.get_event(sandbox.google.calendar_id, private)
+    assert event["summary"] == "Dentist (private)" and "extendedProperties" not in event
+    assert touched(sandbox, private) == []
+    assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{other}"))["status"] == "confirmed"
+    assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}")) is None
 
 
 def test_private_blocks_are_not_imported_when_configured(sandbox, bsync, cal):

@@ -21,7 +21,7 @@ The same inputs always give the same plan, so ``--plan`` shows exactly what appl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Collection, Literal, Mapping, Sequence
 
 from bsync.model import COMMON_FIELDS
 from bsync.store import Link
@@ -114,6 +114,7 @@ class Plan:
     failures: list[Failure] = field(default_factory=list)
     halt: str | None = None  # why apply must not run without --force
     needs_source: set[str] = field(default_factory=set)  # source keys to load fully, then plan again
+    needs_target: set[str] = field(default_factory=set)  # target ids worth fetching before planning again
 
     def count(self, op: Op) -> int:
         return sum(1 for a in self.actions if a.op == op)
@@ -187,7 +188,9 @@ class _Ctx:
     source_label: str
     target_label: str
     import_unmanaged: bool = True
+    importing: frozenset[str] = frozenset()
     needs_source: set[str] = field(default_factory=set)
+    needs_target: set[str] = field(default_factory=set)
 
     @property
     def push(self) -> bool:
@@ -218,17 +221,20 @@ def plan_sync(
     target_label: str = "target",
     target_id_setting: str = "the target's id",
     target_noun: str = "items",
+    importing: Collection[str] = (),
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
 
     ``source_complete``/``target_complete`` say whether a side was read in full (so an
     absent item is gone) or incrementally (an absent item is unchanged).
     ``target_id_setting`` names the setting that picks the target and ``target_noun`` what it
-    holds ("events"), for the safety halt's message.
+    holds ("events"), for the safety halt's message.  ``importing``: target ids an earlier run
+    began importing (a source record recording one of them was made by that import).
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
-               target_complete, source_label, target_label, import_unmanaged)
+               target_complete, source_label, target_label, import_unmanaged, frozenset(importing))
     actions: list[Action] = []
+    refused: list[Failure] = []
     failed = {f.id for f in failures}
     seen_sources: set[str] = set()
     claimed_targets: set[str] = set()
@@ -242,6 +248,11 @@ def plan_sync(
             target = targets.get(link.target_key)
             claimed_targets.add(link.target_key)
             actions.append(_plan_linked(ctx, item, target, link))
+            continue
+        foreign = _foreign_recorded_target(ctx, item, targets, link_by_target)
+        if foreign is not None:  # never take over an event bsync did not make
+            claimed_targets.add(foreign.id)
+            refused.append(Failure(_record_id(item.key), _foreign_reason(ctx, foreign)))
             continue
         target = _find_target(ctx, item, targets, by_key, link_by_target)
         if target is not None:
@@ -270,7 +281,8 @@ def plan_sync(
             actions.append(action)
 
     actions = [a for a in actions if a is not None]
-    plan = Plan(pair, actions, list(failures), needs_source=ctx.needs_source)
+    plan = Plan(pair, actions, [*failures, *refused], needs_source=ctx.needs_source,
+                needs_target=ctx.needs_target)
     plan.halt = _safety_halt(plan, sources, links, targets, failures, max_delete, source_complete=source_complete,
                              target_complete=target_complete, source_label=source_label, target_label=target_label,
                              target_id_setting=target_id_setting, target_noun=target_noun)
@@ -279,6 +291,32 @@ def plan_sync(
 
 def _record_id(key: str) -> str:
     return key.split(":", 1)[-1]
+
+
+def _foreign_recorded_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
+                             link_by_target: Mapping[str, Link]) -> TargetItem | None:
+    """The live event an unlinked booking records that bsync did not make (no key, linked to no
+    booking, not the booking's own id, not an interrupted import of it), or None.
+
+    A page pointing at someone's private appointment must not rename, move or stamp it.  A
+    deleted event is not judged: Google guarantees only its id, so its key may be missing.
+    An event the read did not include is asked for (``needs_target``) when the read was partial.
+    """
+    event_id = item.recorded_target_id
+    if (item.deleted or not event_id or event_id in link_by_target or event_id == ctx.target_id_for(item.key)
+            or event_id in ctx.importing):
+        return None
+    target = targets.get(event_id)
+    if target is None:
+        if not ctx.target_complete:
+            ctx.needs_target.add(event_id)
+        return None
+    return target if target.key is None and not target.cancelled else None
+
+
+def _foreign_reason(ctx: _Ctx, target: TargetItem) -> str:
+    return (f"its recorded event id {target.id} names an event in {ctx.target_label} that bsync did not make "
+            f"(no bsync_key); left it untouched. Clear the booking's event id to give it an event of its own")
 
 
 def _find_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
