@@ -572,7 +572,7 @@ def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, 
     live = [link for link in live if link.source_key not in ended]  # both sides agree on those
     if len(live) > 1 and all(_event_gone(targets.get(link.target_key), target_complete) for link in live):
         return (f"{target_label} returned none of the {target_noun} linked to {len(live)} bookings (all deleted "
-                f"or missing): was it wiped, or is {target_id_setting} wrong? Refusing to cancel the bookings")
+                f"or missing): was it wiped, or is {target_id_setting} wrong?")
     allowed = max_delete(mapped)
     removed_events = plan.count("delete")
     if removed_events > 1 and removed_events > allowed:
