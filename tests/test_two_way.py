@@ -444,6 +444,8 @@ def test_an_emptied_calendar_halts_instead_of_cancelling_every_booking(sandbox, 
         sandbox.google.reset_state()
     cursors = _cursors(bsync)
     sandbox.clear_requests()
+    planned = bsync("sync", "--plan")
+    assert planned.exit_code == 1 and "safety halt" in planned.stdout
     result = bsync("sync")
     assert result.exit_code == 1, result.stdout + result.stderr
     assert "none of the events linked to 10 bookings" in result.stderr and "[google] calendar_id" in result.stderr
