@@ -173,6 +173,21 @@ def test_a_page_naming_an_event_bsync_did_not_make_fails_and_leaves_it_alone(san
     assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}")) is None
 
 
+def test_page_of_an_import_killed_before_it_was_linked_adopts_its_event(sandbox, bsync, cal):
+    from bsync.store import Store
+
+    add(sandbox, "Keep", at(9), at(10))
+    synced(bsync)
+    event = cal.create("Walk-in: Coco", at(13), at(13, 30))
+    page = add_recording(sandbox, "Walk-in: Coco", at(13), at(13, 30), event)  # the page the import made
+    with Store.open(bsync.state_path) as store:  # ... and the journal intent it left when it died
+        store.journal_intent(None, "notion+gcal", "import", f"gcal:{event}", event)
+    summary = synced(bsync)
+    assert summary["errors"] == 0 and sandbox.notion.page_count() == 2
+    stamped = sandbox.google.get_event(sandbox.google.calendar_id, event)
+    assert stamped["extendedProperties"]["private"]["bsync_key"] == f"notion:{page}"
+
+
 def test_private_blocks_are_not_imported_when_configured(sandbox, bsync, cal):
     bsync.configure(import_unmanaged=False)
     cal.create("Dentist (private)", at(8), at(9))

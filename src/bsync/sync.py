@@ -212,9 +212,11 @@ class SyncRun:
                     self.targets[event_id] = item
         return self._skip_dead(plan)
 
-    def _importing(self) -> set[str]:
-        """Event ids an earlier run began importing: the page recording one was made by bsync."""
-        keys = set().union(*(self.store.journal_keys(state, LINK_PAIR) for state in ("intent", "failed", "dead")))
+    def _imported(self) -> set[str]:
+        """Event ids an earlier run imported or began importing: a page recording one was made by
+        bsync, even if the run died before linking it (or before the event got its key)."""
+        states = ("intent", "failed", "dead", "done")
+        keys = set().union(*(self.store.journal_keys(state, LINK_PAIR) for state in states))
         return {key.split(":", 1)[1] for key in keys if key.startswith("gcal:")}
 
     def _plan_once(self, links: dict) -> Plan:
@@ -236,7 +238,7 @@ class SyncRun:
                          import_unmanaged=self.settings.sync.import_unmanaged, failures=self.failures,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
                          target_label="Google Calendar", target_id_setting="[google] calendar_id",
-                         target_noun="events", importing=self._importing())
+                         target_noun="events", importing=self._imported())
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", LINK_PAIR)
