@@ -116,7 +116,7 @@ def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
 def sync(
     pairs: Annotated[Optional[list[str]], typer.Argument(help=f"Pairs to run (default: [sync] pairs). Known: {', '.join(PAIRS)}. Both together = two-way sync.")] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change; write nothing anywhere (not even the state DB).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion, empty source).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion or cancellation, an empty side), for this run only.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Read everything instead of only what changed since the last run.")] = False,
     since: Annotated[Optional[str], typer.Option("--since", help="Read Notion pages edited since T (ISO 8601 like 2026-11-20T08:00Z, or a duration ago like 6h or 2d).")] = None,
     notify_existing: Annotated[bool, typer.Option("--notify-existing", help="On the first run with notifications on, also confirm the bookings that already exist (default: record them without emailing).")] = False,
