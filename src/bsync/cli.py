@@ -458,8 +458,8 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
 
 @app.command()
 def availability(
-    date_: Annotated[list[str], typer.Option("--date", help="A day (YYYY-MM-DD); repeat for several days.")],
-    to: Annotated[Optional[str], typer.Option("--to", help="Last day of a range starting at --date.")] = None,
+    date_: Annotated[list[str], typer.Option("--date", help="A day: YYYY-MM-DD, today, tomorrow, or a weekday (monday or mon: the next one, today included), in the business timezone and as of --now; repeat for several days.")],
+    to: Annotated[Optional[str], typer.Option("--to", help="Last day of a range starting at --date (same forms; a weekday is the first one on or after --date).")] = None,
     duration: Annotated[Optional[int], typer.Option("--duration", help="Minutes (default [availability] duration).")] = None,
     step: Annotated[Optional[int], typer.Option("--step", help="Minutes between slot starts (default: the duration).")] = None,
     calendar: Annotated[Optional[list[str]], typer.Option("--calendar", help="Calendar id(s) to ask (default [availability] calendars).")] = None,
@@ -471,24 +471,15 @@ def availability(
     """Free slots for a service: working hours minus busy time (Google freeBusy for all
     configured calendars in one request, plus scheduled bookings bsync knows), with buffers,
     minimum notice and maximum advance.  Times are in the business timezone."""
-    from datetime import date as date_type
-
-    from bsync.availability import availability as compute, expand
-    from bsync.timeutil import parse_instant
+    from bsync.availability import availability as compute, requested_days
+    from bsync.timeutil import now_utc, parse_instant
 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
-        try:
-            days = [date_type.fromisoformat(d) for d in date_]
-            last = date_type.fromisoformat(to) if to else None
-            when = parse_instant(now) if now else None
-        except ValueError as exc:
-            raise UsageError(f"bad date or time: {exc} (dates are YYYY-MM-DD, --now is ISO 8601 with an offset)") from None
-        if last is not None:
-            if len(days) != 1:
-                raise UsageError("--to goes with a single --date")
-            days = expand(days[0], last)
+        when = parse_option("--now", now, parse_instant, "an ISO 8601 time with an offset, like 2026-11-24T08:00+01:00") \
+            if now else None
+        days = requested_days(date_, to, today=(when or now_utc()).astimezone(settings.tz).date())
         result = compute(settings, days, duration=duration, step=step, calendars=calendar or None,
                          busy_file=busy, now=when)
     except BsyncError as exc:
