@@ -68,11 +68,18 @@ class Context:
         # Typer runs commands outside click's context stack, so click can't say.
         command = sys._getframe(1).f_code.co_name.replace("_", " ")
         bind_log_context(run_id=new_run_id(), command=command)
+        global _current
+        _current = self
 
     def settings(self) -> Settings:
         settings = load_config(self.config_path, state_path=self.state_path)
         register_secrets_from(settings)  # never written to a log, whatever a library prints
+        self.state_path = settings.state_path  # named by main() if the state DB fails mid-run
         return settings
+
+
+_current: Context | None = None
+"""The running command's Context, for :func:`main`'s last-resort error line."""
 
 
 class ProgressBar:
@@ -602,12 +609,31 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: map unexpected crashes to a clear message, exit 1."""
+    """Console-script entry point: what escapes a command becomes one line and an exit code.
+
+    A BsyncError a command did not catch is printed like any other.  An ``sqlite3.Error``
+    or ``OSError`` (a full disk, a read-only file system, a damaged state DB found mid-run)
+    is named with the state DB's path and a fix (:mod:`bsync.failures`); ``-v`` adds the
+    traceback for a bug report.
+    """
+    import sqlite3
+
+    from bsync.failures import boundary_error
+
     try:
         app()
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]: the next run will pick up where this one stopped")
         sys.exit(130)
+    except BsyncError as exc:
+        raise SystemExit(fail(_current, exc).exit_code) from None
+    except (sqlite3.Error, OSError) as exc:
+        if _current is not None and _current.verbose:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        error = boundary_error(exc, _current.state_path if _current else None)
+        raise SystemExit(fail(_current, error).exit_code) from None
 
 
 if __name__ == "__main__":

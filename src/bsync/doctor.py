@@ -38,6 +38,7 @@ from bsync.errors import (
     RemoteError,
     RemoteUnavailableError,
 )
+from bsync.failures import STATE_REBUILD_HINT
 from bsync.providers.calcom import CalcomSource
 from bsync.providers.sendgrid import SendGridMailer
 from bsync.providers.twilio import TwilioSms
@@ -266,12 +267,6 @@ def _machine_zone() -> str | None:
 
 
 # -- state DB ------------------------------------------------------------------------------------
-
-STATE_REBUILD_HINT = (
-    "move it aside (`mv {path} {path}.broken`); the next `bsync sync` creates a new one and re-links "
-    "the existing events and pages instead of duplicating them (run history, the retry journal and "
-    "the record of sent notifications are lost)")
-
 
 def state_check(path: Path) -> Check:
     """Integrity, schema version against this bsync's migrations, and mode 0600."""

@@ -25,6 +25,14 @@ class UsageError(BsyncError):
     exit_code = 2
 
 
+class StateError(BsyncError):
+    """The state DB can't be used: its folder or file isn't writable, it is a directory, it
+    is not (or no longer) an SQLite database, or its disk is full.  Nothing was lost: the
+    message names the path and the hint says how to fix it, then run again."""
+
+    exit_code = 2
+
+
 class LockHeldError(BsyncError):
     """Another bsync run holds the state lock."""
 
