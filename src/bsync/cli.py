@@ -260,28 +260,22 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
 
 @app.command()
 def resolve(
-    key: Annotated[str, typer.Argument(help="The booking key shown by `bsync status` (e.g. notion:1a2b…).")],
+    key: Annotated[str, typer.Argument(help="The conflict's key as `bsync status` shows it (notion:1a2b…), or the Notion page id (with or without dashes) or the page's URL.")],
     take: Annotated[str, typer.Option("--take", help="Which side's values win: notion or gcal.")],
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
-    """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it."""
-    from bsync.store import RunLock
-    from bsync.sync import LINK_PAIR
+    """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it.
+
+    An unknown or ambiguous id exits 2 and lists the open conflicts."""
+    from bsync.conflicts import resolve_conflict
 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
-        if take not in ("notion", "gcal"):
-            raise UsageError("--take must be 'notion' or 'gcal'")
-        settings = ctx.settings()
-        with RunLock(settings.state_path), Store.open(settings.state_path) as store:
-            link = store.links_get(LINK_PAIR, key)
-            if link is None or not link.conflict:
-                raise UsageError(f"no open conflict for {key!r}; `bsync status` lists them")
-            store.set_conflict(LINK_PAIR, key, {**link.conflict, "take": take})
+        settled = resolve_conflict(ctx.settings(), key, take)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
-    ctx.out.print(f"{key}: {take} wins; run `bsync sync` to apply it")
+    ctx.out.print(f"{settled}: {take} wins; run `bsync sync` to apply it")
 
 
 @app.command()
