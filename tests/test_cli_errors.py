@@ -5,6 +5,7 @@ last-resort net lives."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from typing import Iterator
 
 import pytest
 
+from bsync.failures import boundary_error
 from bsync.store import Store
 
 AS_ROOT = os.geteuid() == 0
@@ -164,3 +166,16 @@ def test_a_config_path_that_is_a_directory(bsync, tmp_path):
                           capture_output=True, text=True, timeout=60, check=False)
     assert_one_clear_error(proc, 2, str(tmp_path), "is a directory, not a file")
     assert "does not exist" not in proc.stderr
+
+
+@pytest.mark.parametrize("exc, code, words", [
+    (OSError(errno.ENOSPC, "No space left on device"), 2, "no space left for state DB /s/state.db"),
+    (OSError(errno.EROFS, "Read-only file system", "/s/state.db-wal"), 2, "cannot write /s/state.db-wal"),
+    (sqlite3.OperationalError("attempt to write a readonly database"), 2, "state DB /s/state.db is read-only"),
+    (sqlite3.OperationalError("database is locked"), 3, "stayed locked by another process"),
+    (sqlite3.DatabaseError("file is not a database"), 2, "state DB /s/state.db is damaged"),
+    (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), 5, "a connection failed"),
+])
+def test_what_escapes_a_command_is_named_with_its_exit_code(exc, code, words):
+    error = boundary_error(exc, Path("/s/state.db"))
+    assert error.exit_code == code and words in str(error) and error.hint

@@ -1,7 +1,8 @@
 """The ``bsync`` command line: parse, call the library, render.  No sync logic lives here.
 
 Exit codes (SPEC §3): 0 success · 1 finished but some records failed (or a safety halt) ·
-2 usage/config error · 3 another run holds the lock · 4 authentication failed ·
+2 usage/config error (also a state DB that can't be used, and serve's port busy or out of
+range) · 3 another run holds the lock · 4 authentication failed ·
 5 a remote was unreachable after retries.
 """
 
@@ -28,7 +29,8 @@ log = logging.getLogger("bsync.cli")
 app = typer.Typer(
     name="bsync",
     help="Keep a service business's bookings in sync: Notion (source of truth) → Google Calendar.\n\n"
-         "Exit codes: 0 ok · 1 some records failed or safety halt · 2 usage/config error · "
+         "Exit codes: 0 ok · 1 some records failed or safety halt · 2 usage/config error (also an unusable "
+         "state DB, or serve's port busy or out of range) · "
          "3 another run holds the lock · 4 authentication failed · 5 remote unreachable after retries.",
     no_args_is_help=True,
     add_completion=False,
@@ -501,6 +503,7 @@ def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen add
     Each delivery is verified and stored in the inbox before it is acknowledged, then acted
     on in the background: platform bookings reach Notion, and Notion and the calendar are
     synced.  Put it behind HTTPS (a reverse proxy); it listens on loopback by default.
+    A port outside 1–65535, already in use, or an address this machine lacks exits 2.
     """
     ctx = Context(config, state, False, verbose, quiet, log_file, log_format)
     try:

@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from bsync.errors import BsyncError, LockHeldError, StateError
+from bsync.errors import BsyncError, LockHeldError, RemoteUnavailableError, StateError
 
 RERUN = "then run again: nothing is lost, the next run picks up where this one stopped"
 STATE_REBUILD_HINT = (
@@ -33,6 +33,9 @@ def boundary_error(exc: BaseException, state_path: Path | None) -> BsyncError:
     if isinstance(exc, sqlite3.Error):
         return _sqlite_error(exc, state)
     assert isinstance(exc, OSError)
+    if isinstance(exc, (ConnectionError, TimeoutError)) and not exc.filename:
+        return RemoteUnavailableError(f"a connection failed: {exc.strerror or exc}",
+                                      hint=f"check the network and the providers' base_url; {RERUN}")
     where = str(exc.filename) if exc.filename else state
     if where == str(state_path):
         where = f"state DB {where}"
