@@ -155,3 +155,8 @@ def test_sync_with_the_copied_example_fails_fast_naming_the_key(tmp_path, monkey
     assert result.exit_code == 2
     assert "still the example value: notion.token" in result.stderr
     assert not (tmp_path / "state").exists()  # stopped before touching anything
+
+
+def test_a_data_source_id_left_as_an_elision_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="still the example value: notion.data_source_id"):
+        load_config(write(tmp_path, MINIMAL.replace('database_id = "db"', 'data_source_id = "..."')))

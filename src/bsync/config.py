@@ -459,10 +459,12 @@ _PLACEHOLDER = re.compile(r"(?:[A-Za-z]+[_.])*(?:\.{3}|…|x{3,}|X{3,}|\*{3,})")
 _PLACEHOLDER_WORDS = {"change-me", "changeme", "your-token", "your-api-key"}
 EXAMPLE_IDS = {
     "notion.database_id": "0123456789abcdef0123456789abcdef",
+    "notion.data_source_id": None,
     "google.calendar_id": "yourbusiness@group.calendar.google.com",
     "twilio.account_sid": "AC" + "0" * 32,
 }
-"""Identifiers config.example.toml shows that are well-formed but nobody's real one."""
+"""Identifiers judged like secrets, with the well-formed value config.example.toml shows
+for them (nobody's real one), if any."""
 
 
 def is_placeholder(value: str) -> bool:
@@ -487,8 +489,6 @@ def placeholder_keys(settings: "Settings") -> list[str]:
                 found.append(key)
             elif isinstance(value, str) and key in EXAMPLE_IDS and (
                     value == EXAMPLE_IDS[key] or is_placeholder(value)):
-                found.append(key)
-            elif isinstance(value, str) and key.endswith("data_source_id") and is_placeholder(value):
                 found.append(key)
             elif isinstance(value, BaseModel):
                 walk(value, f"{key}.")

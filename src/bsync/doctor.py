@@ -167,7 +167,7 @@ TWILIO_HINTS = _Hints(
 
 
 def _provider(name: str, section: str, settings: Settings, fn: Callable[[], Check], hints: _Hints,
-                    examples: list[str]) -> Check:
+              examples: list[str]) -> Check:
     """One provider's check; not attempted while its section still holds example values
     (calling the real API with ``secret_...`` only yields a 401 or a DNS error)."""
     if getattr(settings, section) is None:
