@@ -4,6 +4,7 @@ over real HTTP: the Cal.com emulator, the Notion and Google emulators, and uvico
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -308,11 +309,17 @@ def test_sesami_delivery_becomes_a_booking(sandbox, configured, receiver):
     assert datetime.fromisoformat(props["When"]["date"]["end"]) == start + timedelta(minutes=45)
 
 
-def test_notion_webhook_handshake_signature_and_events(sandbox, configured, receiver):
+def test_notion_webhook_handshake_signature_and_events(sandbox, configured, receiver, caplog):
     url = f"{receiver.url}/webhooks/notion"
-    assert httpx.post(url, json={"verification_token": "secret_notion_verify"}).status_code == 200
+    attacker = "secret_attackerChoseThis0123456789"
+    with caplog.at_level(logging.INFO, logger="bsync.server"):
+        # the first token posted is an attacker's: logged for the admin, never trusted
+        assert httpx.post(url, json={"verification_token": attacker}).status_code == 200
+        assert httpx.post(url, json={"verification_token": "secret_notion_verify"}).status_code == 200
+    logged = [r.getMessage() for r in caplog.records if "verification token received" in r.getMessage()]
+    assert len(logged) == 2 and attacker in logged[0] and "matches" in logged[1]
     with Store.open_readonly(configured.state_path) as store:
-        assert store.cursor("notion", "webhook_verification_token") == "secret_notion_verify"
+        assert store.cursors() == [] and store.inbox_counts() == {}
     page = sandbox.notion.create_page({"Name": {"title": [{"text": {"content": "Rex"}}]},
                                        "When": {"date": {"start": soon(hour=9).isoformat()}},
                                        "Status": {"status": {"name": "Confirmed"}}})
@@ -322,6 +329,8 @@ def test_notion_webhook_handshake_signature_and_events(sandbox, configured, rece
                         "data": {"parent": {"id": sandbox.notion.data_source_id, "type": "data_source"}},
                         "attempt_number": 1}).encode()
     assert httpx.post(url, content=event, headers={"X-Notion-Signature": "sha256=" + "0" * 64}).status_code == 401
+    forged = {"X-Notion-Signature": "sha256=" + sign(event, attacker)}  # signed with the attacker's token
+    assert httpx.post(url, content=event, headers=forged).status_code == 401
     r = httpx.post(url, content=event, headers={"X-Notion-Signature": "sha256=" + sign(event, "secret_notion_verify")})
     assert r.status_code == 202
     assert wait_for(lambda: sandbox.google.event_count(sandbox.google.calendar_id) == 1)  # the change reached the calendar
@@ -338,8 +347,10 @@ def test_post_sync_needs_the_bearer_token_and_returns_the_summary(sandbox, confi
     assert httpx.post(f"{receiver.url}/sync", headers={"Authorization": "Bearer wrong"}).status_code == 401
     r = httpx.post(f"{receiver.url}/sync", headers={"Authorization": "Bearer admin-token"}, timeout=30)
     assert r.status_code == 200 and r.json()["sync"]["created"] == 1
-    health = httpx.get(f"{receiver.url}/healthz").json()
-    assert health["status"] == "ok" and health["last_run"]["exit_code"] == 0
+    health = httpx.get(f"{receiver.url}/healthz")
+    assert health.json()["last_run"]["exit_code"] == 0
+    # the worker was stopped above: the receiver says so rather than "ok"
+    assert health.status_code == 503 and health.json()["problems"] == ["the inbox worker is not running"]
 
 
 def test_meeting_ended_marks_the_booking_completed_by_webhook_and_by_pull(sandbox, configured, receiver):

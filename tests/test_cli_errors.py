@@ -20,6 +20,7 @@ import pytest
 
 from bsync.failures import boundary_error
 from bsync.store import Store
+from bsync.sync import LINK_PAIR
 
 AS_ROOT = os.geteuid() == 0
 
@@ -30,18 +31,16 @@ def bsync_process(bsync, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def assert_one_clear_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str,
-                           hint: bool = True) -> str:
+def assert_one_clear_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
     """Exit ``code``; exactly one ``error:`` line on stderr, naming every needle; a hint
-    line when ``hint``; no traceback and nothing on stdout.  Returns the error line."""
+    line; no traceback and nothing on stdout.  Returns the error line."""
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == code, (proc.returncode, proc.stderr)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
-    if hint:
-        assert any(line.startswith("hint:") for line in proc.stderr.splitlines()), proc.stderr
+    assert any(line.startswith("hint:") for line in proc.stderr.splitlines()), proc.stderr
     assert proc.stdout == ""
     return errors[0]
 
@@ -80,7 +79,8 @@ def test_a_state_folder_that_is_not_writable(bsync, tmp_path):
 
 def test_a_state_db_file_that_is_read_only(bsync, tmp_path):
     state = tmp_path / "state.db"
-    Store.open(state).close()
+    with Store.open(state) as store:  # an open conflict, so that `resolve` has something to write
+        store.save_link(LINK_PAIR, "notion:abc", "gcal:abc", conflict={"fields": {"title": ["a", "b"]}})
     before = state.read_bytes()
     with unwritable(state):
         proc = bsync_process(bsync, "resolve", "notion:abc", "--take", "notion", "--state", str(state))
@@ -100,7 +100,7 @@ def test_a_state_file_of_garbage(bsync, tmp_path):
     before = state.read_bytes()
     for command in (["status"], ["resolve", "notion:abc", "--take", "gcal"]):
         proc = bsync_process(bsync, *command, "--state", str(state))
-        assert_one_clear_error(proc, 2, str(state), hint=False)  # Store.open words this one (its hint: lead's)
+        assert_one_clear_error(proc, 2, str(state), "is damaged")
     assert state.read_bytes() == before  # never "repaired" by overwriting
 
 
@@ -169,11 +169,13 @@ def test_a_config_path_that_is_a_directory(bsync, tmp_path):
 
 
 @pytest.mark.parametrize("exc, code, words", [
-    (OSError(errno.ENOSPC, "No space left on device"), 2, "no space left for state DB /s/state.db"),
-    (OSError(errno.EROFS, "Read-only file system", "/s/state.db-wal"), 2, "cannot write /s/state.db-wal"),
-    (sqlite3.OperationalError("attempt to write a readonly database"), 2, "state DB /s/state.db is read-only"),
+    (OSError(errno.ENOSPC, "No space left on device"), 2, "state DB /s/state.db: the disk is full"),
+    (OSError(errno.EROFS, "Read-only file system", "/s/state.db-wal"), 2, "state DB /s/state.db can't be written"),
+    (OSError(errno.EACCES, "Permission denied", "/s/google-token.json"), 2, "/s/google-token.json: Permission denied"),
+    (sqlite3.OperationalError("attempt to write a readonly database"), 2, "state DB /s/state.db can't be written"),
     (sqlite3.OperationalError("database is locked"), 3, "stayed locked by another process"),
     (sqlite3.DatabaseError("file is not a database"), 2, "state DB /s/state.db is damaged"),
+    (IsADirectoryError(errno.EISDIR, "Is a directory", "/s/state.db"), 2, "state DB /s/state.db is a directory"),
     (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), 5, "a connection failed"),
 ])
 def test_what_escapes_a_command_is_named_with_its_exit_code(exc, code, words):

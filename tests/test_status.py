@@ -53,7 +53,7 @@ def test_broken_setups_fail_fast_with_what_to_do(bsync, sandbox, tmp_path):
     bsync("sync")
     bsync.state_path.write_bytes(b"this is not sqlite" * 100)
     result = bsync("status")
-    assert result.exit_code == 2 and "not a usable SQLite database" in result.stderr
+    assert result.exit_code == 2 and "is damaged" in result.stderr and "mv " in result.stderr
     bsync.config.write_text(bsync.config.read_text().replace('timezone = "Europe/Warsaw"', 'timezone = "Mars/Olympus"'))
     result = bsync("status")
     assert result.exit_code == 2 and "timezone" in result.stderr

@@ -152,8 +152,10 @@ class ServerConfig(Section):
     notion_verification_token: SecretStr | None = None
     replay_window: str = "10m"
     run_sync_after_webhook: bool = True
+    stale_after: str = "5m"  # /healthz is 503 once the oldest pending delivery is older than this
+    inbox_retention: str = "30d"  # processed and rejected deliveries are forgotten after this
 
-    @field_validator("replay_window")
+    @field_validator("replay_window", "stale_after", "inbox_retention")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)

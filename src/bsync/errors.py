@@ -26,9 +26,8 @@ class UsageError(BsyncError):
 
 
 class StateError(BsyncError):
-    """The state DB can't be used: its folder or file isn't writable, it is a directory, it
-    is not (or no longer) an SQLite database, or its disk is full.  Nothing was lost: the
-    message names the path and the hint says how to fix it, then run again."""
+    """The state DB can't be used as it is: a directory, unwritable, damaged, full, or from a
+    newer bsync.  Nothing was written; the message names the path and what to do."""
 
     exit_code = 2
 

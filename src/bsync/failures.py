@@ -1,10 +1,12 @@
-"""What escapes a command at the process boundary, said as one line with what to do next.
+"""What SQLite or the OS said about the state DB, as one line with what to do next.
 
-Library code raises typed :mod:`bsync.errors`.  An ``sqlite3.Error`` or ``OSError`` that
-still gets out (the disk filled mid-run, the file system went read-only, a page of the
-state DB turned out malformed) is translated here, once, so the user sees the state DB's
-path and a fix instead of a traceback.  Nothing is lost in any of these cases: every
-remote write is journalled before it is made, so the next run picks up where this stopped.
+One classifier for two callers: :meth:`bsync.store.Store.open` (and ``open_readonly``),
+which turn a failure to open or migrate into a :class:`~bsync.errors.StateError`, and
+the CLI's entry point, which catches an ``sqlite3.Error`` or ``OSError`` that escaped a
+command mid-run (the disk filled, the file system went read-only, a damaged page was
+read).  Either way the user sees the path and a fix instead of a traceback, and nothing is
+lost: every remote write is journalled before it is made, so the next run picks up where
+this one stopped.
 """
 
 from __future__ import annotations
@@ -21,36 +23,64 @@ STATE_REBUILD_HINT = (
     "move it aside (`mv {path} {path}.broken`); the next `bsync sync` creates a new one and re-links "
     "the existing events and pages instead of duplicating them (run history, the retry journal and "
     "the record of sent notifications are lost)")
+FULL_BELOW = 64 * 1024  # bytes free under which a disk I/O error is put down to a full disk
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
-FULL_BELOW = 64 * 1024  # bytes free under which a disk I/O error is put down to a full disk
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
+def state_error(path: Path | str, exc: BaseException) -> BsyncError:
+    """The typed error for ``exc`` (an ``sqlite3.Error`` or ``OSError``) met using the state
+    DB at ``path``: a StateError (exit 2), or LockHeldError (exit 3) when another process
+    kept the DB locked past the busy timeout."""
+    path = Path(path)
+    text = str(exc)
+    lowered = text.lower()
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in lowered or "malformed" in lowered):
+        return StateError(f"state DB {path} is damaged ({text})", hint=STATE_REBUILD_HINT.format(path=path))
+    if "disk is full" in lowered or code in _FULL or ("disk i/o error" in lowered and _nearly_full(path.parent)):
+        return StateError(f"state DB {path}: the disk is full ({exc.strerror if code in _FULL else text}); "
+                          "the last write was rolled back",
+                          hint=f"free space on its disk (`df -h {path.parent}`), {RERUN}")
+    if code == errno.EISDIR:
+        return StateError(f"state DB {path} is a directory, not a file",
+                          hint=f"point --state (or state_path) at a file, e.g. {path / 'state.db'}")
+    if "readonly" in lowered or "read-only" in lowered or code in _READ_ONLY:
+        return StateError(f"state DB {path} can't be written ({getattr(exc, 'strerror', None) or text})",
+                          hint="make the file and its folder writable by this user (and not immutable: "
+                               "lsattr/chattr -i), or point --state at a writable place")
+    if "locked" in lowered:
+        return LockHeldError(f"state DB {path} stayed locked by another process ({text})",
+                             hint="run again when it is done; a process stuck for minutes is worth a look "
+                                  f"(`fuser {path}`)")
+    if "unable to open" in lowered:
+        return StateError(f"state DB {path} can't be opened ({text})",
+                          hint="check that its folder exists and is writable by this user (SQLite adds "
+                               "-wal and -shm files beside it), or point --state at a writable place")
+    return StateError(f"state DB {path}: {getattr(exc, 'strerror', None) or text}",
+                      hint=f"`bsync doctor` checks the file, its folder and the free disk space; {RERUN}")
+
+
 def boundary_error(exc: BaseException, state_path: Path | None) -> BsyncError:
-    """The typed error for an ``sqlite3.Error`` or ``OSError`` no command caught."""
-    state = str(state_path) if state_path is not None else "the state DB"
-    if isinstance(exc, sqlite3.Error):
-        return _sqlite_error(exc, state)
-    assert isinstance(exc, OSError)
-    if isinstance(exc, (ConnectionError, TimeoutError)) and not exc.filename:
-        return RemoteUnavailableError(f"a connection failed: {exc.strerror or exc}",
+    """The typed error for an ``sqlite3.Error`` or ``OSError`` no command caught.
+
+    A broken connection is a remote's problem (exit 5); an OSError naming another file
+    (a token, a template, a log) is about that file; the rest concerns the state DB.
+    """
+    if isinstance(exc, (ConnectionError, TimeoutError)) and not getattr(exc, "filename", None):
+        return RemoteUnavailableError(f"a connection failed: {getattr(exc, 'strerror', None) or exc}",
                                       hint=f"check the network and the providers' base_url; {RERUN}")
-    where = str(exc.filename) if exc.filename else state
-    if where == str(state_path):
-        where = f"state DB {where}"
-    reason = exc.strerror or str(exc)
-    if exc.errno in _FULL:
-        return StateError(f"no space left for {where} ({reason})",
-                          hint=f"free space on that disk (`df -h {Path(exc.filename or state).parent}`), {RERUN}")
-    if exc.errno in _READ_ONLY:
-        return StateError(f"cannot write {where}: {reason}",
-                          hint=f"make it (and its folder) writable for this user, or point state_path / "
-                               f"--state at a writable place; {RERUN}")
-    if exc.errno == errno.EISDIR:
-        return StateError(f"{where} is a directory, not a file",
-                          hint=f"give a file path, e.g. --state {Path(exc.filename or state) / 'state.db'}")
-    return StateError(f"{where}: {reason}", hint=f"fix the problem named above, {RERUN}")
+    filename = getattr(exc, "filename", None)
+    if isinstance(exc, OSError) and filename and (state_path is None or not _same_db(Path(filename), state_path)):
+        return StateError(f"{filename}: {exc.strerror or exc}",
+                          hint=f"check that file, its folder's permissions and the free disk space; {RERUN}")
+    return state_error(state_path if state_path is not None else Path("state.db"), exc)
+
+
+def _same_db(path: Path, state_path: Path) -> bool:
+    """Whether ``path`` is the state DB or one of its companions (-wal, -shm, .lock)."""
+    return str(path).startswith(str(state_path))
 
 
 def _nearly_full(folder: Path) -> bool:
@@ -60,27 +90,3 @@ def _nearly_full(folder: Path) -> bool:
         return shutil.disk_usage(folder).free < FULL_BELOW
     except OSError:
         return False
-
-
-def _sqlite_error(exc: sqlite3.Error, state: str) -> BsyncError:
-    text = str(exc)
-    lowered = text.lower()
-    if "disk is full" in lowered or ("disk i/o error" in lowered and _nearly_full(Path(state).parent)):
-        return StateError(f"state DB {state}: the disk is full ({text})",
-                          hint=f"free space on its disk (`df -h {Path(state).parent}`), {RERUN}")
-    if "readonly" in lowered or "read-only" in lowered:
-        return StateError(f"state DB {state} is read-only ({text})",
-                          hint=f"make the file and its folder writable for this user "
-                               f"(`ls -l {state}`, `lsattr {state}` for the immutable flag); {RERUN}")
-    if "unable to open database file" in lowered:
-        return StateError(f"cannot open state DB {state} ({text})",
-                          hint="make sure its folder exists and is writable for this user (SQLite adds "
-                               f"-wal and -shm files beside it); {RERUN}")
-    if "locked" in lowered or "busy" in lowered:
-        return LockHeldError(f"state DB {state} stayed locked by another process ({text})",
-                             hint="run again when it is done; a process stuck for minutes is worth a look "
-                                  "(`fuser` on the file)")
-    if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in lowered or "not a database" in lowered):
-        return StateError(f"state DB {state} is damaged ({text})", hint=STATE_REBUILD_HINT.format(path=state))
-    return StateError(f"state DB {state}: {text}",
-                      hint=f"`bsync doctor` checks it; if it is damaged, {STATE_REBUILD_HINT.format(path=state)}")

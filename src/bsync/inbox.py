@@ -18,13 +18,15 @@ from bsync.config import Settings
 from bsync.model import Status
 from bsync.platforms import calcom_key
 from bsync.store import Store
+from bsync.timeutil import parse_duration
 
 log = logging.getLogger(__name__)
 NO_REPLAY_CHECK = timedelta(days=36500)  # stored deliveries were checked when they arrived
 
 
 def process_inbox(settings: Settings, store: Store) -> dict[str, int]:
-    """Act on every pending or failed delivery; return counts by outcome."""
+    """Act on every pending or failed delivery, then forget processed ones older than
+    ``[server] inbox_retention``; return counts by outcome (and ``pruned``)."""
     counts: dict[str, int] = {}
     for row in store.inbox_pending():
         try:
@@ -36,6 +38,9 @@ def process_inbox(settings: Settings, store: Store) -> dict[str, int]:
             continue
         store.inbox_set(row["id"], outcome)
         counts[outcome] = counts.get(outcome, 0) + 1
+    retention = parse_duration(settings.server.inbox_retention)
+    if pruned := store.inbox_prune(datetime.now(timezone.utc) - retention):
+        counts["pruned"] = pruned
     return counts
 
 

@@ -205,6 +205,19 @@ def _redact_value(value: Any, key: str | None = None) -> Any:
     return redact(str(value))
 
 
+def _redact_revealing(text: str, reveal: Any) -> str:
+    """``redact(text)``, except for ``reveal``: a value a log line exists to show (a Notion
+    verification token the admin must copy).  A value registered as a secret (from the
+    config) is masked all the same."""
+    if not isinstance(reveal, str) or len(reveal) < MIN_SECRET_LENGTH or reveal not in text:
+        return redact(text)
+    registered = _secrets_re
+    if registered is not None and registered.fullmatch(reveal):
+        return redact(text)
+    marker = "\x00bsync-reveal\x00"
+    return redact(text.replace(reveal, marker)).replace(marker, reveal)
+
+
 class RedactingFilter(logging.Filter):
     """Replaces a record's message, traceback and string extras with redacted text.
 
@@ -219,7 +232,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError, KeyError):  # arguments that don't fit the format: keep both
             message = f"{record.msg!s} {record.args!r}"
-        record.msg, record.args = redact(message), None
+        record.msg, record.args = _redact_revealing(message, record.__dict__.pop("reveal", None)), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

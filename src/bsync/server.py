@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sqlite3
 import threading
-import uuid
 from datetime import datetime, timezone
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
@@ -26,14 +26,22 @@ from starlette.routing import Route
 from bsync import webhooks
 from bsync.config import Settings
 from bsync.errors import BsyncError, LockHeldError
-from bsync.store import Store
-from bsync.timeutil import parse_duration
+from bsync.store import RunLock, Store
+from bsync.timeutil import format_duration, parse_duration
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
-    """Acts on the inbox in the background: process deliveries, then sync (debounced)."""
+    """Acts on the inbox in the background: process deliveries, then sync (debounced).
+
+    Its pipeline waits for the run lock (a cron sync holding it finishes first, and its
+    own run processes the inbox too) and never runs beside another run.  Any failure,
+    the state DB's included, is kept as :attr:`last_error` for ``/healthz`` and retried
+    with a growing pause, so a transient outage heals without a new delivery.
+    """
+
+    RETRY_DELAYS = (5.0, 15.0, 60.0, 300.0)
 
     def __init__(self, settings: Settings, debounce_s: float = 1.0) -> None:
         self.settings = settings
@@ -42,6 +50,7 @@ class Worker:
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="bsync-inbox", daemon=True)
         self.last_error: str | None = None
+        self.failures = 0
 
     def start(self) -> None:
         self.thread.start()
@@ -51,6 +60,10 @@ class Worker:
         self.wake.set()
         self.thread.join(timeout=10)
 
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive() and not self.stopped.is_set()
+
     def _loop(self) -> None:
         while not self.stopped.is_set():
             self.wake.wait()
@@ -59,53 +72,62 @@ class Worker:
             self.stopped.wait(self.debounce_s)  # let a burst of deliveries gather
             self.wake.clear()
             try:
-                run_pipeline(self.settings, sync=self.settings.server.run_sync_after_webhook)
-                self.last_error = None
-            except LockHeldError:
-                self.wake.set()  # a cron run holds the lock; it processes the inbox too
-                self.stopped.wait(5)
-            except BsyncError as exc:
-                self.last_error = str(exc)
-                log.warning("processing the inbox failed: %s", exc)
+                run_pipeline(self.settings, sync=self.settings.server.run_sync_after_webhook, wait=True)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one failure
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BsyncError) else str(exc)
+                log.warning("processing the inbox failed (attempt %d): %s", self.failures, self.last_error)
+                delay = self.RETRY_DELAYS[min(self.failures, len(self.RETRY_DELAYS)) - 1]
+                if not self.stopped.wait(delay):
+                    self.wake.set()
+            else:
+                self.failures, self.last_error = 0, None
 
 
-def run_pipeline(settings: Settings, *, sync: bool) -> dict[str, Any]:
-    """Process the inbox, then push platform bookings to Notion and sync Notion <-> Google."""
+def run_pipeline(settings: Settings, *, sync: bool, wait: bool = False) -> dict[str, Any]:
+    """Process the inbox, then push platform bookings to Notion, sync Notion <-> Google and
+    send notices, all under one hold of the run lock (``wait``: block until it is free)."""
     from bsync.inbox import process_inbox
-    from bsync.store import RunLock
 
-    with RunLock(settings.state_path), Store.open(settings.state_path) as store:
-        counts = process_inbox(settings, store)
-    result: dict[str, Any] = {"inbox": counts}
-    if not sync:
+    with RunLock(settings.state_path, wait=wait):
+        with Store.open(settings.state_path) as store:
+            counts = process_inbox(settings, store)
+        result: dict[str, Any] = {"inbox": counts}
+        if not sync:
+            return result
+        from bsync.platforms import run_platform_pairs
+        from bsync.sync import run_sync
+
+        if settings.notion is not None:
+            platform = run_platform_pairs(settings)
+            result["platforms"] = platform.summary.as_json() if platform and platform.summary else None
+        if settings.notion is not None and settings.google is not None:
+            synced = run_sync(settings)
+            result["sync"] = synced.summary.as_json() if synced.summary else None
+        from bsync.notifier import notifications_enabled, run_notifications
+
+        if notifications_enabled(settings):  # a booking made on Cal.com is confirmed within seconds
+            notified = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
+            result["notify"] = notified.summary.as_json() if notified.summary else None
         return result
-    from bsync.platforms import run_platform_pairs
-    from bsync.sync import run_sync
-
-    if settings.notion is not None:
-        platform = run_platform_pairs(settings)
-        result["platforms"] = platform.summary.as_json() if platform and platform.summary else None
-    if settings.notion is not None and settings.google is not None:
-        synced = run_sync(settings)
-        result["sync"] = synced.summary.as_json() if synced.summary else None
-    from bsync.notifier import notifications_enabled, run_notifications
-
-    if notifications_enabled(settings):  # a booking made on Cal.com is confirmed within seconds
-        notified = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
-        result["notify"] = notified.summary.as_json() if notified.summary else None
-    return result
 
 
 def create_app(settings: Settings, *, worker: Worker | None = None,
                now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> Starlette:
-    """The ASGI app.  The store is opened per request (SQLite connections stay on one thread)."""
+    """The ASGI app.
+
+    Request threads share one connection to the state DB (``receiver``), one at a time
+    under ``db_lock``: the inbox write before each 2xx and the health check's reads.  The
+    worker and ``POST /sync`` open their own, under the run lock.
+    """
     window = parse_duration(settings.server.replay_window)
-    write_lock = threading.Lock()
-    shared = Store.open(settings.state_path)  # one connection, used under write_lock
+    stale_after = parse_duration(settings.server.stale_after)
+    db_lock = threading.Lock()
+    receiver = Store.open(settings.state_path)
 
     def accept(provider: str, delivery_id: str, body: bytes) -> JSONResponse:
-        with write_lock:
-            fresh = shared.inbox_add(provider, delivery_id, verified=True, payload=body.decode("utf-8"))
+        with db_lock:
+            fresh = receiver.inbox_add(provider, delivery_id, verified=True, payload=body.decode("utf-8"))
         if not fresh:
             return JSONResponse({"status": "duplicate", "delivery_id": delivery_id}, status_code=200)
         if worker is not None:
@@ -113,10 +135,8 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
         return JSONResponse({"status": "accepted", "delivery_id": delivery_id}, status_code=202)
 
     def reject_unverified(provider: str, body: bytes, reason: str) -> JSONResponse:
-        with write_lock:
-            shared.inbox_add(provider, f"unverified:{uuid.uuid4()}", verified=False,
-                        payload=body[:webhooks.MAX_BODY].decode("utf-8", errors="replace"),
-                        status="rejected", error=reason)
+        with db_lock:
+            receiver.inbox_reject(provider, body, reason)
         return JSONResponse({"error": "invalid signature", "detail": reason}, status_code=401)
 
     async def read_body(request: Request) -> bytes:
@@ -183,13 +203,8 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
             token = webhooks.notion_verification_token(body)
         except webhooks.WebhookError as exc:
             return problem(exc)
-        if token is not None:  # the subscription handshake (unsigned): keep only the first token
-            with write_lock:
-                if shared.cursor("notion", "webhook_verification_token") is None:
-                    shared.set_cursor("notion", "webhook_verification_token", token)
-                    log.warning("Notion webhook verification token received and stored: copy it into "
-                                "[server] notion_verification_token and paste it into Notion's Verify form")
-            return JSONResponse({"status": "verification token received"}, status_code=200)
+        if token is not None:  # the subscription handshake (unsigned): trust only the configured token
+            return note_verification_token(token, request.client.host if request.client else "unknown")
         configured = settings.server.notion_verification_token
         if configured is None:
             return JSONResponse({"error": "no [server] notion_verification_token in the config"}, status_code=404)
@@ -199,16 +214,55 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
                                            configured.get_secret_value()),
             lambda: webhooks.parse_notion(body, now(), replay_window=window))
 
-    async def healthz(request: Request) -> JSONResponse:
-        def check() -> dict[str, Any]:
-            with Store.open_readonly(settings.state_path) as s:
-                runs = s.recent_runs(1)
-                return {"status": "ok", "last_run": runs[0] if runs else None, "inbox": s.inbox_counts(),
-                        "worker_error": worker.last_error if worker else None}
+    def note_verification_token(token: str, sender: str) -> JSONResponse:
+        """Anyone can post a handshake, so a received token is never stored or trusted:
+        it is logged, whole, for the admin to compare with Notion's and copy into
+        ``[server] notion_verification_token``."""
+        configured = settings.server.notion_verification_token
+        if configured is not None and hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
+            log.info("Notion webhook verification token received from %s: it matches "
+                     "[server] notion_verification_token", sender)
+            return JSONResponse({"status": "verification token received"}, status_code=200)
+        log.warning("Notion webhook verification token received from %s: %s. If you just created the "
+                    "subscription in Notion, put this value in [server] notion_verification_token, restart "
+                    "bsync serve, and paste it into Notion's Verify form; bsync trusts no other token.",
+                    sender, token, extra={"reveal": token})
+        return JSONResponse({"status": "verification token received"}, status_code=200)
+
+    def health() -> tuple[int, dict[str, Any]]:
+        """The truth about the receiver: 503 with the reasons when the worker has stopped or
+        failed, the state DB can't be read, or a delivery has waited past ``stale_after``."""
+        problems: list[str] = []
+        report: dict[str, Any] = {}
+        if worker is not None:
+            report["worker_error"] = worker.last_error
+            if not worker.alive:
+                problems.append("the inbox worker is not running")
+            elif worker.last_error:
+                problems.append(f"the inbox worker failed: {worker.last_error}")
         try:
-            return JSONResponse(await run_in_threadpool(check))
-        except BsyncError as exc:
-            return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+            with db_lock:
+                runs = receiver.recent_runs(1)
+                report.update(last_run=runs[0] if runs else None, inbox=receiver.inbox_counts())
+                oldest = receiver.inbox_oldest_pending()
+        except (sqlite3.Error, BsyncError) as exc:
+            problems.append(f"the state DB can't be read: {exc}")
+        else:
+            report["oldest_pending"] = oldest
+            if oldest is not None:
+                age = now() - datetime.fromisoformat(oldest)
+                report["oldest_pending_age_s"] = int(age.total_seconds())
+                if age > stale_after:
+                    problems.append(f"the oldest pending delivery is {format_duration(age)} old "
+                                    f"(stale_after {settings.server.stale_after})")
+        report["status"] = "error" if problems else "ok"
+        if problems:
+            report["problems"] = problems
+        return (503 if problems else 200), report
+
+    async def healthz(request: Request) -> JSONResponse:
+        status, report = await run_in_threadpool(health)
+        return JSONResponse(report, status_code=status)
 
     async def sync_endpoint(request: Request) -> JSONResponse:
         token = settings.server.sync_token
@@ -268,7 +322,7 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        shared.close()
+        receiver.close()
 
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -12,10 +12,15 @@ Why each choice:
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
+import stat
+import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +29,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from bsync.errors import ConfigError, LockHeldError
+from bsync.errors import LockHeldError, StateError
+from bsync.failures import state_error as _state_error  # one classifier, shared with the CLI
 from bsync.timeutil import now_utc
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -169,16 +175,20 @@ def _now() -> str:
     return now_utc().isoformat(timespec="seconds")
 
 
-def _create_private_file(path: Path) -> None:
-    """Create ``path`` with mode 0600 if it is missing (and fix the mode if it exists)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
 class Store:
-    """Access to the state DB.  Use :meth:`open` for runs and :meth:`open_readonly` for plans."""
+    """Access to the state DB.  Use :meth:`open` for runs and :meth:`open_readonly` for plans.
+
+    Connection policy: a Store is one SQLite connection, used by one thread at a time (the
+    receiver serialises its request threads on one Store under a lock; the worker and every
+    command open their own).  SQLite alone touches the file: never ``os.open``/``os.close``
+    it, because closing any descriptor of a file drops every POSIX lock this process holds
+    on it, and another process would then checkpoint and delete the WAL under our
+    connections (SQLite's "How To Corrupt", §2.2).  Waits for a busy DB are SQLite's own
+    (``busy_timeout``); migrations re-check the version inside their write transaction, so
+    two processes opening a fresh DB at once apply each migration once.
+    """
+
+    BUSY_TIMEOUT_MS = 30_000  # a sync's transactions are short; a slow CI machine is not
 
     def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
         self.db = db
@@ -187,45 +197,100 @@ class Store:
     # -- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, path: Path) -> "Store":
-        """Open (creating 0600 if needed) and migrate the state DB at ``path``."""
+        """Open (creating 0600 if needed) and migrate the state DB at ``path``.
+
+        Raises :class:`StateError` (exit 2) when the path is a directory, can't be created
+        or written, is damaged, the disk is full, or a newer bsync wrote it.
+        """
         path = Path(path)
-        old_umask = os.umask(0o077)  # the -wal and -shm files too
+        if path.is_dir():
+            raise StateError(f"state_path {path} is a directory",
+                             hint=f"point --state (or state_path) at a file, e.g. {path / 'state.db'}")
         try:
-            _create_private_file(path)
-            try:
-                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.DatabaseError as exc:
-                raise ConfigError(f"state_path {path} is not a usable SQLite database: {exc}") from None
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"can't create the state folder {path.parent} ({exc.strerror})",
+                             hint="create it, or point --state at a writable place") from None
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = cls._connect_private(path)
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-        finally:
-            os.umask(old_umask)
-        store = cls(sqlite_utils.Database(conn), path)
-        store.migrate()
+            store = cls(sqlite_utils.Database(conn), path)
+            store.migrate()
+        except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            raise _state_error(path, exc) from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
         return store
+
+    @classmethod
+    def _connect_private(cls, path: Path) -> sqlite3.Connection:
+        """A WAL connection to ``path``; a new file (and its -wal/-shm, which SQLite gives the
+        database file's mode) is created 0600 by SQLite itself, under umask 077."""
+        created = not path.exists()
+        old_umask = os.umask(0o077) if created else None
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=cls.BUSY_TIMEOUT_MS / 1000)
+            try:
+                conn.execute(f"PRAGMA busy_timeout={cls.BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode=WAL")
+            except BaseException:
+                conn.close()
+                raise
+        finally:
+            if old_umask is not None:
+                os.umask(old_umask)
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, 0o600)  # by path: no descriptor of ours is opened or closed
+        return conn
 
     @classmethod
     def open_readonly(cls, path: Path) -> "Store":
         """An in-memory copy of the DB (empty when the file does not exist yet).
 
         Everything written to it vanishes on close; the file is never opened for writing.
+        Without a -wal file nobody has the DB open, so it is read ``immutable`` (a plain
+        read-only open of a WAL database would create -wal/-shm files, and --plan must write
+        nothing anywhere); if a writer appeared during the copy, it is taken again through
+        SQLite's locks (``mode=ro``).
         """
         memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         path = Path(path)
+        if path.is_dir():
+            raise StateError(f"state_path {path} is a directory",
+                             hint=f"point --state (or state_path) at a file, e.g. {path / 'state.db'}")
         if path.exists():
             try:
-                # Without a -wal file, open it immutable: a plain read-only open of a WAL
-                # database creates -wal/-shm files, and --plan must write nothing anywhere.
-                mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
-                source = sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
-                source.backup(memory)
-                source.close()
-            except sqlite3.DatabaseError as exc:
-                raise ConfigError(f"state_path {path} is not a usable SQLite database: {exc}") from None
+                cls._copy_into(path, memory)
+            except (sqlite3.Error, OSError) as exc:
+                memory.close()
+                raise _state_error(path, exc) from None
         store = cls(sqlite_utils.Database(memory), None)
         store.migrate()
         return store
+
+    @staticmethod
+    def _copy_into(path: Path, memory: sqlite3.Connection) -> None:
+        wal = Path(f"{path}-wal")
+
+        def stamp() -> tuple[bool, int, int]:
+            st = path.stat()
+            return wal.exists(), st.st_mtime_ns, st.st_size
+
+        before = stamp()
+        for mode in (("ro&immutable=1", "ro") if not before[0] else ("ro",)):
+            source = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=Store.BUSY_TIMEOUT_MS / 1000)
+            try:
+                source.backup(memory)
+            finally:
+                source.close()
+            if mode == "ro" or stamp() == before:
+                return
 
     @classmethod
     def memory(cls) -> "Store":
@@ -251,17 +316,31 @@ class Store:
         return row[0] or 0
 
     def migrate(self) -> None:
-        """Apply the numbered migrations this DB has not seen, each in one transaction."""
+        """Apply the numbered migrations this DB has not seen, each in one transaction.
+
+        The version is read again inside each write transaction, so processes that open a
+        new DB at the same moment apply every migration once.  A DB from a newer bsync is
+        refused before anything is written.
+        """
+        self.refuse_newer_schema()
+        if self.schema_version() >= SCHEMA_VERSION:
+            return
         self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                         "(version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
-        current = self.schema_version()
         for version, name, sql in MIGRATIONS:
-            if version <= current:
-                continue
             with self.transaction():
+                if version <= self.schema_version():
+                    continue
                 for statement in filter(str.strip, sql.split(";")):
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+
+    def refuse_newer_schema(self) -> None:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            where = self.path or "the state DB"
+            raise StateError(f"state DB was written by a newer bsync (schema {current} > {SCHEMA_VERSION}): "
+                             f"upgrade bsync or use another --state ({where}); nothing was written")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -383,6 +462,32 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING",
             [provider, delivery_id, _now(), int(verified), payload, status, error])
         return cursor.rowcount == 1
+
+    REJECTED_KEPT = 1000  # unverified deliveries kept for the admin to look at (newest)
+    REJECTED_PREFIX = 512  # bytes of an unverified body kept, beside its size and sha256
+
+    def inbox_reject(self, provider: str, body: bytes, reason: str) -> None:
+        """Keep a trace of a delivery that failed verification, never its whole body:
+        anyone can post, so what is kept per post and in all is bounded."""
+        summary = json.dumps({"size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+                              "prefix": body[:self.REJECTED_PREFIX].decode("utf-8", errors="replace")})
+        with self.transaction():
+            self.inbox_add(provider, f"unverified:{uuid.uuid4()}", verified=False, payload=summary,
+                           status="rejected", error=reason)
+            self.db.execute("DELETE FROM inbox WHERE status = 'rejected' AND id <= (SELECT id FROM inbox "
+                            "WHERE status = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET ?)", [self.REJECTED_KEPT])
+
+    def inbox_prune(self, older_than: datetime) -> int:
+        """Forget processed, ignored and rejected deliveries received before ``older_than``
+        (pending and failed ones are kept whatever their age: they are work not yet done)."""
+        return self.db.execute("DELETE FROM inbox WHERE status IN ('done', 'ignored', 'rejected') "
+                               "AND received_at < ?", [older_than.isoformat(timespec="seconds")]).rowcount
+
+    def inbox_oldest_pending(self) -> str | None:
+        """When the oldest delivery still to act on arrived (``received_at``), or None."""
+        row = self.db.execute("SELECT MIN(received_at) FROM inbox WHERE verified = 1 "
+                              "AND status IN ('pending', 'failed')").fetchone()
+        return row[0] if row else None
 
     def inbox_pending(self, limit: int = 500) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT id, provider, delivery_id, payload, status FROM inbox "
@@ -580,40 +685,67 @@ class Store:
 
 
 class RunLock:
-    """An exclusive, non-blocking lock next to the state DB (``<state>.lock``).
+    """An exclusive lock next to the state DB (``<state>.lock``) that serialises runs.
 
-    Holding it is what makes two runs (cron and a human) unable to overlap.  The kernel
-    releases it when the process dies, so a killed run never leaves a stale lock behind.
+    Holding it is what makes two runs (cron and a human, or the receiver's worker and
+    cron) unable to overlap.  The kernel releases it when the process dies, so a killed run
+    never leaves a stale lock behind.  ``wait=False`` (commands) fails at once with
+    :class:`LockHeldError`; ``wait=True`` (the receiver's worker) blocks until it is free.
+
+    Re-entrant within one thread: a pipeline that holds the lock can call a sync that
+    takes it again.  Another thread of the same process contends like another process
+    (``flock`` locks belong to the open file description, not the process).
     """
 
-    def __init__(self, state_path: Path) -> None:
+    _held: dict[tuple[str, int], list[int]] = {}  # (lock path, thread) -> [fd, depth]
+    _held_lock = threading.Lock()
+
+    def __init__(self, state_path: Path, *, wait: bool = False) -> None:
         self.path = Path(str(state_path) + ".lock")
-        self._fd: int | None = None
+        self.wait = wait
+        self._key: tuple[str, int] | None = None
 
     def acquire(self) -> "RunLock":
+        key = (os.path.abspath(self.path), threading.get_ident())
+        with self._held_lock:
+            if key in self._held:
+                self._held[key][1] += 1
+                self._key = key
+                return self
         old_umask = os.umask(0o077)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as exc:
+            raise StateError(f"can't create the run lock {self.path} ({exc.strerror})",
+                             hint="make the state folder writable, or point --state at a writable place") from None
         finally:
             os.umask(old_umask)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise LockHeldError(f"another bsync run holds the lock {self.path} ({holder})",
                                 hint="wait for it to finish; the lock is released when that process exits") from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} since {datetime.now().astimezone().isoformat(timespec='seconds')}".encode())
-        self._fd = fd
+        os.pwrite(fd, f"pid {os.getpid()} since {datetime.now().astimezone().isoformat(timespec='seconds')}".encode(), 0)
+        with self._held_lock:
+            self._held[key] = [fd, 1]
+        self._key = key
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._key is None:
+            return
+        with self._held_lock:
+            entry = self._held[self._key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._held[self._key]
+                fcntl.flock(entry[0], fcntl.LOCK_UN)
+                os.close(entry[0])
+        self._key = None
 
     def __enter__(self) -> "RunLock":
         return self.acquire()

@@ -67,6 +67,18 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=sum(int(n) * _DURATION[unit] for n, unit in parts))
 
 
+def format_duration(delta: timedelta) -> str:
+    """A duration the way people say it: ``"45s"``, ``"7m"``, ``"5.5h"``, ``"3d"``."""
+    seconds = delta.total_seconds()
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f}h".replace(".0h", "h")
+    return f"{seconds / 86400:.0f}d"
+
+
 DAY_WORDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY_EXAMPLES = "YYYY-MM-DD, today, tomorrow, or a weekday like monday or mon"
 
