@@ -12,7 +12,6 @@ Why each choice:
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
