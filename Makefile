@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sync_scale.py
 	$(BIN)/python bench/notify.py
+	$(BIN)/python bench/shared_state.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

@@ -380,3 +380,119 @@ def test_no_show_webhook_marks_the_booking(sandbox, configured, receiver):
     sandbox.calcom.mark_no_show(booking["uid"], [booking["attendees"][0]["email"]])
     assert sandbox.calcom.deliver(url, "BOOKING_NO_SHOW_UPDATED", booking["uid"], CALCOM_WEBHOOK_SECRET).status_code == 202
     assert wait_for(lambda: calcom_pages(sandbox)[f"calcom:{booking['uid']}"]["Status"]["status"]["name"] == "No-show")
+
+
+# -- the receiver under hostile input and failure (issue 11 §1, §6) --------------------------
+def stop_worker(receiver):
+    receiver.worker.stopped.set()
+    receiver.worker.wake.set()
+    receiver.worker.thread.join(timeout=10)
+
+
+def db_bytes(path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path.stat().st_size
+
+
+def test_unsigned_floods_keep_a_bounded_trace_not_the_bodies(sandbox, bsync, receiver):
+    stop_worker(receiver)
+    before = db_bytes(bsync.state_path)
+    body = b'{"triggerEvent": "BOOKING_CREATED", "pad": "' + b"x" * (1024 * 1024 - 64) + b'"}'
+    assert len(body) <= 1024 * 1024
+    local = threading.local()
+
+    def post(_):
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=60)
+        return local.client.post(f"{receiver.url}/webhooks/calcom", content=body,
+                                 headers={"X-Cal-Signature-256": "0" * 64}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(post, range(1000)))
+    assert statuses == [401] * 1000
+    grown = db_bytes(bsync.state_path) - before
+    print(f"\n1,000 unsigned 1 MiB posts grew the state DB by {grown / 1024:.0f} KiB")
+    assert grown < 5 * 1024 * 1024
+    with Store.open_readonly(bsync.state_path) as store:
+        rows = list(store.db.query("SELECT payload, error FROM inbox WHERE status = 'rejected'"))
+    assert len(rows) == Store.REJECTED_KEPT  # the newest are kept for the admin
+    kept = json.loads(rows[-1]["payload"])
+    import hashlib
+
+    assert kept == {"size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+                    "prefix": body[:Store.REJECTED_PREFIX].decode()}
+
+
+def test_healthz_is_503_with_the_reason_when_a_delivery_waits_too_long(sandbox, bsync, receiver):
+    from bsync.store import RunLock
+
+    long_run = RunLock(bsync.state_path).acquire()  # a long cron sync: the worker waits for it
+    try:
+        booking = sandbox.calcom.create_booking(start=soon(hour=11))
+        sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                               CALCOM_WEBHOOK_SECRET)
+        fresh = httpx.get(f"{receiver.url}/healthz")
+        assert fresh.status_code == 200 and fresh.json()["inbox"] == {"pending": 1}
+        with Store.open(bsync.state_path) as store:  # it arrived six minutes ago and is still pending
+            store.db.execute("UPDATE inbox SET received_at = ?",
+                             [(datetime.now(UTC) - timedelta(minutes=6)).isoformat(timespec="seconds")])
+        stale = httpx.get(f"{receiver.url}/healthz")
+        assert stale.status_code == 503
+        assert stale.json()["problems"] == ["the oldest pending delivery is 6m old (stale_after 5m)"]
+    finally:
+        long_run.release()
+    assert wait_for(lambda: httpx.get(f"{receiver.url}/healthz").status_code == 200)  # the worker caught up
+    assert [r["status"] for r in inbox(bsync)] == ["done"]
+
+
+def test_healthz_reports_a_failing_worker_and_the_worker_heals_by_itself(sandbox, bsync, receiver):
+    receiver.worker.RETRY_DELAYS = (0.2,)
+    sandbox.notion.set_faults(fail_after_n=0, fail_statuses=[503])  # Notion is down
+    booking = sandbox.calcom.create_booking(start=soon(hour=12))
+    assert sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", booking["uid"],
+                                  CALCOM_WEBHOOK_SECRET).status_code == 202
+    assert wait_for(lambda: httpx.get(f"{receiver.url}/healthz").status_code == 503)
+    problems = httpx.get(f"{receiver.url}/healthz").json()["problems"]
+    assert len(problems) == 1 and problems[0].startswith("the inbox worker failed:") and "Notion" in problems[0]
+    sandbox.notion.set_faults()  # Notion is back: no new delivery is needed for the booking to get through
+    assert wait_for(lambda: f"calcom:{booking['uid']}" in calcom_pages(sandbox), timeout=30)
+    assert wait_for(lambda: httpx.get(f"{receiver.url}/healthz").status_code == 200)
+
+
+def test_processed_deliveries_are_forgotten_after_the_retention(sandbox, bsync):
+    old = (datetime.now(UTC) - timedelta(days=31)).isoformat(timespec="seconds")
+    with Store.open(bsync.state_path) as store:
+        for status in ("done", "ignored", "rejected", "pending"):
+            store.inbox_add("calcom", f"old-{status}", verified=status != "rejected", payload="{}", status=status)
+        store.inbox_add("calcom", "recent-done", verified=True, payload="{}", status="done")
+        store.db.execute("UPDATE inbox SET received_at = ? WHERE delivery_id LIKE 'old-%'", [old])
+    sandbox.calcom.set_faults()
+    result = bsync("sync")
+    assert "3 pruned" in result.stdout
+    with Store.open_readonly(bsync.state_path) as store:
+        left = {row["delivery_id"] for row in store.db.query("SELECT delivery_id FROM inbox")}
+    assert left == {"old-pending", "recent-done"}  # a pending delivery is work still to do, whatever its age
+
+
+def test_the_sms_reminder_number_is_the_phone_when_the_attendee_has_none(sandbox, bsync, receiver):
+    texted = sandbox.calcom.create_booking(start=soon(hour=10), attendee_email="sms@example.com",
+                                           responses={"smsReminderNumber": "+48600100300"})
+    both = sandbox.calcom.create_booking(start=soon(hour=12), responses={"smsReminderNumber": "+48600100301"},
+                                         attendees=[{"name": "Ola", "email": "ola@example.com",
+                                                     "timeZone": "Europe/Warsaw", "phoneNumber": "+48600100302"}])
+    assert texted["bookingFieldsResponses"]["smsReminderNumber"] == "+48600100300"  # the API v2 object
+    pulled(bsync)
+    pages = calcom_pages(sandbox)
+    assert pages[f"calcom:{texted['uid']}"]["Phone"]["phone_number"] == "+48600100300"
+    assert pages[f"calcom:{both['uid']}"]["Phone"]["phone_number"] == "+48600100302"  # the attendee's wins
+    hooked = sandbox.calcom.create_booking(start=soon(hour=14), attendee_email="hook@example.com",
+                                           responses={"smsReminderNumber": "+48600100303"})
+    response = sandbox.calcom.deliver(f"{receiver.url}/webhooks/calcom", "BOOKING_CREATED", hooked["uid"],
+                                      CALCOM_WEBHOOK_SECRET)
+    assert response.status_code == 202
+    assert json.loads(sandbox.calcom.deliveries[-1]["body"])["payload"]["smsReminderNumber"] == "+48600100303"
+    assert wait_for(lambda: f"calcom:{hooked['uid']}" in calcom_pages(sandbox))
+    assert calcom_pages(sandbox)[f"calcom:{hooked['uid']}"]["Phone"]["phone_number"] == "+48600100303"

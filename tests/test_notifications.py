@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import sqlite3
 import subprocess
@@ -142,6 +143,40 @@ def test_a_calcom_booking_is_confirmed_once_even_after_its_webhook_and_a_pull(bs
     assert mail["subject"].startswith("Booking confirmed")
 
 
+@pytest.mark.parametrize("take, hour", [("gcal", 17), ("notion", 16)])
+def test_no_notice_while_the_time_is_in_an_open_conflict_then_one_with_the_resolved_time(bsync, sandbox, take, hour,
+                                                                                         monkeypatch):
+    from bsync.providers.gcal import event_id_for
+    from conftest import FakeClock
+    from test_two_way import Calendar
+
+    clock = FakeClock(datetime.now(ZoneInfo("UTC")))  # Notion's edit times and the notice pass's cursor
+    monkeypatch.setattr(sandbox.notion, "clock", clock)
+    monkeypatch.setattr("bsync.notifier.now_utc", clock)
+    bsync.configure(conflict="manual")
+    bsync("sync")
+    page = add(sandbox, start=at(14), phone=None)
+    assert bsync("sync").exit_code == 0
+    clock.advance(hours=1)
+    sandbox.notion.update_page(page, {"When": {"date": {"start": at(16).isoformat(), "end": at(17).isoformat()}}})
+    Calendar(sandbox).move(event_id_for(f"notion:{page}"), at(17), at(18))
+    clock.advance(minutes=10)  # the sync that finds the conflict runs a while after the edit
+    assert bsync("sync", "--json").json["conflicts"] == 1
+    clock.advance(hours=1)  # `--take notion` then edits no page: the pass must still read this one
+    assert len(emails(sandbox)) == 1  # the confirmation only: neither side's time is told yet
+    plan = bsync("remind", "--plan", "--json").json["messages"]
+    assert [(m["op"], m["reason"].split(":")[0]) for m in plan if m["kind"] == "change"] == [
+        ("defer", "time in an open conflict")]
+    assert bsync("remind").exit_code == 0 and len(emails(sandbox)) == 1
+    assert bsync("resolve", f"notion:{page}", "--take", take).exit_code == 0
+    assert bsync("sync").exit_code == 0
+    confirmation, change = emails(sandbox)
+    assert change["subject"].startswith("Booking changed") and f"{hour}:00" in change["subject"]
+    assert invite(change).walk("VEVENT")[0].decoded("DTSTART") == at(hour)
+    assert bsync("sync").exit_code == 0 and bsync("remind").exit_code == 0
+    assert len(emails(sandbox)) == 2
+
+
 def test_opted_out_customers_get_nothing(bsync, sandbox):
     bsync("sync")
     add(sandbox, notifications="off")
@@ -168,6 +203,46 @@ def test_reminders_at_both_leads_by_email_and_sms_once_each(bsync, sandbox):
     result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
     assert result.json["sent"] == 2
     assert "in 2 hours" in emails(sandbox)[-1]["content"][0]["value"]
+
+
+def test_a_once_a_day_run_sends_the_24h_reminder_saying_the_real_time_left(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15), phone=None)
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    result = bsync("remind", "--window", "24h", "--now", (at(15) - timedelta(hours=26)).isoformat(), "--json")
+    assert result.exit_code == 0 and result.json["sent"] == 1, result.stdout
+    assert "a reminder of your booking in 26 hours." in emails(sandbox)[0]["content"][0]["value"]
+    assert [r["lead"].split("@")[0] for r in notifications(bsync) if r["kind"] == "reminder"] == ["24h"]
+    result = bsync("remind", "--window", "24h", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
+    assert result.json["sent"] == 1
+    assert "a reminder of your booking in 2 hours." in emails(sandbox)[1]["content"][0]["value"]
+
+
+def test_a_title_with_a_line_break_adds_no_header_and_no_sms_line(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, "Rex\r\nBcc: evil@example.com", start=at(15))
+    assert bsync("sync").exit_code == 0
+    [mail] = emails(sandbox)
+    sent = [r.json for r in sandbox.sendgrid.requests if r.path == "/v3/mail/send"][0]
+    assert sent["subject"] == mail["subject"] and mail["subject"].startswith("Booking confirmed: Rex Bcc: evil@")
+    assert not set("\r\n") & set(sent["subject"]) and "bcc" not in sent["personalizations"][0]
+    assert bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat()).exit_code == 0
+    [sms] = sandbox.twilio.messages
+    assert "Rex Bcc: evil@example.com" in sms["body"] and not set("\r\n") & set(sms["body"])
+
+
+def test_a_phone_that_is_no_number_is_reported_and_the_email_still_goes(bsync, sandbox):
+    bsync("sync")
+    page = add(sandbox, "Maybe", start=at(15), phone="call me maybe")
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    result = bsync("remind", "--now", (at(15) - timedelta(hours=2)).isoformat(), "--json")
+    assert result.exit_code == 1 and result.json["sent"] == 1
+    [failure] = result.json["failures"]
+    assert failure["id"] == f"notion:{page}" and "'Maybe'" in failure["reason"]
+    assert "phone 'call me maybe' is not a valid number" in failure["reason"]
+    assert len(emails(sandbox)) == 1 and sandbox.twilio.messages == []
 
 
 def test_quiet_hours_defer_a_reminder_until_morning(bsync, sandbox):
@@ -266,38 +341,106 @@ def test_a_refused_address_fails_that_booking_only(bsync, sandbox):
     assert len(emails(sandbox)) == 1
 
 
-def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, tmp_path):
-    bsync("sync")
-    add(sandbox, start=at(15), phone=None)
-    bsync("sync")
-    sandbox.sendgrid.clear_messages()
+def remind_killed_after(server, path: str, bsync, now: str) -> None:
+    """Run `bsync remind` in a process that ``server`` SIGKILLs right after it accepts the
+    first request to ``path``: the message went out, bsync never heard so."""
     proc: subprocess.Popen | None = None
-    original = sandbox.sendgrid.dispatch
+    original = server.dispatch
 
     def kill_after_accepting(request):
         response = original(request)
-        if request.path == "/v3/mail/send" and response.status in (200, 202) and proc is not None:
+        if request.path == path and response.status in (200, 201, 202) and proc is not None:
             os.kill(proc.pid, signal.SIGKILL)  # bsync dies before it hears the answer
             time.sleep(0.2)
         return response
 
-    sandbox.sendgrid.dispatch = kill_after_accepting
-    now = (at(15) - timedelta(hours=2)).isoformat()
+    server.dispatch = kill_after_accepting
     try:
         proc = subprocess.Popen([sys.executable, "-m", "bsync.cli", "remind", "--now", now, "--config",
                                  str(bsync.config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc.wait(timeout=60)
     finally:
-        del sandbox.sendgrid.dispatch
+        del server.dispatch
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, tmp_path):
+    bsync("sync")
+    add(sandbox, start=at(15), phone=None)
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.sendgrid, "/v3/mail/send", bsync, now)
     assert len(emails(sandbox)) == 1
     result = bsync("remind", "--now", now)
     assert result.exit_code == 1 and "uncertain" in result.stdout
     assert len(emails(sandbox)) == 1  # not sent twice
-    result = bsync("remind", "--now", now, "--resend-uncertain")
+    [reason] = [f["reason"] for f in bsync("remind", "--now", now, "--json").json["failures"]]
+    assert "probably delivered" in reason and "--resend-uncertain --yes" in reason
+    result = bsync("remind", "--now", now, "--resend-uncertain")  # no terminal to ask at: needs --yes
+    assert result.exit_code == 2 and "add --yes" in result.stderr
+    assert len(emails(sandbox)) == 1
+    result = bsync("remind", "--now", now, "--resend-uncertain", "--yes")
     assert result.exit_code == 0, result.stdout
     assert len(emails(sandbox)) == 2
     assert bsync("remind", "--now", now).exit_code == 0
+
+
+@pytest.mark.parametrize("answer, resent, code", [(b"n\n", 0, 1), (b"y\n", 1, 0)])
+def test_resending_an_uncertain_email_asks_at_a_terminal(bsync, sandbox, answer, resent, code):
+    bsync("sync")
+    add(sandbox, start=at(15), phone=None)
+    bsync("sync")
+    sandbox.sendgrid.clear_messages()
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.sendgrid, "/v3/mail/send", bsync, now)
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "bsync.cli", "remind", "--now", now, "--resend-uncertain",
+                                 "--config", str(bsync.config)], stdin=terminal, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        os.write(controller, answer)
+        out, _err = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert b"probably delivered" in out and b"Send again?" in out
+    assert proc.returncode == code
+    assert len(emails(sandbox)) == 1 + resent
+
+
+def test_a_killed_sms_send_that_twilio_lists_as_sent_is_recorded_not_resent(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15), email=None)
+    bsync("sync")
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.twilio, f"/2010-04-01/Accounts/{sandbox.twilio.account_sid}/Messages.json", bsync, now)
+    [sms] = sandbox.twilio.messages
+    assert [r["state"] for r in notifications(bsync) if r["kind"] == "reminder"] == ["intent"]
+    sandbox.twilio.mark_sent()  # seconds later the carrier has it
+    result = bsync("remind", "--now", now, "--json")
+    assert result.exit_code == 0, result.stdout
+    assert (result.json["found_sent"], result.json["sent"], result.json["uncertain"]) == (1, 0, 0)
+    assert len(sandbox.twilio.messages) == 1  # not sent twice
+    [row] = [r for r in notifications(bsync) if r["kind"] == "reminder"]
+    assert (row["state"], row["provider_message_id"]) == ("sent", sms["sid"])
+    assert bsync("remind", "--now", now).exit_code == 0 and len(sandbox.twilio.messages) == 1
+
+
+def test_a_killed_sms_send_twilio_does_not_list_stays_uncertain(bsync, sandbox):
+    bsync("sync")
+    add(sandbox, start=at(15), email=None, phone="+48 600 100 203")
+    add(sandbox, "Other", start=at(15), email=None, phone="+48 600 100 204")
+    bsync("sync")
+    now = (at(15) - timedelta(hours=2)).isoformat()
+    remind_killed_after(sandbox.twilio, f"/2010-04-01/Accounts/{sandbox.twilio.account_sid}/Messages.json", bsync, now)
+    [sms] = sandbox.twilio.messages
+    waiting = "+48600100204" if sms["to"] == "+48600100203" else "+48600100203"
+    sandbox.twilio.clear_messages()  # Twilio has no record of it (or it is still queued)
+    result = bsync("remind", "--now", now, "--json")
+    assert result.exit_code == 1 and result.json["uncertain"] == 1 and result.json["found_sent"] == 0
+    assert "Twilio lists no such text" in result.json["failures"][0]["reason"]
+    assert [m["to"] for m in sandbox.twilio.messages] == [waiting]  # the other one still went
 
 
 # -- the webhook receiver -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bsync.messages import Templates, booking_fields, one_line, time_left
 from bsync.model import Booking, Customer, Status
 from bsync.notify import (
     e164,
@@ -137,11 +138,33 @@ def test_a_transient_failure_is_retried_with_the_same_sequence():
     assert (m.op, m.sequence) == ("send", 0)
 
 
+def test_a_booking_whose_time_is_in_an_open_conflict_gets_no_notice_until_it_is_settled():
+    b = booking()
+    moved = replace(b, start=b.start + timedelta(hours=2), end=b.end + timedelta(hours=2))
+    ledger = {b.key: [row(b, "confirmation")]}
+    [m] = notices([moved], ledger, held={b.key})
+    assert (m.op, m.kind) == ("defer", "change") and m.reason.startswith("time in an open conflict")
+    [m] = notices([replace(b, status=Status.CANCELLED)], ledger, held={b.key})
+    assert (m.op, m.kind) == ("defer", "cancellation")
+    [m] = notices([moved], ledger, held={"notion:other"})
+    assert (m.op, m.kind) == ("send", "change")
+
+
 def test_sms_notices_need_an_international_number():
     [m] = notices([booking(phone="600 100 200")], channels=("sms",))
-    assert m.op == "skip" and "country code" in m.reason
+    assert m.op == "fail" and "country code" in m.reason and "600 100 200" not in m.reason  # masked
     [m] = notices([booking()], channels=("sms",))
     assert m.recipient == "+48600100200"
+
+
+def test_a_phone_that_is_no_number_is_a_failure_not_a_silent_skip():
+    b = booking(phone="call me maybe", start=NOW + timedelta(hours=2))
+    [m] = notices([b], channels=("sms",))
+    assert (m.op, m.reason.split(" (")[0]) == ("fail", "phone 'call me maybe' is not a valid number")
+    [email] = notices([b], channels=("email",))
+    assert email.op == "send"  # the other channel still goes
+    assert [(m.op, m.lead_label) for m in reminders([b], channels=("sms",)) if m.op != "skip"] == [("fail", "2h")]
+    assert [m.op for m in notices([booking(phone=None)], channels=("sms",))] == ["skip"]  # none is no error
 
 
 # -- reminders -----------------------------------------------------------------------------
@@ -213,6 +236,23 @@ def test_a_wide_window_sends_early_for_a_daily_cron():
     assert (m.op, m.lead_label) == ("send", "24h")
 
 
+def test_a_daily_run_26h_ahead_sends_the_24h_reminder_and_the_2h_one_the_next_day():
+    b = booking(start=NOW + timedelta(hours=26))
+    [m] = reminders([b], window=timedelta(hours=24))  # 2h is inside the window too, but its time is a day off
+    assert (m.op, m.lead_label) == ("send", "24h")
+    ledger = {b.key: [row(b, "reminder", lead=m.lead, sequence=None, sent_at=NOW)]}
+    [m] = reminders([b], ledger, now=NOW + timedelta(hours=24), window=timedelta(hours=24))
+    assert (m.op, m.lead_label) == ("send", "2h")
+
+
+def test_a_daily_run_25h_ahead_catches_the_2h_reminder_up_on_the_next_run():
+    b = booking(start=NOW + timedelta(hours=25))
+    assert [m.lead_label for m in reminders([b], window=timedelta(hours=24))] == ["24h"]
+    ledger = {b.key: [row(b, "reminder", lead=reminder_tag("24h", b.start), sequence=None, sent_at=NOW)]}
+    [m] = reminders([b], ledger, now=NOW + timedelta(hours=23, minutes=30), window=timedelta(hours=24))
+    assert (m.op, m.lead_label) == ("send", "2h")  # late by half an hour rather than a day early
+
+
 # -- uncertain ------------------------------------------------------------------------------
 
 def test_uncertain_messages_are_reported_not_resent():
@@ -253,3 +293,26 @@ def test_phone_numbers_and_masks():
     assert e164("600 100 200") is None
     assert mask("jane.doe@example.com") == "ja***@example.com"
     assert mask("+48600100200") == "+48******200"
+
+
+# -- text ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("left, text", [(timedelta(minutes=45), "45 minutes"), (timedelta(hours=2), "2 hours"),
+                                        (timedelta(hours=24, minutes=5), "24 hours"), (timedelta(hours=26), "26 hours"),
+                                        (timedelta(hours=1), "60 minutes"), (timedelta(days=3, hours=2), "3 days")])
+def test_the_reminder_says_the_real_time_left(left, text):
+    assert time_left(left) == text
+    b = booking(start=NOW + left)
+    assert booking_fields(b, business="Paws", left=left)["lead"] == text
+
+
+def test_control_characters_in_booking_text_never_reach_a_subject_or_an_sms():
+    b = replace(booking(), title="Rex\r\nBcc: evil@example.com\t\x00\u2028x", notes="line 1\nline 2")
+    assert one_line(b.title) == "Rex Bcc: evil@example.com x"
+    values = booking_fields(b, business="Paws\nInc")
+    email = Templates("email", {}, section="sendgrid").render("confirmation", values)
+    sms = Templates("sms", {}, section="twilio").render("confirmation", values)
+    for text in (email.subject, sms.text):
+        assert not any(c in text for c in "\r\n\t\x00\u2028"), text
+        assert "Rex Bcc: evil@example.com x" in text
+    assert values["notes"] == "line 1\nline 2"  # an email body may keep the notes' lines

@@ -4,14 +4,17 @@ exactly the safe ones through the sync planner, and a second reconcile is clean.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from conftest import write_requests
+import pytest
+from conftest import converges_after_dying_at_every_call, write_requests
 
 from bsync.model import Booking, Customer, Status
 from bsync.providers.gcal import event_id_for
-from bsync.reconcile import find_drift
+from bsync.plan import TargetItem
+from bsync.reconcile import Drift, Report, find_drift, orphan_plan
 from bsync.sandbox.seed import booking_properties
 from bsync.store import Store
 
@@ -88,6 +91,87 @@ def test_reconcile_finds_each_fixable_drift_and_fix_leaves_it_clean(bsync, sandb
     assert "0 created, 0 updated, 0 deleted" in bsync("sync").stdout
 
 
+def lose_state_db(bsync) -> None:
+    """The state DB is gone (a new machine, a deleted file): no mapping row remembers anything."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{bsync.state_path}{suffix}").unlink(missing_ok=True)
+
+
+def orphan_scenario(sandbox, bsync) -> tuple[str, str]:
+    """Two synced bookings; then the state DB is lost and one page is trashed, so its event
+    is an orphan that no mapping row ties to a deletion.  Returns (kept, orphan) event ids."""
+    kept = page(sandbox, "Rex – groom", at(9))
+    gone = page(sandbox, "Luna – trim", at(13))
+    assert bsync("sync").exit_code == 0
+    lose_state_db(bsync)
+    sandbox.notion.update_page(gone, in_trash=True)
+    return event_id_for(f"notion:{kept}"), event_id_for(f"notion:{gone}")
+
+
+def event_statuses(sandbox) -> dict[str, str]:
+    return {e["id"]: e.get("status", "confirmed") for e in sandbox.google.list_events(sandbox.google.calendar_id)}
+
+
+@pytest.mark.parametrize("policy, method", [("cancel", "PATCH"), ("delete", "DELETE")])
+def test_fix_removes_an_orphan_event_per_delete_policy_and_a_rerun_is_clean(bsync, sandbox, policy, method):
+    bsync.defaults = {"delete_policy": policy}
+    bsync.configure()
+    kept, orphan = orphan_scenario(sandbox, bsync)
+    result = bsync("reconcile", "--json")
+    assert result.exit_code == 1 and kinds(result) == {"orphan_event": 1}
+    [finding] = result.json["drift"]
+    assert finding["ids"]["event"] == orphan and finding["fixable"]
+
+    sandbox.clear_requests()
+    before = bsync.state_path.read_bytes()
+    result = bsync("reconcile", "--fix", "--plan", "--json")
+    [removal] = [a for p in result.json["fix"]["plans"] for a in p["actions"]
+                 if a["target_id"] == orphan and a["op"] != "skip"]  # the sync plan only skips it
+    assert result.exit_code == 0 and removal["op"] == "delete" and "no longer in Notion" in removal["reason"]
+    assert "1 delete" in bsync("reconcile", "--fix", "--plan").stdout
+    assert write_requests(sandbox) == [] and bsync.state_path.read_bytes() == before  # wrote, recorded nothing
+
+    result = bsync("reconcile", "--fix", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert result.json["fix"]["applied"]["orphans"]["deleted"] == 1
+    assert [(m, path.rsplit("/", 1)[1]) for _, m, path in write_requests(sandbox)] == [(method, orphan)]
+    assert event_statuses(sandbox) == {kept: "confirmed", orphan: "cancelled"}  # Google keeps deleted ones
+    recorded = bsync("status", "--json").json["commands"]["reconcile"]["last"]
+    assert recorded["exit_code"] == 0 and recorded["summary"]["found"] == {"orphan_event": 1}
+    assert recorded["summary"]["counts"] == {}  # what is left after --fix
+    again = bsync("reconcile", "--json")
+    assert again.exit_code == 0 and again.json["counts"] == {}
+    sandbox.clear_requests()
+    assert bsync("sync").exit_code == 0 and write_requests(sandbox) == []  # the sync agrees
+
+
+def test_fix_never_removes_events_when_notion_returns_no_bookings(bsync, sandbox):
+    """A wrong database id looks exactly like every booking gone: the safety halt keeps the events."""
+    orphan_scenario(sandbox, bsync)
+    [other] = [p for p in sandbox.notion.pages if not sandbox.notion.get_page(p).get("in_trash")]
+    sandbox.notion.update_page(other, in_trash=True)
+    sandbox.clear_requests()
+    result = bsync("reconcile", "--fix")
+    assert result.exit_code == 1 and "safety halt" in result.stdout and "no bookings" in result.stdout
+    assert write_requests(sandbox) == []
+    assert set(event_statuses(sandbox).values()) == {"confirmed"}
+
+
+def test_a_fix_killed_at_any_google_call_converges(bsync, sandbox):
+    """The removal is journaled like a sync write: a run that dies at any Google call exits 5,
+    and the next --fix finishes the job."""
+    def setup(sandbox, bsync):
+        bsync.ids = orphan_scenario(sandbox, bsync)
+
+    def state(sandbox):
+        kept, orphan = bsync.ids
+        return event_statuses(sandbox) == {kept: "confirmed", orphan: "cancelled"}
+
+    tried = converges_after_dying_at_every_call(sandbox, bsync, "google", setup=setup, state=state, expected=True,
+                                                args=("reconcile", "--fix"))
+    assert tried >= 4  # the reads, the sync, the re-read under the lock and the removal
+
+
 def test_double_bookings_manual_blocks_and_dead_writes_are_reported_never_fixed(bsync, sandbox):
     first = page(sandbox, "Rex – groom", at(10), staff="Ben")
     second = page(sandbox, "Bella – bath", at(10, 30), staff="Ben")
@@ -137,3 +221,19 @@ def test_double_booking_rules_pure():
                        now=now)
     pairs = sorted(tuple(sorted(d.ids.values())) for d in drift if d.kind == "double_booking")
     assert pairs == [("a", "g"), ("c", "g"), ("e", "f")]
+
+
+def test_orphan_removal_halts_like_a_sync_pure():
+    """Removing events is refused when Notion looks empty or too many would go at once."""
+    events = {f"ev{i}": TargetItem(f"ev{i}", f"notion:p{i}", {"title": f"B{i}"}) for i in range(4)}
+
+    def report(orphans: int, bookings: int) -> Report:
+        return Report([Drift("orphan_event", {"event": f"ev{i}", "booking": f"notion:p{i}"}, "gone")
+                       for i in range(orphans)], {"bookings": bookings})
+
+    one = orphan_plan(report(1, 3), events, delete_policy="delete")
+    assert one.halt is None and [(a.op, a.target_id, a.target_write) for a in one.actions] == [("delete", "ev0", "remove")]
+    assert "delete the event" in one.actions[0].reason
+    assert "more than max_delete" in orphan_plan(report(3, 1), events, delete_policy="cancel").halt
+    assert "no bookings" in orphan_plan(report(1, 0), events, delete_policy="cancel").halt
+    assert orphan_plan(report(3, 1), events, delete_policy="cancel", max_delete=lambda n: n).halt is None

@@ -75,3 +75,9 @@ def test_status_prints_the_key_whole_and_resolve_takes_the_bare_page_id(bsync, s
     assert again.exit_code == 0, again.stderr  # settled again, the other way, until the next sync
     with Store.open(bsync.state_path) as store:
         assert store.links_get(LINK_PAIR, key).resolution == "notion"
+
+
+def test_take_must_name_a_side_before_anything_is_opened(bsync):
+    result = bsync("resolve", PAGE, "--take", "calendar")
+    assert result.exit_code == 2 and "--take 'calendar': must be 'notion' or 'gcal'" in result.stderr
+    assert not bsync.state_path.exists()

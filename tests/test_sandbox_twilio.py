@@ -204,3 +204,35 @@ def test_sandbox_describes_both_emulators(sandbox: Sandbox) -> None:
     described = sandbox.describe()
     assert (described["sendgrid"], described["twilio"]) == (sandbox.sendgrid.url, sandbox.twilio.url)
     assert sandbox.twilio in sandbox.servers and sandbox.sendgrid in sandbox.servers
+
+
+def test_list_filters_by_to_and_date_sent_newest_first_and_pages(srv: TwilioSandbox, http: httpx.Client) -> None:
+    srv.clock = lambda: datetime(2026, 11, 23, 23, 59, 59, tzinfo=UTC)
+    send(http, Body="yesterday")
+    srv.mark_sent()
+    srv.clock = lambda: datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    for body in ("one", "two", "three"):
+        send(http, Body=body)
+    send(http, To="+447700900456", Body="someone else")
+    srv.mark_sent()
+    send(http, Body="still queued")
+
+    def bodies(**params: str) -> list[str]:
+        return [m["body"] for m in http.get(MESSAGES, params=params).json()["messages"]]
+
+    assert bodies(To=TO) == ["still queued", "three", "two", "one", "yesterday"]
+    assert bodies(To=TO, **{"DateSent>": "2026-11-24"}) == ["three", "two", "one"]  # queued: not sent yet
+    assert bodies(To=TO, **{"DateSent<": "2026-11-23"}) == ["yesterday"]
+    assert bodies(To=TO, DateSent="2026-11-23") == ["yesterday"]
+    assert bodies(**{"DateSent>": "2026-11-24T08:00:00Z", "To": "+447700900456"}) == ["someone else"]
+    first = http.get(MESSAGES, params={"To": TO, "PageSize": "2"}).json()
+    assert ([m["body"] for m in first["messages"]], first["page"], first["page_size"], first["start"]) == (
+        ["still queued", "three"], 0, 2, 0)
+    assert first["previous_page_uri"] is None and first["uri"].startswith(MESSAGES)
+    second = http.get(first["next_page_uri"]).json()
+    assert [m["body"] for m in second["messages"]] == ["two", "one"]
+    last = http.get(second["next_page_uri"]).json()
+    assert [m["body"] for m in last["messages"]] == ["yesterday"] and last["next_page_uri"] is None
+    sent = [m for m in srv.messages if m["status"] == "sent"]
+    assert all(parsedate_to_datetime(m["date_sent"]).tzinfo is not None for m in sent) and len(sent) == 5
+    assert_twilio_error(http.get(MESSAGES, params={"DateSent>": "yesterday"}), 400, 20001)

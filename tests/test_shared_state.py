@@ -116,3 +116,24 @@ def test_serve_sync_loops_and_remind_share_the_state_db(sandbox, bsync):
     assert len(ran) >= SYNC_LOOPS and set(ran) <= {0, 3}, codes
     assert set(codes["remind"]) <= {0, 3} and codes["remind"], codes
     assert "Traceback" not in stderr and "malformed" not in stderr, stderr[-2000:]
+
+
+def test_every_command_refuses_a_state_db_from_a_newer_bsync_and_writes_nothing(sandbox, bsync):
+    from bsync.store import SCHEMA_VERSION, Store
+
+    bsync.options = {"notify": True}
+    bsync.configure()
+    assert bsync("sync").exit_code == 0
+    with Store.open(bsync.state_path) as store:
+        store.db.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', 'x')", [SCHEMA_VERSION + 1])
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = bsync.state_path.read_bytes()
+    sandbox.clear_requests()
+    for command in (("sync",), ("sync", "--plan"), ("status",), ("remind",), ("reconcile",), ("retry",),
+                    ("sync", "pull", "calcom")):
+        result = bsync(*command)
+        assert result.exit_code == 2, (command, result.stdout, result.stderr)
+        assert (f"state DB was written by a newer bsync (schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}): "
+                f"upgrade bsync or use another --state") in result.stderr, (command, result.stderr)
+    assert bsync.state_path.read_bytes() == before
+    assert [r.method for s in sandbox.servers for r in s.requests if r.method != "GET"] == []

@@ -313,10 +313,25 @@ def test_pagination_reads_every_page(sandbox, bsync):
 
 
 def test_lock_held_exits_3(sandbox, bsync):
+    import threading
+
     from bsync.store import RunLock
 
-    with RunLock(bsync.state_path):
+    held, done = threading.Event(), threading.Event()
+
+    def other_run():  # another run (the lock is re-entrant only within one thread)
+        with RunLock(bsync.state_path):
+            held.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    held.wait(10)
+    try:
         result = bsync("sync")
+    finally:
+        done.set()
+        thread.join()
     assert result.exit_code == 3 and "holds the lock" in result.stderr
 
 

@@ -270,11 +270,18 @@ def resolve(
     """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it.
 
     An unknown or ambiguous id exits 2 and lists the open conflicts."""
-    from bsync.conflicts import resolve_conflict
+    from bsync.conflicts import check_side, resolve_conflict
 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
-        settled = resolve_conflict(ctx.settings(), key, take)
+        check_side(take)
+        settings = ctx.settings()
+        from bsync.status import command_run
+
+        with command_run(settings.state_path, "resolve") as run:
+            run.summary = {"key": key, "take": take}
+            settled = resolve_conflict(settings, key, take)
+            run.summary["key"] = settled
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     ctx.out.print(f"{settled}: {take} wins; run `bsync sync` to apply it")
@@ -287,6 +294,7 @@ def remind(
     notify_existing: Annotated[bool, typer.Option("--notify-existing", help="On the first pass, also confirm bookings that already existed (default: record them without emailing).")] = False,
     resend_uncertain: Annotated[bool, typer.Option("--resend-uncertain", help="Send again the messages an interrupted run may or may not have sent.")] = False,
     dismiss_uncertain: Annotated[bool, typer.Option("--dismiss-uncertain", help="Record those uncertain messages as delivered (you checked they went out).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --resend-uncertain: resend uncertain emails without asking (probably delivered).")] = False,
     now: Annotated[Optional[str], typer.Option("--now", help="Evaluate as of this ISO 8601 time (testing, catching up).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
@@ -315,6 +323,7 @@ def remind(
         try:
             result = run_notifications(settings, plan_only=plan, window=window, resend_uncertain=resend_uncertain,
                                        dismiss_uncertain=dismiss_uncertain, notify_existing=notify_existing, now=when,
+                                       confirm_resend=lambda emails: yes or confirm_email_resend(len(emails)),
                                        on_plan=lambda p: progress.start(len(p.by_op("send"))),
                                        on_message=lambda m: progress.advance() if m.op == "send" else None)
         finally:
@@ -336,6 +345,16 @@ def remind(
     raise typer.Exit(result.summary.exit_code)
 
 
+def confirm_email_resend(count: int) -> bool:
+    """Ask at a terminal before emailing customers again; elsewhere (cron, scripts) a usage
+    error: the uncertain emails were probably delivered, so a resend needs a yes."""
+    what = f"{count} uncertain email(s) were probably delivered already; sending them again may duplicate them"
+    if not sys.stdin.isatty():
+        raise UsageError(f"--resend-uncertain: {what}; add --yes to send them anyway",
+                         hint="or `bsync remind --dismiss-uncertain` to record them as delivered")
+    return typer.confirm(f"{what}. Send again?", default=False)
+
+
 def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = False) -> int:
     """After a sync: confirmations, change and cancellation notices for what changed."""
     from bsync.notifier import notifications_enabled, run_notifications
@@ -354,7 +373,7 @@ def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = F
 
 @app.command()
 def reconcile(
-    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe (create, patch or cancel events; re-link; drop mapping rows that point at nothing) through the sync planner.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe (create, patch or cancel events; cancel or delete, per [sync] delete_policy, the events of bookings gone from Notion; re-link; drop mapping rows that point at nothing) through the sync planner.")] = False,
     plan: Annotated[bool, typer.Option("--plan", help="With --fix: show the repair plan, write nothing.")] = False,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
@@ -379,26 +398,11 @@ def reconcile(
         result = run_reconcile(settings, fix=fix, plan_only=plan)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
-    final = result.after or result.report
     if ctx.json:
-        data = result.report.as_json()
-        if fix:
-            data["fix"] = {"plans": [p.as_json() for p in result.fix_plans], "applied": result.fixed,
-                           "after": result.after.as_json() if result.after else None}
-        render.print_json(ctx.out, data)
+        render.print_json(ctx.out, render.reconcile_json(result, fix=fix))
     else:
-        render.print_drift(ctx.out, result.report)
-        for fix_plan in result.fix_plans if plan else ():
-            render.print_plan(ctx.out, fix_plan, tz=settings.tz)
-        if result.after is not None:
-            for summary in result.fixed.values():
-                if isinstance(summary, dict):
-                    ctx.out.print(f"repaired: {summary.get('created', 0)} created, {summary.get('updated', 0)} "
-                                  f"updated, {summary.get('deleted', 0)} cancelled ({summary.get('pair')})")
-            if result.fixed.get("links_removed"):
-                ctx.out.print(f"repaired: {result.fixed['links_removed']} mapping row(s) removed")
-            render.print_drift(ctx.out, result.after, title="after --fix")
-    raise typer.Exit(0 if plan else final.exit_code)
+        render.print_reconcile(ctx.out, result, show_plans=plan, tz=settings.tz)
+    raise typer.Exit(0 if plan else result.final.exit_code)
 
 
 @app.command()
@@ -408,16 +412,20 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
+        from bsync.status import command_run
         from bsync.store import RunLock
 
-        with RunLock(settings.state_path), Store.open(settings.state_path) as store:
-            revived = store.revive_dead()
-        if not ctx.json:
-            ctx.out.print(f"{revived} dead letter(s) will be tried again")
-        exit_code = _process_inbox_and_platforms(ctx, settings, skip=False)
-        exit_code = max(exit_code, _run(ctx, settings, [p for p in settings.sync.pairs if p != "calcom-to-notion"],
-                                        plan_only=False, force=False, full=False))
-        exit_code = max(exit_code, _send_notices(ctx, settings))  # as after any sync
+        with command_run(settings.state_path, "retry") as run:  # the sync it runs is recorded as well
+            with RunLock(settings.state_path), Store.open(settings.state_path) as store:
+                revived = store.revive_dead()
+            run.summary = {"revived": revived}
+            if not ctx.json:
+                ctx.out.print(f"{revived} dead letter(s) will be tried again")
+            exit_code = _process_inbox_and_platforms(ctx, settings, skip=False)
+            exit_code = max(exit_code, _run(ctx, settings, [p for p in settings.sync.pairs if p != "calcom-to-notion"],
+                                            plan_only=False, force=False, full=False))
+            exit_code = max(exit_code, _send_notices(ctx, settings))  # as after any sync
+            run.finish(exit_code, run.summary)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     raise typer.Exit(exit_code)
@@ -427,13 +435,15 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
 def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
            verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
            runs: Annotated[int, typer.Option("--runs", help="How many recent runs to show.")] = 10,
-           metrics: Annotated[Optional[Path], typer.Option("--metrics", help="Also write Prometheus metrics to this file (node_exporter textfile collector), atomically.")] = None) -> None:
+           metrics: Annotated[Optional[Path], typer.Option("--metrics", help="Write Prometheus metrics to this file (node_exporter textfile collector), atomically, instead of printing the dashboard: nothing goes to stdout, errors to stderr. With --json the JSON is printed as well.")] = None) -> None:
     """Did last night's sync work?  Last run per command (time, duration, exit code,
-    counts, last success), the next scheduled run, cursors and their ages, open conflicts,
+    counts, last success; the steps of a sync, such as notify, nested under it), the last
+    reconcile's findings, the next scheduled run, cursors and their ages, open conflicts,
     failed or dead writes, the webhook backlog, notifications needing attention and the
-    Google token's age.
+    Google token's age.  Times are in the business timezone.
 
-    Reads the state DB only; never contacts a provider.  --json for monitoring.
+    Reads the state DB only; never contacts a provider and records no run.  --json for
+    monitoring; --metrics FILE for cron (silent unless something is wrong).
     """
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
@@ -452,6 +462,8 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
     if ctx.json:
         render.print_json(ctx.out, data)
         return
+    if metrics is not None:
+        return  # for a cron job: written, and silent
     ctx.out.print(f"state: {data['state_path']}")
     if not data["runs"]:
         ctx.out.print("no runs yet: try `bsync sync --plan`, then `bsync sync`")

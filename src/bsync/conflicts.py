@@ -27,8 +27,7 @@ def resolve_conflict(settings: Settings, given: str, take: str) -> str:
     The next sync applies it.  A conflict already settled may be settled again (the other
     way) until then.
     """
-    if take not in SIDES:
-        raise UsageError(f"--take {take!r}: must be 'notion' or 'gcal'")
+    check_side(take)
     with RunLock(settings.state_path), Store.open(settings.state_path) as store:
         open_keys = [link.source_key for link in store.conflicts(LINK_PAIR)]
         key = match_key(given, sorted(store.conflict_keys(LINK_PAIR)), open_keys)
@@ -36,6 +35,12 @@ def resolve_conflict(settings: Settings, given: str, take: str) -> str:
         assert link is not None and link.conflict is not None  # conflict_keys lists only those
         store.set_conflict(LINK_PAIR, key, {**link.conflict, "take": take})
     return key
+
+
+def check_side(take: str) -> None:
+    """``--take`` names a side of the pair, or the command stops before touching anything."""
+    if take not in SIDES:
+        raise UsageError(f"--take {take!r}: must be 'notion' or 'gcal'")
 
 
 def match_key(given: str, keys: list[str], open_keys: list[str]) -> str:

@@ -16,8 +16,10 @@ than a customer reading ``$custmer_name``.  Values put into HTML are escaped.
 from __future__ import annotations
 
 import html
+import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from string import Template
 from typing import Mapping
@@ -74,20 +76,42 @@ class FileTemplate:
     html: Template | None
 
 
-def _humanize(lead: str | None) -> str:
-    if not lead:
-        return ""
-    units = {"m": "minute", "h": "hour", "d": "day", "w": "week"}
-    number, unit = lead[:-1], lead[-1]
-    if unit in units and number.isdigit():
-        word = units[unit] + ("" if number == "1" else "s")
-        return f"{number} {word}"
-    return lead
+def time_left(left: timedelta) -> str:
+    """How long until the start, as a customer reads it: "45 minutes", "2 hours", "26 hours",
+    "3 days".  Computed from the real time left at the send, never from the lead's name:
+    a reminder sent early (a once-a-day run) must not say "in 2 hours" a day ahead.
+    Under 90 minutes in minutes, under two days in hours, then in days."""
+    minutes = max(round(left.total_seconds() / 60), 1)
+    if minutes < 90:
+        number, unit = minutes, "minute"
+    elif minutes < 48 * 60:
+        number, unit = round(minutes / 60), "hour"
+    else:
+        number, unit = round(minutes / (24 * 60)), "day"
+    return f"{number} {unit}" + ("" if number == 1 else "s")
 
 
-def booking_fields(booking: Booking, *, business: str, lead: str | None = None,
+def one_line(text: str) -> str:
+    """``text`` with every control character (CR, LF, tab, the rest of C0 and C1, DEL, and the
+    Unicode line/paragraph separators) turned into a space and runs of spaces collapsed.
+
+    Booking text comes from whoever typed the booking: a title "Rex\\r\\nBcc: x@y" must not
+    add a header to an email or lines to a text message.  Every value that reaches a
+    subject, a header or an SMS goes through here."""
+    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    return re.sub(" {2,}", " ", cleaned).strip()
+
+
+MULTILINE = ("notes",)
+"""Fields that may keep their line breaks in an email body (and only there)."""
+
+
+def booking_fields(booking: Booking, *, business: str, left: timedelta | None = None,
                    previous_start: datetime | None = None) -> dict[str, str]:
-    """The placeholder values for one booking, in its own timezone."""
+    """The placeholder values for one booking, in its own timezone.
+
+    ``left`` is the time from the send to the start (reminders: the ``$lead`` text).
+    Every field but the notes is made one line (:func:`one_line`) here, once."""
     tz = booking.tz
     start, end = booking.start.astimezone(tz), booking.end.astimezone(tz)
     date = start.strftime("%A %d %B %Y")
@@ -97,13 +121,19 @@ def booking_fields(booking: Booking, *, business: str, lead: str | None = None,
     if previous_start is not None:
         p = previous_start.astimezone(tz)
         previous = p.strftime("%A %d %B %Y") if booking.all_day else p.strftime("%A %d %B %Y %H:%M")
-    return {
+    values = {
         "customer_name": booking.customer.name or "there", "title": booking.title, "service": booking.service or "",
         "staff": booking.staff or "", "date": date, "time": time,
         "end_time": "" if booking.all_day else end.strftime("%H:%M"), "when": when,
         "timezone": booking.timezone, "location": booking.location or "", "notes": booking.notes or "",
-        "business": business, "lead": _humanize(lead), "previous_when": previous, "booking_key": booking.key,
+        "business": business, "lead": time_left(left) if left is not None else "",
+        "previous_when": previous, "booking_key": booking.key,
     }
+    return {k: v if k in MULTILINE else one_line(v) for k, v in values.items()}
+
+
+def _one_line_values(values: Mapping[str, str]) -> dict[str, str]:
+    return {k: one_line(v) for k, v in values.items()}
 
 
 def _details(values: Mapping[str, str], *, as_html: bool) -> str:
@@ -164,12 +194,12 @@ class Templates:
             return Rendered(None, "", None, template_id=self.dynamic[kind], data=dict(values))
         if kind in self.files:
             t = self.files[kind]
-            text = t.text.substitute(values)
+            text = t.text.substitute(_one_line_values(values) if self.channel == "sms" else values)
             page = t.html.substitute({k: html.escape(v) for k, v in values.items()}) if t.html else None
-            subject = t.subject.substitute(values) if t.subject else None
+            subject = one_line(t.subject.substitute(_one_line_values(values))) if t.subject else None
             return Rendered(subject, text, page or (_html_from_text(text) if self.channel == "email" else None))
         if self.channel == "sms":
-            return Rendered(None, Template(SMS[kind]).substitute(values), None)
+            return Rendered(None, Template(SMS[kind]).substitute(_one_line_values(values)), None)
         previous = f" (it was {values['previous_when']})" if values.get("previous_when") else ""
         text = Template(TEXTS[kind]).substitute(values, details=_details(values, as_html=False),
                                                 previous_note=previous)
@@ -178,7 +208,7 @@ class Templates:
                                                 previous_note=html.escape(previous))
         page = "".join(f"<p>{part.replace(chr(10), '<br>')}</p>" if not part.startswith("<table>") else part
                        for part in page.split("\n\n"))
-        return Rendered(Template(SUBJECTS[kind]).substitute(values), text, page)
+        return Rendered(one_line(Template(SUBJECTS[kind]).substitute(_one_line_values(values))), text, page)
 
 
 def _html_from_text(text: str) -> str:

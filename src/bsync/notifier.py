@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from bsync.apply import RunCounts
 from bsync.config import Settings
 from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
-from bsync.messages import Templates, booking_fields
+from bsync.messages import Templates, booking_fields, one_line
 from bsync.model import Booking
-from bsync.notify import Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
+from bsync.notify import REMINDER, Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
 from bsync.store import Store
-from bsync.sync import NOTION_OVERLAP, build_notion_source, notion_scope, open_store, recorded_run, retry_policy
+from bsync.sync import (LINK_PAIR, NOTION_OVERLAP, build_notion_source, notion_scope, open_store, recorded_run,
+                        retry_policy)
 from bsync.timeutil import now_utc, parse_duration, parse_instant
 
 CURSOR_PROVIDER = "notify"
@@ -46,10 +47,12 @@ class NotifySummary(RunCounts):
     skipped: int = 0
     suppressed: int = 0
     uncertain: int = 0
+    found_sent: int = 0  # uncertain messages the provider lists as sent, now recorded so
 
     def as_json(self) -> dict[str, Any]:
         return {"pair": self.command, "total": self.total, "sent": self.sent, "deferred": self.deferred,
                 "skipped": self.skipped, "suppressed": self.suppressed, "uncertain": self.uncertain,
+                "found_sent": self.found_sent,
                 "errors": self.errors, "requests": self.requests, "failures": self.failures}
 
     @property
@@ -131,8 +134,8 @@ class Senders:
 
         booking = message.booking
         assert booking is not None and message.recipient is not None
-        values = booking_fields(booking, business=self.business, lead=message.lead_label,
-                                previous_start=message.previous_start)
+        left = booking.start - now if message.kind == REMINDER else None
+        values = booking_fields(booking, business=self.business, left=left, previous_start=message.previous_start)
         rendered = self.templates[message.channel].render(message.kind, values)
         if message.channel == "sms":
             return self.sms.send(message.recipient, rendered.text)
@@ -142,7 +145,8 @@ class Senders:
             data = booking_invite(booking, method=method, sequence=message.sequence,
                                   organizer_email=self.organizer, organizer_name=self.organizer_name, stamp=now)
             attachments = (Attachment(ics_filename(method), ics_content_type(method), data),)
-        email = Email(to=message.recipient, to_name=booking.customer.name, subject=rendered.subject,
+        to_name = one_line(booking.customer.name) if booking.customer.name else None  # a header: one line
+        email = Email(to=message.recipient, to_name=to_name, subject=rendered.subject,
                       text=rendered.text, html=rendered.html, template_id=rendered.template_id,
                       template_data=dict(rendered.data) if rendered.data is not None else None,
                       attachments=attachments, categories=("bsync", message.kind),
@@ -156,8 +160,13 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                       dismiss_uncertain: bool = False, notify_existing: bool = False, now: datetime | None = None,
                       on_plan: Callable[[Plan], None] | None = None,
                       on_message: Callable[[Message], None] | None = None,
+                      confirm_resend: Callable[[list[Message]], bool] | None = None,
                       report_bad_pages: bool = True) -> NotifyResult:
     """Plan and (unless ``plan_only``) send the due notices and reminders.
+
+    ``confirm_resend`` is asked, before anything is sent, whether the uncertain *emails*
+    ``resend_uncertain`` would send again may go (they were probably delivered: SendGrid
+    can't be asked); those it declines stay uncertain.
 
     ``report_bad_pages`` off: pages that can't be read as bookings are left to the sync
     that just reported them (the notices after a sync), instead of being reported twice.
@@ -209,31 +218,83 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                     if booking is not None:
                         bookings[key] = booking
             ledger = store.notifications_for(sorted(set(bookings) | intent_keys))
+            found_sent = 0 if plan_only or senders.sms is None else _settle_uncertain_sms(ledger, store, senders.sms)
             plan = Plan()
             if not dismiss_uncertain:
                 plan.messages += plan_uncertain(ledger, bookings, resend=resend_uncertain, now=now)
+            held: set[str] = set()
             if notice_channels:
+                held = times_in_open_conflict(store)
                 plan.messages += plan_notices(bookings.values(), ledger, now=now, kinds=n.kinds,
-                                              channels=notice_channels, baseline=baseline)
+                                              channels=notice_channels, baseline=baseline, held=held)
             if reminder_channels:
                 plan.messages += plan_reminders(bookings.values(), ledger, now=now, leads=leads,
                                                 channels=reminder_channels, window=window_delta,
                                                 quiet=parse_quiet_hours(r.quiet_hours), tz=settings.tz)
             if plan_only:
                 return NotifyResult(plan, None)
+            if confirm_resend is not None:
+                _confirm_email_resends(plan, confirm_resend)
             if on_plan is not None:
                 on_plan(plan)
-            summary = NotifySummary(command, total=len(plan.messages))
+            summary = NotifySummary(command, total=len(plan.messages), found_sent=found_sent)
             record.summary = summary
             for failure in failures if report_bad_pages else ():
                 summary.fail(failure["id"], failure["reason"])
             if dismiss_uncertain:
                 summary.suppressed += store.dismiss_uncertain()
             _deliver(plan, store, senders, summary, record.run_id, now, on_message)
-            if notice_channels and summary.halted is None:
+            waiting = any(m.op == "defer" and m.booking_key in held for m in plan.messages)
+            if notice_channels and summary.halted is None and not waiting:
+                # while a notice waits for a conflict, the pass keeps reading from the older
+                # cursor: `resolve --take notion` edits no page, and the notice would be lost
                 store.set_cursor(CURSOR_PROVIDER, f"{scope}:edited", started.isoformat())
             return NotifyResult(plan, summary)
     raise AssertionError("unreachable")
+
+
+CONFLICT_TIME_FIELDS = frozenset({"start", "end", "cancelled"})
+"""Conflicting fields that change what a notice tells the customer: when and whether."""
+
+
+def times_in_open_conflict(store: Store) -> set[str]:
+    """Keys of bookings whose time or cancellation is in an open (unresolved) sync conflict."""
+    return {link.source_key for link in store.conflicts(LINK_PAIR)
+            if CONFLICT_TIME_FIELDS & set((link.conflict or {}).get("fields") or {})}
+
+
+def _confirm_email_resends(plan: Plan, confirm: Callable[[list[Message]], bool]) -> None:
+    """Keep the planned email resends only if ``confirm`` agrees; otherwise they stay uncertain."""
+    emails = [m for m in plan.messages if m.resend and m.channel == "email"]
+    if not emails or confirm(emails):
+        return
+    declined = {id(m) for m in emails}
+    plan.messages = [replace(m, op="uncertain", resend=False, reason="not resent: the resend was not confirmed")
+                     if id(m) in declined else m for m in plan.messages]
+
+
+def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store, sms: Any) -> int:
+    """Ask Twilio about each uncertain SMS and record those it lists as sent (in the store
+    and in ``ledger``, which the planner reads next); returns how many.
+
+    Why: a run killed between Twilio's answer and the ledger update left the row in
+    ``intent``; resending blindly duplicated the text every time it had gone out."""
+    known = {row["provider_message_id"] for rows in ledger.values() for row in rows if row["provider_message_id"]}
+    found = 0
+    for key, rows in ledger.items():
+        for index, row in enumerate(rows):
+            if row["state"] != "intent" or row["channel"] != "sms" or not row["recipient"] or not row["updated_at"]:
+                continue
+            sid = sms.find_sent(row["recipient"], parse_instant(row["updated_at"]), known=known)
+            if sid is None:
+                continue
+            store.notification_found_sent(booking_key=key, kind=row["kind"], lead=row["lead"], channel="sms",
+                                          message_id=sid)
+            rows[index] = {**row, "state": "sent", "provider_message_id": sid,
+                           "sent_at": row["sent_at"] or row["updated_at"]}
+            known.add(sid)
+            found += 1
+    return found
 
 
 def _deliver(plan: Plan, store: Store, senders: Senders, summary: NotifySummary, run_id: int | None,
@@ -251,6 +312,10 @@ def _deliver(plan: Plan, store: Store, senders: Senders, summary: NotifySummary,
             summary.deferred += 1
         elif message.op == "skip":
             summary.skipped += 1
+        elif message.op == "fail":
+            title = message.booking.title if message.booking is not None else ""
+            summary.fail(message.booking_key, f"{title!r}: {message.kind} by {message.channel} not sent: "
+                                              f"{message.reason}")
         elif message.op == "uncertain":
             summary.uncertain += 1
             summary.failures.append({"id": message.booking_key,

@@ -9,9 +9,11 @@ Two kinds of messages:
 
 The planner compares the bookings with the *ledger* (rows of the ``notifications`` table,
 which is unique on booking × kind × lead × channel) and returns :class:`Message` entries
-with an op: ``send``, ``defer`` (quiet hours: later, not dropped), ``skip`` (with the
-reason: opted out, no address, superseded, ...), ``suppress`` (recorded as not sent, e.g.
-bookings that existed before notifications were switched on) or ``uncertain`` (an earlier
+with an op: ``send``, ``defer`` (quiet hours, or a time in an open conflict: later, not dropped), ``skip`` (with the
+reason: opted out, no address, superseded, ...), ``fail`` (the booking's address can't be
+used, e.g. a phone that is no number: reported as an error until someone fixes it),
+``suppress`` (recorded as not sent, e.g. bookings that existed before notifications were
+switched on) or ``uncertain`` (an earlier
 run died between sending and recording: it is not sent again unless asked).
 
 The ``lead`` column identifies the occasion, so "never twice" is a unique index:
@@ -29,7 +31,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from bsync.model import E164_RE, Booking, Status
@@ -45,7 +47,7 @@ Row = Mapping[str, Any]
 class Message:
     """One planned message (or a decision not to send one), with the reason why."""
 
-    op: str  # send | defer | skip | suppress | uncertain
+    op: str  # send | defer | skip | fail | suppress | uncertain
     kind: str  # confirmation | change | cancellation | reminder
     booking_key: str
     lead: str  # the ledger tag: "seq:N" or "<lead>@<start>"
@@ -107,8 +109,21 @@ def recipient(booking: Booking, channel: str) -> tuple[str | None, str]:
     if number:
         return number, ""
     if booking.customer.phone:
-        return None, f"phone number {mask(booking.customer.phone)} has no country code (+CC…)"
+        return None, f"phone {_shown(booking.customer.phone)!r} is not a valid number (write it as +CC…, " \
+                     f"with its country code)"
     return None, "no phone number"
+
+
+def unusable_address(booking: Booking, channel: str) -> bool:
+    """Whether the booking *has* an address for ``channel`` that can't be used (a phone
+    like "call me maybe"): a data error to report, unlike a missing one, which is a skip."""
+    return channel == "sms" and bool(booking.customer.phone) and e164(booking.customer.phone) is None
+
+
+def _shown(phone: str) -> str:
+    """A bad phone value as it may be printed: text that is no number ("call me maybe")
+    as is, so the owner can find it; something nearly a number masked like any number."""
+    return mask(phone) if sum(c.isdigit() for c in phone) >= 7 else phone
 
 
 def mask(address: str | None) -> str:
@@ -165,26 +180,31 @@ def _parse(value: Any) -> datetime | None:
 # -- notices -------------------------------------------------------------------------------
 
 def plan_notices(bookings: Iterable[Booking], ledger: Mapping[str, list[Row]], *, now: datetime,
-                 kinds: Iterable[str], channels: Iterable[str], baseline: bool = False) -> list[Message]:
+                 kinds: Iterable[str], channels: Iterable[str], baseline: bool = False,
+                 held: Collection[str] = ()) -> list[Message]:
     """Confirmation, change and cancellation notices the bookings call for.
 
     ``baseline`` marks the first pass over a business's bookings: their confirmations are
     recorded as suppressed instead of sent, so switching notifications on never emails the
     whole customer list; later changes to those bookings still get change notices.
+
+    ``held``: keys of bookings whose time (or cancellation) is in an open sync conflict
+    (``conflict = "manual"``).  Their notices are deferred: telling the customer Notion's
+    side, then the other side after ``bsync resolve``, sends two notices, one of them wrong.
     """
     enabled = set(kinds)
     out: list[Message] = []
     for booking in bookings:
         for channel in channels:
             message = _notice_for(booking, _rows(ledger, booking.key, channel, NOTICE_KINDS), channel, now,
-                                  enabled, baseline)
+                                  enabled, baseline, booking.key in held)
             if message is not None:
                 out.append(message)
     return out
 
 
 def _notice_for(booking: Booking, rows: list[Row], channel: str, now: datetime, enabled: set[str],
-                baseline: bool) -> Message | None:
+                baseline: bool, held: bool) -> Message | None:
     delivered = [r for r in rows if r["state"] in DELIVERED]
     last = max(delivered, key=_seq) if delivered else None
     print_ = fingerprint(booking)
@@ -221,6 +241,9 @@ def _notice_for(booking: Booking, rows: list[Row], channel: str, now: datetime, 
                        **base)
     if kind not in enabled:
         return Message("suppress", reason=f"{kind} notices are off ([notifications] kinds)", **base)
+    if held:
+        return Message("defer", reason=f"time in an open conflict: sent once `bsync resolve {booking.key}` "
+                                       "and a sync settle it", **base)
     address, why_not = recipient(booking, channel)
     if newest is not None and newest["state"] == "failed" and newest["kind"] == kind \
             and not newest["retryable"] and newest["recipient"] == address and newest["fingerprint"] == print_:
@@ -228,7 +251,7 @@ def _notice_for(booking: Booking, rows: list[Row], channel: str, now: datetime, 
     if booking.notifications_off:
         return Message("suppress", reason="customer opted out", **base)
     if address is None:
-        return Message("skip", reason=why_not, **base)
+        return Message("fail" if unusable_address(booking, channel) else "skip", reason=why_not, **base)
     return Message("send", reason=why, recipient=address, **base)
 
 
@@ -240,9 +263,10 @@ def plan_reminders(bookings: Iterable[Booking], ledger: Mapping[str, list[Row]],
     """Reminders due now: for each lead whose time (start − lead) falls before now + window.
 
     A run every ``window`` therefore sends each reminder up to ``window`` early, never late.
-    When several leads are due at once (a booking made at short notice, or a deferred
-    reminder) only the shortest goes out; a lead is also skipped when the customer got a
-    confirmation or change notice after that lead's time had come (it already told them).
+    When several leads are due at once, only the one whose time is nearest ``now`` goes
+    (:func:`nearest_lead`); longer leads are superseded by it, and shorter ones are left to
+    a later run.  A lead is also skipped when the customer got a confirmation or change
+    notice after that lead's time had come (it already told them).
     """
     out: list[Message] = []
     ordered = sorted(leads.items(), key=lambda item: item[1])
@@ -252,9 +276,23 @@ def plan_reminders(bookings: Iterable[Booking], ledger: Mapping[str, list[Row]],
         due = [(label, delta) for label, delta in ordered if now + window >= booking.start - delta]
         if not due:
             continue
+        chosen = nearest_lead(due, booking.start, now)
+        due = [(label, delta) for label, delta in due if delta >= chosen[1]]
         for channel in channels:
             out.extend(_reminders_for(booking, due, ledger, channel, now, quiet, tz))
     return out
+
+
+def nearest_lead(due: list[tuple[str, timedelta]], start: datetime, now: datetime) -> tuple[str, timedelta]:
+    """The due lead whose time (start − lead) is nearest ``now``: the one to send.
+
+    Why not simply the shortest: with a wide window (a once-a-day ``--window 24h``) both
+    the 24h and the 2h lead of a booking 26 h ahead fall inside it, and the shortest
+    would send "2h" a day early and never the 24h one.  The nearest is the 24h (due in
+    2 h); the 2h one's time is the next daily run.  When every lead's time has passed (a
+    booking made at short notice) the nearest is the shortest, as before.
+    """
+    return min(due, key=lambda item: (abs(start - item[1] - now), item[1]))
 
 
 def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: Mapping[str, list[Row]],
@@ -263,7 +301,7 @@ def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: M
     notices = [r for r in _rows(ledger, booking.key, channel, ("confirmation", "change"))
                if r["state"] == "sent" and r["sent_at"] and r["fingerprint"] == fingerprint(booking)]
     address, why_not = recipient(booking, channel)
-    shortest = due[0][0]
+    chosen = due[0][0]  # plan_reminders keeps the chosen lead and the longer ones it supersedes
     out = []
     for label, delta in due:
         tag = reminder_tag(label, booking.start)
@@ -272,8 +310,8 @@ def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: M
             continue  # sent, being resolved as uncertain, or refused for good
         base = dict(kind=REMINDER, booking_key=booking.key, lead=tag, channel=channel, booking=booking,
                     fingerprint=fingerprint(booking), lead_label=label)
-        if label != shortest:
-            out.append(Message("skip", reason=f"superseded by the {shortest} reminder", **base))
+        if label != chosen:
+            out.append(Message("skip", reason=f"superseded by the {chosen} reminder", **base))
             continue
         told = [r for r in notices if _parse(r["sent_at"]) >= booking.start - delta]
         if told:
@@ -284,7 +322,7 @@ def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: M
             out.append(Message("skip", reason="customer opted out", **base))
             continue
         if address is None:
-            out.append(Message("skip", reason=why_not, **base))
+            out.append(Message("fail" if unusable_address(booking, channel) else "skip", reason=why_not, **base))
             continue
         until = quiet_until(now, quiet, tz)
         if until is not None:
@@ -300,6 +338,17 @@ def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: M
 
 
 # -- uncertain -----------------------------------------------------------------------------
+
+UNCERTAIN_HINTS = {
+    "email": "an earlier run stopped after SendGrid accepted it or while it answered: it was probably "
+             "delivered (SendGrid offers no lookup to check); `bsync remind --dismiss-uncertain` records it "
+             "as delivered, `bsync remind --resend-uncertain --yes` sends it again, a duplicate if it arrived",
+    "sms": "an earlier run stopped between sending and recording and Twilio lists no such text sent (yet); "
+           "`bsync remind` asks again, `bsync remind --resend-uncertain` sends it again",
+}
+"""What to tell the owner about an uncertain message, per channel: Twilio can be asked
+(the notifier does before planning), SendGrid cannot."""
+
 
 def plan_uncertain(ledger: Mapping[str, list[Row]], bookings: Mapping[str, Booking], *, resend: bool,
                    now: datetime) -> list[Message]:
@@ -319,8 +368,8 @@ def plan_uncertain(ledger: Mapping[str, list[Row]], bookings: Mapping[str, Booki
                         fingerprint=row["fingerprint"] or "", previous_start=None,
                         lead_label=row["lead"].split("@", 1)[0] if row["kind"] == REMINDER else None)
             if not resend:
-                out.append(Message("uncertain", reason="an earlier run stopped between sending and recording; "
-                                   "`bsync remind --resend-uncertain` sends it again", **base))
+                out.append(Message("uncertain", reason=UNCERTAIN_HINTS.get(row["channel"], UNCERTAIN_HINTS["sms"]),
+                                   **base))
             elif booking is None:
                 out.append(Message("uncertain", reason="its booking is no longer in Notion; not resent", **base))
             elif row["kind"] == REMINDER and (booking.start <= now or booking.status is not Status.SCHEDULED

@@ -7,8 +7,15 @@ bookings for one groomer at the same time.  Reconcile reads everything and compa
 
 :func:`find_drift` is pure.  ``--fix`` repairs what is safe through the same planner and
 applier as ``sync`` (a full two-way read; the platform pair; dropping mapping rows that
-point at nothing), so ``--fix --plan`` shows the plan first.  It never touches double
-bookings and never deletes a Notion page.
+point at nothing), so ``--fix --plan`` shows the plan first.  Orphan events (their
+booking is gone and no mapping row remembers the pair, e.g. after the state DB was lost)
+are invisible to the sync planner, which never removes an event it can't tie to a
+deletion; :func:`orphan_plan` plans their removal (cancel or delete per ``[sync]
+delete_policy``) and the sync applier carries it out, journaled like any sync write.
+It never touches double bookings and never deletes a Notion page.
+
+Every ``reconcile`` that reads the remotes is recorded in ``runs`` (not ``--fix --plan``):
+its exit code and the findings by kind, which ``bsync status`` and its metrics show.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from bsync.apply import ApplyContext, Summary, apply_plan
 from bsync.config import Settings
 from bsync.model import Booking, Status, booking_common
-from bsync.plan import Plan, TargetItem
+from bsync.plan import Action, Plan, TargetItem
 from bsync.platforms import PLATFORM_LINKS, PLATFORMS
 from bsync.store import Link, Store
 from bsync.providers.gcal import event_id_for
-from bsync.sync import LINK_PAIR, build_gcal_target, build_notion_source, open_store
+from bsync.status import command_run
+from bsync.sync import LINK_PAIR, PairResult, build_gcal_target, build_notion_source, open_store
 from bsync.timeutil import now_utc
 
 KINDS = {
@@ -73,11 +82,16 @@ class Report:
     def exit_code(self) -> int:
         return 1 if self.problems else 0
 
-    def as_json(self) -> dict[str, Any]:
+    @property
+    def counts(self) -> dict[str, int]:
+        """Findings per kind (only the kinds found)."""
         counts: dict[str, int] = defaultdict(int)
         for d in self.drift:
             counts[d.kind] += 1
-        return {"clean": not self.problems, "checked": self.checked, "counts": dict(counts),
+        return dict(counts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"clean": not self.problems, "checked": self.checked, "counts": self.counts,
                 "drift": [d.as_json() for d in self.drift], "failures": self.failures}
 
 
@@ -216,6 +230,41 @@ def _double_bookings(bookings: Iterable[Booking], now: datetime) -> list[Drift]:
     return out
 
 
+ORPHAN_PAIR = "reconcile orphan events"
+
+
+def orphan_plan(report: Report, events: Mapping[str, TargetItem], *, delete_policy: str,
+                max_delete: Any = lambda managed: managed * 0.5) -> Plan:
+    """Remove each orphan event (cancel or delete, per ``delete_policy``); pure.
+
+    The same safety halt as a sync: if Notion returned no booking at all (a wrong database
+    id, an integration that lost access) or more events would go than ``max_delete``
+    allows, nothing is removed: those events are more likely the business's bookings
+    than leftovers.
+    """
+    verb = "delete" if delete_policy == "delete" else "cancel"
+    actions = []
+    for drift in report.drift:
+        if drift.kind != "orphan_event":
+            continue
+        event = events.get(drift.ids["event"])
+        actions.append(Action("delete", drift.ids["booking"], drift.ids["event"],
+                              changes={"status": ("confirmed", "cancelled")}, target_write="remove",
+                              tombstone=True, label=event.label if event else "",
+                              merged=dict(event.common) if event else None,
+                              reason=f"its booking is no longer in Notion; {verb} the event"))
+    plan = Plan(ORPHAN_PAIR, actions)
+    managed = sum(1 for e in events.values() if e.key and not e.cancelled and not e.recurring)
+    if actions and report.checked.get("bookings", 0) == 0 and not report.failures:
+        plan.halt = (f"Notion returned no bookings; refusing to remove {len(actions)} event(s) of bookings it "
+                     f"may still have (check [notion] database_id and the integration's access)")
+    elif len(actions) > 1 and len(actions) > max_delete(managed):
+        plan.halt = (f"removing {len(actions)} of {managed} bsync events is more than max_delete allows "
+                     f"({max_delete(managed):g}); check that those bookings are really gone, then remove "
+                     f"the events in Google Calendar by hand or raise [sync] max_delete")
+    return plan
+
+
 @dataclass
 class ReconcileResult:
     report: Report
@@ -223,9 +272,22 @@ class ReconcileResult:
     fixed: dict[str, Any] = field(default_factory=dict)
     after: Report | None = None
 
+    @property
+    def final(self) -> Report:
+        return self.after or self.report
 
-def check(settings: Settings, store: Store) -> Report:
-    """Read every system in full and compare (writes nothing)."""
+    def run_summary(self) -> dict[str, Any]:
+        """What the ``runs`` row keeps: the findings by kind (what is left after ``--fix``)."""
+        out: dict[str, Any] = {"clean": not self.final.problems, "counts": self.final.counts,
+                               "checked": self.final.checked}
+        if self.after is not None:
+            out["found"] = self.report.counts
+            out["fixed"] = self.fixed
+        return out
+
+
+def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, TargetItem]]:
+    """Read every system in full and compare (writes nothing); also the events read."""
     settings.require("notion")
     settings.require("google")
     source = build_notion_source(settings)
@@ -243,14 +305,55 @@ def check(settings: Settings, store: Store) -> Report:
                        platform_bookings=platform_bookings, platform_links=store.links(PLATFORM_LINKS),
                        journal=journal, now=now_utc(), bad_pages=[f.id for f in read.failures],
                        event_id_for=event_id_for, tz=settings.tz)
-    return Report(drift, {"bookings": len(bookings), "events": len(events), "platform_bookings": len(platform_bookings)},
-                  [{"id": f.id, "reason": f.reason} for f in read.failures])
+    report = Report(drift, {"bookings": len(bookings), "events": len(events),
+                            "platform_bookings": len(platform_bookings)},
+                    [{"id": f.id, "reason": f.reason} for f in read.failures])
+    return report, events
+
+
+def check(settings: Settings, store: Store) -> Report:
+    """Read every system in full and compare (writes nothing)."""
+    return read_all(settings, store)[0]
+
+
+def remove_orphans(settings: Settings, run_id: int | None) -> PairResult:
+    """Cancel or delete the orphan events, under the run lock, as the sync applier does.
+
+    The systems are read again under the lock: between the first check and now a sync
+    may have run, and an event is only removed if its booking is still gone.
+    """
+    with ExitStack() as stack:
+        store = open_store(stack, settings, False)
+        report, events = read_all(settings, store)
+        plan = orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
+                           max_delete=settings.sync.max_delete_allowed)
+        if plan.halt:
+            return PairResult(plan, Summary(plan.pair, total=len(plan.actions), halted=plan.halt))
+        target = build_gcal_target(settings)
+        stack.callback(target.close)
+        ctx = ApplyContext(store, LINK_PAIR, run_id, None, target, {}, events, settings.timezone,
+                           dead_after=settings.sync.dead_after)
+        summary = apply_plan(plan, ctx)
+        summary.requests = target.requests
+        return PairResult(plan, summary)
 
 
 def run_reconcile(settings: Settings, *, fix: bool = False, plan_only: bool = False) -> ReconcileResult:
-    """Report drift; with ``fix``, repair the safe kinds and check again."""
+    """Report drift; with ``fix``, repair the safe kinds and check again.
+
+    Recorded as a ``reconcile`` run (except ``--fix --plan``, which writes nothing).
+    """
+    if plan_only:
+        return _reconcile(settings, fix=fix, plan_only=True, run_id=None)
+    with command_run(settings.state_path, "reconcile") as run:
+        result = _reconcile(settings, fix=fix, plan_only=False, run_id=run.run_id)
+        run.finish(result.final.exit_code, result.run_summary())
+    return result
+
+
+def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | None) -> ReconcileResult:
     with Store.open_readonly(settings.state_path) as store:
-        report = check(settings, store)
+        report, events = read_all(settings, store)
     result = ReconcileResult(report)
     if not fix:
         return result
@@ -269,12 +372,20 @@ def run_reconcile(settings: Settings, *, fix: bool = False, plan_only: bool = Fa
         synced = run_sync(settings, pairs, plan_only=plan_only, full=True)
         result.fix_plans.append(synced.plan)
         result.fixed["sync"] = synced.summary.as_json() if synced.summary else None
+    if "orphan_event" in kinds:
+        if plan_only:
+            result.fix_plans.append(orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
+                                                max_delete=settings.sync.max_delete_allowed))
+        else:
+            removed = remove_orphans(settings, run_id)
+            result.fix_plans.append(removed.plan)
+            result.fixed["orphans"] = removed.summary.as_json() if removed.summary else None
     dangling = [d for d in report.drift if d.kind == "dangling_link"]
     if dangling and not plan_only:
         with ExitStack() as stack:
             store = open_store(stack, settings, False)
-            removed = sum(store.delete_link(d.ids["pair"], d.ids["source"]) for d in dangling)
-        result.fixed["links_removed"] = removed
+            removed_links = sum(store.delete_link(d.ids["pair"], d.ids["source"]) for d in dangling)
+        result.fixed["links_removed"] = removed_links
     if plan_only:
         return result
     with Store.open_readonly(settings.state_path) as store:

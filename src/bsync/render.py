@@ -128,36 +128,90 @@ def _exit_text(exit_code: int | None) -> str:
 
 def _counts_text(summary: dict[str, Any] | None) -> str:
     s = summary or {}
-    if "error" in s and not any(k in s for k in ("created", "sent")):
+    if "error" in s and not any(k in s for k in ("created", "sent", "counts")):
         return f"[red]{escape(short(s['error'], 70))}[/]"
-    keys = ("created", "updated", "deleted", "sent", "deferred", "uncertain", "errors", "requests")
+    if isinstance(s.get("counts"), dict):  # a reconcile: its findings by kind (left after --fix)
+        def kinds(counts: dict[str, int]) -> str:
+            return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+        left = kinds(s["counts"]) or "[green]clean[/]"
+        return f"found {kinds(s['found'])}; after --fix: {left}" if s.get("found") else left
+    if s.get("take"):  # a resolve
+        return f"{escape(short(s.get('key'), 30))}: {escape(str(s['take']))} wins"
+    keys = ("created", "updated", "deleted", "sent", "deferred", "uncertain", "errors", "requests", "revived")
     return ", ".join(f"{s[k]} {k}" for k in keys if isinstance(s.get(k), int) and (s[k] or k in ("errors",)))
 
 
-def status_tables(data: dict[str, Any]) -> list[Table]:
-    """The `bsync status` dashboard: one table per question an admin asks in the morning."""
+def _local_time(value: str | None, tz: Any, fmt: str = "%a %d %b %H:%M") -> str:
+    """A stored UTC instant as the business sees it."""
+    if not value:
+        return "—"
+    return datetime.fromisoformat(value).astimezone(tz).strftime(fmt)
+
+
+def _cursor_value(value: str | None, tz: Any) -> str:
+    """A cursor that is a time (Notion's "edited since") in local time; tokens shortened."""
+    if value and len(value) >= 19 and value[10:11] == "T":
+        try:
+            return _local_time(value, tz, "%d %b %H:%M:%S")
+        except ValueError:
+            pass
+    return short(value, 32)
+
+
+def _command_label(command: str, part_of: str | None) -> str:
+    """``notify (part of sync)``: runs nobody started as a command of their own say so."""
+    return f"{command} (part of {part_of})" if part_of else command
+
+
+def _next_run_text(next_run: dict[str, Any] | None, tz: Any, zone: str) -> str:
+    if not next_run:
+        return "next scheduled run: unknown"
+    if next_run.get("at") is None:
+        return f"next scheduled run: {next_run.get('unknown') or 'unknown'}"
+    try:
+        when = f"{_local_time(next_run['at'], tz)} {zone}"
+    except ValueError:  # systemd's own format, already in the machine's local time
+        when = next_run["at"]
+    return f"next scheduled run: {when} ({next_run['source']})"
+
+
+def status_tables(data: dict[str, Any]) -> list[Table | Text]:
+    """The `bsync status` dashboard: one table per question an admin asks in the morning.
+    Times are in the business timezone, which the headers name."""
+    from zoneinfo import ZoneInfo
+
     now = datetime.fromisoformat(data["now"])
+    zone = data.get("timezone") or "UTC"
+    tz = ZoneInfo(zone)
     out = []
-    last = Table(title="Last run per command", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("command", "started (UTC)", "took", "exit", "counts", "last success"):
+    last = Table(title=f"Last run per command (times in {zone})", title_justify="left", box=box.SIMPLE_HEAD,
+                 pad_edge=False)
+    for col in ("command", "started", "took", "exit", "counts", "last success"):
         last.add_column(col)
-    for command, entry in sorted(data["commands"].items()):
+    commands = data["commands"]
+    # each command, then the runs that were steps of it
+    order = sorted(commands, key=lambda c: (commands[c].get("part_of") or c, bool(commands[c].get("part_of")), c))
+    for command in order:
+        entry = commands[command]
         run, ok = entry["last"], entry["last_success"]
         started = datetime.fromisoformat(run["started_at"])
-        last.add_row(command, f"{run['started_at'][:16].replace('T', ' ')} ({_ago((now - started).total_seconds())})",
+        part_of = entry.get("part_of")
+        last.add_row(("  ↳ " if part_of and part_of in commands else "") + _command_label(command, part_of),
+                     f"{_local_time(run['started_at'], tz)} ({_ago((now - started).total_seconds())})",
                      _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
                      _counts_text(run.get("summary")),
                      "[green]this one[/]" if ok and ok["id"] == run["id"] else
-                     (ok["started_at"][:16].replace("T", " ") if ok else "[red]never[/]"))
-    if data.get("next_run"):
-        last.caption = f"next scheduled run: {data['next_run']['at']} ({data['next_run']['source']})"
+                     (_local_time(ok["started_at"], tz) if ok else "[red]never[/]"))
     out.append(last)
+    out.append(Text(_next_run_text(data.get("next_run"), tz, zone)))  # a line of its own: never squeezed
 
-    table = Table(title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("#", "command", "UTC start", "took", "exit", "counts"):
+    table = Table(title=f"Recent runs ({zone})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("#", "command", "started", "took", "exit", "counts"):
         table.add_column(col, no_wrap=col != "counts")
     for run in data["runs"]:
-        table.add_row(str(run["id"]), run["command"], run["started_at"][5:16].replace("T", " "),
+        table.add_row(str(run["id"]), _command_label(run["command"], run.get("part_of")),
+                      _local_time(run["started_at"], tz, "%d %b %H:%M"),
                       _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
                       _counts_text(run.get("summary")))
     out.append(table)
@@ -195,7 +249,7 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
         for col in ("provider", "scope", "value", "moved"):
             cur.add_column(col)
         for c in data["cursors"]:
-            cur.add_row(c["provider"], short(c["scope"], 30), short(c["value"], 32), _ago(c.get("age_s")))
+            cur.add_row(c["provider"], short(c["scope"], 30), _cursor_value(c["value"], tz), _ago(c.get("age_s")))
         out.append(cur)
     if data["conflicts"]:
         con = Table(title="Open conflicts (settle with `bsync resolve KEY --take notion|gcal`)", title_justify="left")
@@ -245,7 +299,8 @@ def availability_tables(result: dict[str, Any]) -> list[Table]:
     return tables
 
 
-NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "suppress": "dim", "uncertain": "magenta"}
+NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "fail": "red", "suppress": "dim",
+                "uncertain": "magenta"}
 
 
 def message_json(message: Any, tz: Any = None) -> dict[str, Any]:
@@ -289,14 +344,16 @@ def print_notify_plan(console: Console, plan: Any, *, tz: Any = None, show_skips
     counts = plan.counts()
     hidden = sum(counts.get(op, 0) for op in ("skip", "suppress"))
     console.print("[bold]notifications[/]: " + ", ".join(f"{counts.get(op, 0)} {op}" for op in
-                                                           ("send", "defer", "skip", "suppress", "uncertain"))
+                                                           ("send", "defer", "skip", "fail", "suppress",
+                                                            "uncertain"))
                   + (" (skips hidden; -v lists them)" if hidden and not show_skips else ""))
 
 
 def print_notify_summary(console: Console, summary: Any) -> None:
     s = summary
+    found = f", {s.found_sent} uncertain found sent" if s.found_sent else ""
     console.print(f"[bold]{s.command}[/]: {s.sent} sent, {s.deferred} deferred, {s.skipped} skipped, "
-                  f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain, {s.errors} errors "
+                  f"{s.suppressed} not sent on purpose, {s.uncertain} uncertain{found}, {s.errors} errors "
                   f"({s.requests} requests)")
     print_failures(console, s.failures)
 
@@ -330,3 +387,32 @@ def print_drift(console: Console, report: Any, *, title: str = "reconcile") -> N
     else:
         console.print(head + f"[red]{len(problems)} drift[/] ({fixable} repaired by `bsync reconcile --fix`)")
     print_failures(console, report.failures)
+
+
+def reconcile_json(result: Any, *, fix: bool) -> dict[str, Any]:
+    """`bsync reconcile --json`: the findings, and with --fix the plans, what was applied and
+    the findings after."""
+    data = result.report.as_json()
+    if fix:
+        data["fix"] = {"plans": [p.as_json() for p in result.fix_plans], "applied": result.fixed,
+                       "after": result.after.as_json() if result.after else None}
+    return data
+
+
+def print_reconcile(console: Console, result: Any, *, show_plans: bool, tz: Any = None) -> None:
+    """The findings; with --fix --plan the repair plans; after --fix what was repaired and
+    the findings left."""
+    print_drift(console, result.report)
+    for fix_plan in result.fix_plans if show_plans else ():
+        print_plan(console, fix_plan, tz=tz)
+    if result.after is None:
+        return
+    for summary in result.fixed.values():
+        if isinstance(summary, dict):
+            line = (f"repaired: {summary.get('created', 0)} created, {summary.get('updated', 0)} updated, "
+                    f"{summary.get('deleted', 0)} cancelled or deleted ({summary.get('pair')})")
+            console.print(line + (f" — [bold red]safety halt:[/] {escape(summary['halted'])}"
+                                  if summary.get("halted") else ""))
+    if result.fixed.get("links_removed"):
+        console.print(f"repaired: {result.fixed['links_removed']} mapping row(s) removed")
+    print_drift(console, result.after, title="after --fix")

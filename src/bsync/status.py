@@ -14,14 +14,56 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
-from datetime import datetime, timedelta
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bsync.config import Settings
+from bsync.errors import BsyncError
 from bsync.store import Store
 from bsync.sync import LINK_PAIR
 from bsync.timeutil import parse_instant
+
+PARTS = {"notify": "sync", "platforms": "sync"}
+"""Runs recorded by the steps of a sync (and of the webhook receiver's processing), which
+nobody starts as a command of their own: status shows them under the command they belong to."""
+
+
+@dataclass
+class CommandRun:
+    """The ``runs`` row of a command that is not itself a sync pass (reconcile, retry, resolve)."""
+
+    run_id: int
+    exit_code: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self, exit_code: int, summary: dict[str, Any]) -> None:
+        self.exit_code, self.summary = exit_code, summary
+
+
+@contextmanager
+def command_run(state_path: Path, command: str) -> Iterator[CommandRun]:
+    """Record a run of ``command`` in ``runs``: started now, finished with the exit code and
+    summary given to :meth:`CommandRun.finish`, or with the error that stopped it.
+
+    The row is written through short connections of its own, without the run lock: the
+    command takes the lock itself where it writes (a plain reconcile only reads, and must
+    not be refused because a sync is running).  A process killed meanwhile leaves the row
+    unfinished, which status shows as "running or killed".
+    """
+    with Store.open(state_path) as store:
+        run = CommandRun(store.start_run(command))
+    try:
+        yield run
+    except BsyncError as exc:
+        with Store.open(state_path) as store:
+            store.finish_run(run.run_id, exc.exit_code, {**run.summary, "error": str(exc)})
+        raise
+    with Store.open(state_path) as store:
+        store.finish_run(run.run_id, run.exit_code, run.summary)
+
 
 def command_family(command: str) -> str:
     """``sync notion-to-gcal`` -> ``sync``; ``sync pull calcom`` -> ``pull calcom``."""
@@ -40,12 +82,14 @@ def _age(value: str | None, now: datetime) -> float | None:
 
 
 def last_runs(store: Store) -> dict[str, dict[str, Any]]:
-    """Per command family: the last run and the last successful one (exit 0)."""
+    """Per command family: the last run and the last successful one (exit 0); a family that
+    is a step of another command (``notify`` of ``sync``) says so in ``part_of``."""
     out: dict[str, dict[str, Any]] = {}
     for row in store.db.query("SELECT id, command, started_at, finished_at, exit_code, summary FROM runs "
                               "ORDER BY id DESC LIMIT 2000"):
         family = command_family(row["command"])
-        entry = out.setdefault(family, {"last": None, "last_success": None})
+        entry = out.setdefault(family, {"last": None, "last_success": None,
+                                        **({"part_of": PARTS[family]} if family in PARTS else {})})
         if entry["last"] is None:
             row = dict(row, summary=json.loads(row["summary"]) if row["summary"] else None)
             entry["last"] = row
@@ -55,48 +99,111 @@ def last_runs(store: Store) -> dict[str, dict[str, Any]]:
     return out
 
 
-def expected_from_history(starts: list[datetime], now: datetime, tz: Any) -> datetime | None:
-    """The next day's run at the usual time, if the last three daily runs agree within 15 min."""
-    daily: dict[Any, datetime] = {}
+DAILY_TOLERANCE_MIN = 15
+HISTORY_DAYS = 14
+
+
+def _minutes_apart(a: int, b: int) -> int:
+    """Distance between two times of day in minutes, across midnight (23:55 and 00:05: 10)."""
+    d = abs(a - b) % 1440
+    return min(d, 1440 - d)
+
+
+def expected_from_history(starts: list[datetime], now: datetime, tz: Any) -> tuple[datetime | None, str]:
+    """The next sync at the usual daily time, or None and why it can't be known.
+
+    A time of day is usual when, on each of the last three days with a sync, a sync started
+    within 15 minutes of it.  Extra runs on those days (by hand, or started by webhooks)
+    don't hide the daily one; a day the timer missed does.  Several usual times (a morning
+    and an evening cron) give the next one due.
+    """
+    by_day: dict[Any, list[int]] = {}
     for start in sorted(starts):
-        daily.setdefault(start.astimezone(tz).date(), start.astimezone(tz))
-    days = sorted(daily.values())[-3:]
+        local = start.astimezone(tz)
+        by_day.setdefault(local.date(), []).append(local.hour * 60 + local.minute)
+    days = sorted(by_day)[-3:]
     if len(days) < 3:
-        return None
-    minutes = [d.hour * 60 + d.minute for d in days]
-    if max(minutes) - min(minutes) > 15:
-        return None
-    usual = sorted(minutes)[1]
-    candidate = now.astimezone(tz).replace(hour=usual // 60, minute=usual % 60, second=0, microsecond=0)
-    return candidate if candidate > now else candidate + timedelta(days=1)
+        return None, (f"unknown: syncs ran on {len(days)} day(s) in the last {HISTORY_DAYS}, and the usual time "
+                      f"needs three (or a systemd bsync.timer)")
+    usual = sorted({m for m in by_day[days[-1]]
+                    if all(any(_minutes_apart(m, other) <= DAILY_TOLERANCE_MIN for other in by_day[day])
+                           for day in days[:-1])})
+    if not usual:
+        return None, (f"unknown: the syncs of the last three days ({', '.join(d.isoformat() for d in days)}) "
+                      f"share no start time within {DAILY_TOLERANCE_MIN} minutes")
+    local_now = now.astimezone(tz)
+    candidates = []
+    for minute in usual:
+        for offset in (0, 1):
+            day = local_now.date() + timedelta(days=offset)
+            at = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=tz)
+            if at > now:
+                candidates.append(at)
+                break
+    return min(candidates), "the usual time of the last three days' syncs"
+
+
+def _sync_starts(store: Store, now: datetime) -> list[datetime]:
+    """When the syncs of the last two weeks started (``sync pull calcom`` and the steps of a
+    sync are not syncs of their own: they may run every few minutes)."""
+    since = (now - timedelta(days=HISTORY_DAYS)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    rows = store.db.query("SELECT command, started_at FROM runs WHERE started_at >= ? AND "
+                          "(command = 'sync' OR command LIKE 'sync %') ORDER BY id", [since])
+    return [parse_instant(r["started_at"]) for r in rows if command_family(r["command"]) == "sync"]
+
+
+def next_scheduled_run(store: Store, now: datetime, tz: Any) -> dict[str, Any]:
+    """``{"at", "source"}`` from systemd's bsync.timer or the usual daily time; when neither
+    knows, ``at`` is None and ``unknown`` says why."""
+    timer = _systemd_next()
+    if timer:
+        return {"at": systemd_time(timer, tz), "source": "systemd bsync.timer"}
+    expected, why = expected_from_history(_sync_starts(store, now), now, tz)
+    if expected is None:
+        return {"at": None, "source": None, "unknown": why}
+    return {"at": expected.isoformat(), "source": why}
+
+
+def systemd_time(value: str, tz: Any) -> str:
+    """systemd's ``@1764738000`` (``--timestamp=unix``) as ISO 8601 in the business timezone;
+    an older systemd's own format ("Thu 2026-12-03 06:00:00 CET") as it is."""
+    if value.startswith("@") and value[1:].isdigit():
+        return datetime.fromtimestamp(int(value[1:]), tz).isoformat()
+    return value
 
 
 def _systemd_next() -> str | None:
+    """When systemd starts bsync.timer next (the user's timer, else the system's)."""
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         return None
     for scope in (["--user"], []):
-        try:
-            out = subprocess.run([systemctl, *scope, "show", "bsync.timer", "--property=NextElapseUSecRealtime",
-                                  "--value"], capture_output=True, text=True, timeout=2, check=False)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        value = out.stdout.strip()
-        if out.returncode == 0 and value and value not in ("n/a", "0"):
-            return value
+        for timestamp in (["--timestamp=unix"], []):  # the option needs systemd >= 248
+            try:
+                out = subprocess.run([systemctl, *scope, "show", "bsync.timer", "--property=NextElapseUSecRealtime",
+                                      "--value", *timestamp], capture_output=True, text=True, timeout=2, check=False)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            value = out.stdout.strip()
+            if out.returncode == 0 and value and value not in ("n/a", "0", "@0"):
+                return value
     return None
+
+
+def last_drift(commands: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The last reconcile's findings by kind, with when and how it ended (None: never ran, or
+    it stopped before comparing)."""
+    last = (commands.get("reconcile") or {}).get("last")
+    counts = ((last or {}).get("summary") or {}).get("counts")
+    if last is None or not isinstance(counts, dict):
+        return None
+    counts = {str(kind): n for kind, n in counts.items() if isinstance(n, int) and not isinstance(n, bool)}
+    return {"run": last["id"], "started_at": last["started_at"], "exit_code": last["exit_code"], "counts": counts}
 
 
 def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     """Everything the dashboard and the metrics show."""
     by_command = last_runs(store)
-    sync_starts = [parse_instant(r["started_at"]) for r in store.db.query(
-        "SELECT started_at FROM runs WHERE command LIKE 'sync%' ORDER BY id DESC LIMIT 30")]
-    # The next scheduled sync: systemd knows it; otherwise guess it from the usual daily time.
-    timer = _systemd_next()
-    upcoming = {"at": timer, "source": "systemd bsync.timer"} if timer else None
-    if upcoming is None and (expected := expected_from_history(sync_starts, now, settings.tz)) is not None:
-        upcoming = {"at": expected.isoformat(), "source": "the time of the last daily syncs"}
     conflicts = [{"key": link.source_key, "event": link.target_key, "since": link.synced_at,
                   "age_s": _age(link.synced_at, now), **link.conflict}
                  for link in store.conflicts(LINK_PAIR)]
@@ -108,12 +215,16 @@ def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int
     attention = list(store.db.query(
         "SELECT booking_key, kind, lead, channel, state, error, updated_at FROM notifications "
         "WHERE state = 'intent' OR (state = 'failed') ORDER BY updated_at DESC LIMIT 20"))
+    recent = [dict(r, **({"part_of": PARTS[command_family(r["command"])]}
+                         if command_family(r["command"]) in PARTS else {})) for r in store.recent_runs(runs)]
     data: dict[str, Any] = {
         "state_path": str(settings.state_path),
         "now": now.isoformat(),
+        "timezone": settings.timezone,
         "commands": by_command,
-        "runs": store.recent_runs(runs),
-        "next_run": upcoming,
+        "runs": recent,
+        "next_run": next_scheduled_run(store, now, settings.tz),
+        "drift": last_drift(by_command),
         "links": store.link_counts(),
         "cursors": cursors,
         "journal": store.journal_counts(sync_only=True),
@@ -170,6 +281,12 @@ def prometheus_text(data: dict[str, Any]) -> str:
             if isinstance(summary.get(key), int):
                 counts.append(({"command": c, "count": key}, summary[key]))
     metric("bsync_last_run_count", "Counts from the last run's summary.", counts)
+    from bsync.reconcile import KINDS  # here: reconcile records its runs through this module
+
+    drift = data.get("drift")
+    metric("bsync_drift_findings", "Findings of the last `bsync reconcile` by kind (left after --fix).",
+           [({"kind": kind}, drift["counts"].get(kind, 0)) for kind in sorted({*KINDS, *drift["counts"]})]
+           if drift else [])
     metric("bsync_links", "Live mappings per pair.", [({"pair": p}, n) for p, n in sorted(data["links"].items())])
     metric("bsync_journal_entries", "Journal entries by state (failed/dead need attention).",
            [({"state": s}, data["journal"].get(s, 0)) for s in ("intent", "done", "failed", "dead")])

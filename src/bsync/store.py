@@ -270,6 +270,7 @@ class Store:
                 memory.close()
                 raise _state_error(path, exc) from None
         store = cls(sqlite_utils.Database(memory), None)
+        store.refuse_newer_schema(path)
         store.migrate()
         return store
 
@@ -334,10 +335,10 @@ class Store:
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
 
-    def refuse_newer_schema(self) -> None:
+    def refuse_newer_schema(self, where: Path | None = None) -> None:
         current = self.schema_version()
         if current > SCHEMA_VERSION:
-            where = self.path or "the state DB"
+            where = where or self.path or "the state DB"
             raise StateError(f"state DB was written by a newer bsync (schema {current} > {SCHEMA_VERSION}): "
                              f"upgrade bsync or use another --state ({where}); nothing was written")
 
@@ -662,6 +663,20 @@ class Store:
             "INSERT OR IGNORE INTO notifications (booking_key, kind, lead, channel, state, sequence, fingerprint, "
             "start, error, updated_at) VALUES (?, ?, ?, ?, 'suppressed', ?, ?, ?, ?, ?)",
             [booking_key, kind, lead, channel, sequence, fingerprint, start, reason, _now()])
+
+    def notification_found_sent(self, *, booking_key: str, kind: str, lead: str, channel: str,
+                                message_id: str) -> None:
+        """An uncertain message that the provider lists as sent: record it as sent, with the
+        provider's id, and settle the interrupted run's journal intent for it."""
+        now = _now()
+        with self.transaction():
+            self.db.execute("UPDATE notifications SET state = 'sent', sent_at = COALESCE(sent_at, ?), "
+                            "provider_message_id = ?, error = 'uncertain; found sent at the provider', "
+                            "updated_at = ? WHERE booking_key = ? AND kind = ? AND lead = ? AND channel = ? "
+                            "AND state = 'intent'", [now, message_id, now, booking_key, kind, lead, channel])
+            self.db.execute("UPDATE journal SET state = 'done', error = 'uncertain; found sent', updated_at = ? "
+                            "WHERE pair = 'notify' AND action = ? AND key = ? AND target_id = ? AND state = 'intent'",
+                            [now, kind, booking_key, f"{lead}/{channel}"])
 
     def notification_keys(self, state: str) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT DISTINCT booking_key FROM notifications WHERE state = ?",

@@ -521,7 +521,9 @@ def _calcom_booking(p: dict[str, Any], where: str, *, uid: str, status: Status, 
 
     customer = Customer(name=_text(first, "name", first_where) or response("name"),
                         email=_text(first, "email", first_where) or response("email"),
-                        phone=_text(first, "phoneNumber", first_where) or response("attendeePhoneNumber"))
+                        phone=_text(first, "phoneNumber", first_where) or response("attendeePhoneNumber")
+                        # the booker's "number for text notifications" when the attendee has no phone
+                        or _text(p, "smsReminderNumber", where) or response("smsReminderNumber"))
 
     event_type = _obj(p, "eventType", where, required=False)
     service = (_text(event_type, "title", f"{where}.eventType") or _text(p, "eventTitle", where)

@@ -47,6 +47,18 @@ def classify(exc: BaseException) -> CallFailure | None:
     return None
 
 
+def sms_reminder_number(responses: Any) -> str | None:
+    """The booker's "number for text notifications" (Cal.com's ``smsReminderNumber``
+    booking field), used as the customer's phone when the attendee has none: without it
+    those customers never got an SMS reminder.  In API v2 it is a key of
+    ``bookingFieldsResponses``; webhook ``responses`` wrap it as ``{"value": …}``."""
+    if not isinstance(responses, dict):
+        return None
+    entry = responses.get("smsReminderNumber")
+    value = entry.get("value") if isinstance(entry, dict) else entry
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 class CalcomSource:
     """Reads bookings from Cal.com and turns them into canonical bookings."""
 
@@ -127,7 +139,8 @@ class CalcomSource:
         booking = Booking(
             key=key, title=data.get("title") or "Cal.com booking", start=start, end=end, timezone=zone,
             status=status,
-            customer=Customer(attendee.get("name"), attendee.get("email"), attendee.get("phoneNumber")),
+            customer=Customer(attendee.get("name"), attendee.get("email"),
+                              attendee.get("phoneNumber") or sms_reminder_number(data.get("bookingFieldsResponses"))),
             service=event_type.get("slug"), service_duration=data.get("duration"),
             staff=hosts[0].get("name") if hosts else None, notes=data.get("description") or None,
             location=data.get("location") or None, links={"calcom_uid": uid, **links}, source="calcom",

@@ -5,10 +5,17 @@ already a dependency.  Outcomes are classified like :mod:`bsync.providers.sendgr
 a per-message refusal (invalid or unsubscribed number: codes 21211, 21610, ...) fails that
 message only; 401 is exit 4; 429 (code 20429, with Retry-After) and 5xx are retried; a
 read timeout after the request went out is :class:`DeliveryUncertain`.
+
+That uncertainty can be settled here, unlike email's: :meth:`TwilioSms.find_sent` lists
+the Messages sent to the number since the attempt (``GET .../Messages.json`` with ``To``
+and ``DateSent>``, as twilio-python's ``MessageList.page`` sends them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -39,6 +46,8 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure("permanent", f"Twilio refused the message ({_describe(response)})", status=status)
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return Failure("transient", f"cannot reach Twilio: {exc}")
+    if isinstance(exc, (httpx.ReadTimeout, httpx.RemoteProtocolError)):  # a read (a send's is DeliveryUncertain)
+        return Failure("transient", f"Twilio did not answer: {exc}")
     return None
 
 
@@ -77,6 +86,45 @@ class TwilioSms:
         response = call(lambda: self._request("POST", path, data=form), classify=classify, policy=self.policy,
                         what="Twilio")
         return response.json().get("sid")
+
+    CLOCK_SLACK = timedelta(minutes=2)
+    """How far Twilio's clock may be behind ours when comparing ``date_created`` with the
+    moment bsync recorded that it was about to send."""
+
+    def find_sent(self, to: str, since: datetime, *, known: Collection[str] = ()) -> str | None:
+        """The SID of a message this account sent to ``to`` at or after ``since`` (the
+        recorded intent), ignoring the SIDs in ``known`` (already recorded for other
+        messages); the earliest such, or None.
+
+        The ledger row identifies the attempt by number, sender and time: bsync sends one
+        message at a time and commits the intent just before, so the first unrecorded
+        message to that number after it is the one.  ``DateSent>`` is a GMT day, the
+        finer cut is done here on ``date_created``.  A message Twilio still queues has no
+        ``date_sent`` and is not listed: it stays uncertain until a later run finds it.
+        """
+        path: str | None = f"/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
+        params: dict[str, str] | None = {"To": to, "DateSent>": since.astimezone(UTC).date().isoformat(),
+                                         "PageSize": "50"}
+        earliest = since - self.CLOCK_SLACK
+        found: list[tuple[datetime, str]] = []
+        while path:
+            response = call(lambda path=path, params=params: self._request("GET", path, params=params),
+                            classify=classify, policy=self.policy, what="Twilio")
+            page = response.json()
+            for message in page.get("messages") or []:
+                created = parsedate_to_datetime(message["date_created"])
+                if created >= earliest and message["sid"] not in known and self._from_us(message):
+                    found.append((created, message["sid"]))
+            older = [m for m in page.get("messages") or [] if parsedate_to_datetime(m["date_created"]) < earliest]
+            path, params = (None if older else page.get("next_page_uri")), None  # newest first: the rest is older
+        return min(found)[1] if found else None
+
+    def _from_us(self, message: dict[str, Any]) -> bool:
+        if message.get("direction") != "outbound-api":
+            return False
+        if self.config.messaging_service_sid:
+            return message.get("messaging_service_sid") == self.config.messaging_service_sid
+        return message.get("from") == self.config.from_number
 
     def check(self) -> str:
         """One cheap authenticated call (the account resource): its status."""

@@ -52,7 +52,9 @@ Sources (repository ``calcom/cal.com``, read file by file; "[2°]" = secondary s
   ``cancellationReason``/``cancelledByEmail`` are ``""`` when unset; ``rescheduledByEmail``
   and ``rating`` are ``null``; ``rescheduledFromUid``/``rescheduledToUid``/``guests``/
   ``phoneNumber`` are omitted when unset; ``meetingUrl`` equals ``location``;
-  ``bookingFieldsResponses`` carries ``displayEmail`` (and ``displayGuests``); dates are
+  ``bookingFieldsResponses`` carries ``displayEmail`` (and ``displayGuests``, and the
+  ``smsReminderNumber`` booking field when ``create_booking(responses=…)`` gives one; webhooks
+  then carry it top-level and in ``responses`` too [?: label]); dates are
   ``toISOString()`` (milliseconds, ``Z``).  Guests are also attendee rows (``name ""``), as
   ``handleNewBooking`` stores them.  Get-by-uid 404: ``Booking with uid=<uid> was not found in
   the database``; legacy: ``Booking with UID=<uid> does not exist.``
@@ -1052,6 +1054,9 @@ class CalcomSandbox(SandboxServer):
             out["guests"]["value"] = list(r["guests"])
         if r.get("rescheduleReason"):
             out["rescheduleReason"]["value"] = r["rescheduleReason"]
+        if r.get("smsReminderNumber"):
+            out["smsReminderNumber"] = {"label": "number_text_notifications", "value": r["smsReminderNumber"],
+                                        "isHidden": False}  # [?] label
         return out
 
     def _booking_payload(self, b: _Booking, status: str) -> JSON:
@@ -1088,6 +1093,9 @@ class CalcomSandbox(SandboxServer):
             "bookingId": b.id,
             "metadata": copy.deepcopy(b.metadata),
             "status": status,
+            # handleNewBooking adds ``smsReminderNumber: booking.smsReminderNumber || undefined``
+            **({"smsReminderNumber": b.responses["smsReminderNumber"]}
+               if b.responses.get("smsReminderNumber") else {}),
         }
 
     def _meeting_row(self, b: _Booking) -> JSON:
@@ -1105,7 +1113,8 @@ class CalcomSandbox(SandboxServer):
             "reassignReason": None, "reassignById": None, "dynamicEventSlugRef": None,
             "dynamicGroupSlugRef": None, "rescheduled": b.rescheduled,
             "fromReschedule": b.from_reschedule, "recurringEventId": b.recurring_event_id,
-            "smsReminderNumber": None, "scheduledJobs": [], "metadata": copy.deepcopy(b.metadata),
+            "smsReminderNumber": b.responses.get("smsReminderNumber"), "scheduledJobs": [],
+            "metadata": copy.deepcopy(b.metadata),
             "isRecorded": False, "iCalUID": b.ical_uid, "iCalSequence": b.ical_sequence,
             "rating": b.rating, "ratingFeedback": None, "noShowHost": b.no_show_host,
             "oneTimePassword": None, "cancelledBy": b.cancelled_by,

@@ -1,4 +1,4 @@
-"""Loopback emulator of Twilio's 2010-04-01 REST API for SMS: send, fetch a message, fetch the account.
+"""Loopback emulator of Twilio's 2010-04-01 REST API for SMS: send, list and fetch messages, fetch the account.
 
 bsync sends booking texts with a form-encoded ``POST .../Messages.json`` (over httpx); this
 server answers like Twilio so that code can be tested end to end, and keeps what was "sent"
@@ -16,7 +16,15 @@ the live API returned, quoted in a public issue or log, "[2°]" secondary, "[?]"
   ``status: active``, ``type: Full``.  A new message is ``queued``; one sent through a
   Messaging Service is ``accepted`` with ``num_segments: "0"`` and ``from: null`` until a sender
   is picked [doc] (Message resource: "num_segments is initially 0").  ``price`` and
-  ``date_sent`` stay null; nothing here advances the status.
+  ``date_sent`` stay null until the in-process :meth:`TwilioSandbox.mark_sent` (the carrier took
+  it: ``sent``), which stands in for the seconds real Twilio takes.
+* Listing -- ``GET .../Messages.json`` filters ``To``, ``From``, ``DateSent``, ``DateSent<``,
+  ``DateSent>`` (the keys twilio-python's ``MessageList.page`` sends) and pages with
+  ``PageSize``/``Page`` [src]; a date is ``YYYY-MM-DD`` in GMT, the ``<``/``>`` forms meaning
+  "on or before"/"on or after" that day [doc] (ReadMessageOptions); an ISO instant is also
+  taken [?].  Newest first [doc].  The page keys are those of ``test_read_full_response``
+  without the deprecated ``num_pages``/``total``/``last_page_uri`` [src]; the live API pages
+  with a ``PageToken`` in ``next_page_uri`` rather than a bare ``Page`` [?].
 * Segments -- GSM-7 (GSM 03.38 basic set; ``^{}\\[~]|€`` and form feed count twice) 160 per
   single / 153 per part, otherwise UCS-2 counted in UTF-16 units 70 / 67 [doc] (SMS character
   limit glossary).  Smart encoding is not modelled; an extension character is never moved to
@@ -64,10 +72,10 @@ import math
 import re
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from bsync.sandbox.base import JSON, Request, Response, SandboxServer, route
 
@@ -171,6 +179,17 @@ class TwilioSandbox(SandboxServer):
         with self.lock:
             self.messages.clear()
 
+    def mark_sent(self) -> None:
+        """The carrier took every queued or accepted message: status ``sent``, ``date_sent`` now.
+
+        Real Twilio does this within seconds of the create; the emulator waits to be told,
+        so a test decides whether a lookup finds a message as sent or still queued."""
+        with self.lock:
+            now = format_datetime(self.clock().astimezone(UTC).replace(microsecond=0))
+            for message in self.messages:
+                if message["status"] in ("queued", "accepted"):
+                    message.update(status="sent", date_sent=now, date_updated=now)
+
     # -- errors, auth, recording ---------------------------------------------------------------
     def twilio_error(self, status: int, code: int, message: str, **extra: Any) -> Response:
         body = {"code": code, **extra, "message": message,
@@ -239,6 +258,47 @@ class TwilioSandbox(SandboxServer):
         message = self._new_message(to or "", sender, service, body or "", len(media))
         self.messages.append(message)
         return Response(201, copy.deepcopy(message), content_type=CONTENT_TYPE)
+
+    @route("GET", "/2010-04-01/Accounts/{account_sid}/Messages.json")
+    def list_messages(self, request: Request) -> Response:
+        """Newest first, filtered by ``To``, ``From`` and ``DateSent`` / ``DateSent<`` /
+        ``DateSent>``, paged by ``PageSize`` (default 50, at most 1000) and ``Page``."""
+        if request.params["account_sid"] != self.account_sid:
+            return self._not_found(request)
+        filters: list[Callable[[JSON], bool]] = []
+        for key, field in (("To", "to"), ("From", "from")):
+            value = request.arg(key)
+            if value is not None:
+                filters.append(lambda m, field=field, value=value: m[field] == value)
+        for key in ("DateSent", "DateSent<", "DateSent>"):
+            value = request.arg(key)
+            if value is None:
+                continue
+            bound = _date_filter(value)
+            if bound is None:
+                return self.twilio_error(400, 20001, f"Invalid {key}: {value}")  # [?] wording
+            filters.append(lambda m, key=key, bound=bound: _sent_matches(m, key, bound))
+        try:
+            size = min(max(int(request.arg("PageSize") or 50), 1), 1000)
+            page = max(int(request.arg("Page") or 0), 0)
+        except ValueError:
+            return self.twilio_error(400, 20001, "Invalid paging parameter")  # [?] wording
+        with self.lock:
+            found = [copy.deepcopy(m) for m in reversed(self.messages) if all(f(m) for f in filters)]
+        chunk = found[page * size:(page + 1) * size]
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        kept = [(k, v) for k, vs in request.query.items() if k not in ("Page", "PageSize", "PageToken")
+                for v in vs]
+
+        def uri(number: int) -> str:
+            return f"{base}?{urlencode([*kept, ('PageSize', size), ('Page', number)])}"
+
+        more = (page + 1) * size < len(found)
+        return Response(200, {
+            "end": page * size + max(len(chunk) - 1, 0), "first_page_uri": uri(0), "messages": chunk,
+            "next_page_uri": uri(page + 1) if more else None, "page": page, "page_size": size,
+            "previous_page_uri": uri(page - 1) if page > 0 else None, "start": page * size, "uri": uri(page),
+        }, content_type=CONTENT_TYPE)
 
     @route("GET", "/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")
     def fetch_message(self, request: Request) -> Response:
@@ -335,6 +395,31 @@ def _recipient_message(code: int, to: str, sender: str) -> str:
         return (f"The 'To' phone number: {to}, is not currently reachable using the 'From' phone "
                 f"number: {sender} via SMS.")
     return "'To' number is not a valid mobile number"
+
+
+def _date_filter(value: str) -> datetime | date | None:
+    """A ``DateSent`` value: ``YYYY-MM-DD`` (the documented GMT day) or an ISO 8601 instant
+    ending in ``Z`` (what twilio-python sends for a datetime) [?: accepted by the live API]."""
+    try:
+        if "T" in value:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _sent_matches(message: JSON, key: str, bound: datetime | date) -> bool:
+    """Whether ``message`` passes one DateSent filter; a message not sent yet (``date_sent``
+    null: queued) passes none [?]."""
+    if not message["date_sent"]:
+        return False
+    sent = parsedate_to_datetime(message["date_sent"])
+    value: datetime | date = sent if isinstance(bound, datetime) else sent.date()
+    if key == "DateSent<":
+        return value <= bound  # type: ignore[operator]
+    if key == "DateSent>":
+        return value >= bound  # type: ignore[operator]
+    return value == bound
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
