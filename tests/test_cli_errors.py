@@ -142,8 +142,8 @@ def test_a_full_disk(bsync, tmp_path):
     script = f"mount -t tmpfs -o size=16k tmpfs {disk} && exec \"$@\""
     proc = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *command],
                           capture_output=True, text=True, timeout=120, check=False)
-    assert_one_clear_error(proc, 2, str(disk / "state.db"), "disk is full")
-    assert "free space" in proc.stderr
+    assert_one_clear_error(proc, 2, f"no space left for the state DB {disk / 'state.db'}")
+    assert "free some disk space" in proc.stderr
 
 
 def test_serve_on_a_port_out_of_range(bsync):
@@ -169,7 +169,7 @@ def test_a_config_path_that_is_a_directory(bsync, tmp_path):
 
 
 @pytest.mark.parametrize("exc, code, words", [
-    (OSError(errno.ENOSPC, "No space left on device"), 2, "state DB /s/state.db: the disk is full"),
+    (OSError(errno.ENOSPC, "No space left on device"), 2, "no space left for the state DB /s/state.db"),
     (OSError(errno.EROFS, "Read-only file system", "/s/state.db-wal"), 2, "state DB /s/state.db can't be written"),
     (OSError(errno.EACCES, "Permission denied", "/s/google-token.json"), 2, "/s/google-token.json: Permission denied"),
     (sqlite3.OperationalError("attempt to write a readonly database"), 2, "state DB /s/state.db can't be written"),

@@ -40,9 +40,9 @@ def state_error(path: Path | str, exc: BaseException) -> BsyncError:
     if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in lowered or "malformed" in lowered):
         return StateError(f"state DB {path} is damaged ({text})", hint=STATE_REBUILD_HINT.format(path=path))
     if "disk is full" in lowered or code in _FULL or ("disk i/o error" in lowered and _nearly_full(path.parent)):
-        return StateError(f"state DB {path}: the disk is full ({exc.strerror if code in _FULL else text}); "
+        return StateError(f"no space left for the state DB {path} ({exc.strerror if code in _FULL else text}); "
                           "the last write was rolled back",
-                          hint=f"free space on its disk (`df -h {path.parent}`), {RERUN}")
+                          hint=f"free some disk space (`df -h {path.parent}`) and run the command again: nothing is lost")
     if code == errno.EISDIR:
         return StateError(f"state DB {path} is a directory, not a file",
                           hint=f"point --state (or state_path) at a file, e.g. {path / 'state.db'}")
