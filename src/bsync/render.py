@@ -268,7 +268,9 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
         out.append(cur)
     if data["conflicts"]:
         con = Table(title="Open conflicts (settle with `bsync resolve KEY --take notion|gcal`)", title_justify="left")
-        for col in ("booking", "fields", "since"):
+        # the key is what `bsync resolve` takes: shown whole, never cut to fit the terminal
+        con.add_column("booking", no_wrap=True, overflow="fold", min_width=max(len(c["key"]) for c in data["conflicts"]))
+        for col in ("fields", "since"):
             con.add_column(col)
         for c in data["conflicts"]:
             fields = ", ".join(f"{k}: notion={v[0]!r} gcal={v[1]!r}" for k, v in (c.get("fields") or {}).items())
