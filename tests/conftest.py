@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,24 @@ def write_requests(sandbox: Sandbox) -> list[tuple[str, str, str]]:
                     r.method == "POST" and not r.path.endswith(("/query", "/token"))):
                 out.append((server.name, r.method, r.path))
     return out
+
+
+def copy_example(tmp_path: Path, *, uncomment: tuple[str, ...] = ()) -> Path:
+    """config.example.toml as `cp config.example.toml bsync.toml` makes it, optionally with
+    the commented-out optional sections named in ``uncomment`` switched on as the file says."""
+    lines, section = [], None
+    for line in (Path(__file__).resolve().parent.parent / "config.example.toml").read_text().splitlines():
+        table = re.match(r"# \[([a-z.]+)\]$", line)
+        if table:
+            section = table.group(1).split(".")[0]
+        elif line.startswith("[") or not line.strip():
+            section = None
+        if section in uncomment and re.match(r"# (\[|[a-z_]+ = )", line):
+            line = line[2:]
+        lines.append(line)
+    path = tmp_path / "bsync.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 class FakeClock:

@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from bsync.availability import requested_days
+from bsync.errors import UsageError
 from bsync.providers.gcal import event_id_for
+from bsync.timeutil import parse_day
 from bsync.sandbox.seed import booking_properties
 
 WAW = ZoneInfo("Europe/Warsaw")
@@ -98,7 +101,10 @@ def test_scheduled_bookings_known_locally_are_busy_and_cancelled_ones_free(sandb
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--date", "2026-02-30"], "bad date"),
+    (["--date", "2026-02-30"], "--date '2026-02-30': give YYYY-MM-DD, today, tomorrow"),
+    (["--date", "someday"], "--date 'someday': give YYYY-MM-DD, today, tomorrow, or a weekday"),
+    (["--date", DAY.isoformat(), "--to", "nextweek"], "--to 'nextweek': give"),
+    (["--date", "today", "--now", "yesterday-ish"], "--now 'yesterday-ish'"),
     (["--date", DAY.isoformat(), "--to", (DAY - timedelta(days=1)).isoformat()], "before --date"),
     (["--date", DAY.isoformat(), "--duration", "0"], "duration"),
     (["--date", DAY.isoformat(), "--duration", "1500"], "duration"),
@@ -107,8 +113,47 @@ def test_scheduled_bookings_known_locally_are_busy_and_cancelled_ones_free(sandb
     (["--date", DAY.isoformat(), "--busy", "/nonexistent/busy.json"], "cannot read"),
 ])
 def test_bad_input_exits_2_with_a_precise_message(hours, args, message):
-    result = hours("availability", *args, "--now", NOW)
+    result = hours("availability", *args, *([] if "--now" in args else ["--now", NOW]))
     assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+WED = date(2026, 12, 2)  # a Wednesday
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("today", WED), ("Tomorrow", WED + timedelta(days=1)),
+    ("wednesday", WED), ("wed", WED),  # the next Wednesday, today included
+    ("thu", WED + timedelta(days=1)), ("Monday", WED + timedelta(days=5)), ("tue", WED + timedelta(days=6)),
+    ("2026-12-24", date(2026, 12, 24)),
+])
+def test_day_words_are_read_from_today(text, expected):
+    assert parse_day(text, WED) == expected
+
+
+@pytest.mark.parametrize("text", ["", "tomorow", "mo", "2026-13-01", "next monday"])
+def test_not_a_day_names_the_forms(text):
+    with pytest.raises(ValueError, match="today, tomorrow"):
+        parse_day(text, WED)
+
+
+def test_a_weekday_ending_a_range_counts_from_its_first_day():
+    friday = WED + timedelta(days=2)
+    assert requested_days(["fri"], "mon", WED) == [friday + timedelta(days=i) for i in range(4)]
+    assert requested_days(["today"], "today", WED) == [WED]
+    with pytest.raises(UsageError, match="--to goes with a single --date"):
+        requested_days(["mon", "tue"], "fri", WED)
+
+
+def test_date_tomorrow_is_tomorrow_in_the_business_zone(hours, tmp_path):
+    busy = tmp_path / "busy.json"
+    busy.write_text("[]")
+    now = "2026-12-02T23:30:00+00:00"  # already Thursday 00:30 in Warsaw: tomorrow is Friday there
+    words = hours("availability", "--date", "tomorrow", "--to", "sun", "--busy", str(busy), "--now", now, "--json")
+    assert words.exit_code == 0, words.stderr
+    assert [d["date"] for d in words.json["days"]] == ["2026-12-04", "2026-12-05", "2026-12-06"]
+    dated = hours("availability", "--date", "2026-12-04", "--to", "2026-12-06", "--busy", str(busy), "--now", now,
+                  "--json")
+    assert words.json == dated.json
 
 
 def test_unreadable_busy_json_exits_2(hours, tmp_path):

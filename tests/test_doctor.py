@@ -26,6 +26,7 @@ from bsync.doctor import (
 )
 from bsync.sandbox.seed import write_sandbox_config
 from bsync.store import SCHEMA_VERSION, Store
+from conftest import copy_example
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:
@@ -116,6 +117,26 @@ def test_bad_timezone_fails_the_config_check_and_skips_the_rest(bsync):
 def test_missing_config_file_fails_the_config_check(tmp_path):
     checks = run_checks(tmp_path / "nope.toml")
     assert checks[0].status == "fail" and "does not exist" in checks[0].detail
+
+
+def test_a_config_path_that_is_a_directory_is_named_as_one(tmp_path):
+    checks = run_checks(tmp_path)
+    assert checks[0].status == "fail" and "is a directory, not a file" in checks[0].detail
+
+
+def test_the_copied_example_config_lists_the_example_values_instead_of_calling_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    checks = by_name(run_checks(copy_example(tmp_path, uncomment=("calcom", "sendgrid", "twilio"))))
+    assert checks["config"].status == "fail"
+    assert "still the example value: notion.token, notion.database_id, google.calendar_id" in checks["config"].detail
+    assert checks["notion"].detail == "not checked: still the example value: notion.token, notion.database_id"
+    assert checks["google calendar"].detail == "not checked: still the example value: google.calendar_id"
+    assert checks["cal.com"].detail == "not checked: still the example value: calcom.api_key, calcom.webhook_secret"
+    assert checks["sendgrid"].detail == "not checked: still the example value: sendgrid.api_key"
+    assert checks["twilio"].detail == "not checked: still the example value: twilio.account_sid, twilio.auth_token"
+    for name in ("notion", "google calendar", "cal.com", "sendgrid", "twilio"):
+        assert checks[name].status == "fail" and "delete the [" in checks[name].hint
+    assert checks["timezone"].status == "ok"  # the rest is still checked
 
 
 def test_corrupted_state_db_fails_with_a_recovery_hint(setup):

@@ -26,6 +26,9 @@ def common(title="Rex", start="2026-12-01T09:00:00+00:00", end="2026-12-01T10:00
     return {"title": title, "start": start, "end": end, "location": location, "cancelled": cancelled}
 
 
+MOVED_START, MOVED_END = "2026-12-01T11:00:00+00:00", "2026-12-01T12:00:00+00:00"
+
+
 def render_of(c):
     return {k: v for k, v in c.items() if k != "cancelled"}
 
@@ -134,6 +137,32 @@ def test_event_cancelled_in_the_calendar_cancels_the_booking():
     assert a.source_fields == {"cancelled": True} and a.target_write is None
 
 
+def test_event_deleted_while_the_booking_is_unchanged_still_cancels_it():
+    a = only(plan([src()], [link()], [tgt(c=common(cancelled=True))]))
+    assert a.source_fields == {"cancelled": True} and a.target_write is None
+
+
+def test_deleted_event_passes_on_only_its_deletion():
+    """Google guarantees only the id of a deleted event: its empty fields are not edits."""
+    bare = common(title="", start=None, end=None, cancelled=True)
+    a = only(plan([], [link()], [tgt(c=bare)], source_complete=False))
+    assert a.source_fields == {"cancelled": True}
+
+
+@pytest.mark.parametrize("edit", [common(title="Rex (VIP)"), common(start=MOVED_START, end=MOVED_END)])
+def test_edit_in_the_source_beats_the_event_deleted_in_the_calendar(edit):
+    a = only(plan([src(c=edit)], [link()], [tgt(c=common(cancelled=True))]))
+    assert a.target_write == "restore" and a.changes["status"] == ("cancelled", "confirmed")
+    assert a.source_fields == {} and a.merged == edit and "recreating" in a.reason
+    assert all(a.changes[name][1] == edit[name] for name in ("title", "start", "end") if name in a.changes)
+
+
+def test_edit_beats_delete_only_in_two_way_sync():
+    a = only(plan([src(c=common(start=MOVED_START, end=MOVED_END))], [link()], [tgt(c=common(cancelled=True))],
+                  directions=PULL))
+    assert a.source_fields["cancelled"] is True
+
+
 def test_booking_cancelled_in_the_source_removes_the_event_once():
     first = only(plan([src(c=common(cancelled=True))], [link()], [tgt()]))
     assert first.op == "delete" and first.target_write == "remove"
@@ -238,8 +267,49 @@ def test_unseen_booking_needed_for_a_write_is_requested():
 
 # -- safety -------------------------------------------------------------------------------
 def test_one_side_suddenly_empty_halts():
-    p = plan([], [link()], [tgt()])
+    p = plan([], [link(), link("n:2")], [tgt(), tgt("n:2")])
     assert p.halt and "no bookings" in p.halt
+
+
+def test_calendar_returning_none_of_the_linked_events_halts():
+    keys = ["n:1", "n:2", "n:3"]
+    p = plan([src(k) for k in keys], [link(k) for k in keys], [], target_id_setting="[google] calendar_id",
+             target_noun="events")
+    assert p.count("create") == 3  # a full read without them would recreate every event...
+    assert "none of the events linked to 3 bookings" in p.halt and "[google] calendar_id" in p.halt  # ...so halt
+
+
+def test_every_linked_event_reported_deleted_halts_instead_of_cancelling_every_booking():
+    keys = ["n:1", "n:2", "n:3"]
+    gone = [tgt(k, c=common(cancelled=True)) for k in keys]
+    p = plan([], [link(k) for k in keys], gone, source_complete=False, target_complete=False)
+    assert sum(1 for a in p.actions if a.source_fields == {"cancelled": True}) == 3
+    assert "none of the items linked to 3 bookings" in p.halt
+
+
+def test_mass_cancellation_from_the_calendar_halts_like_mass_removal_from_the_source():
+    keys = [f"n:{i}" for i in range(4)]
+    gone = [tgt(k, c=common(cancelled=True)) for k in keys[:3]]  # n:3's event is unchanged, so not read
+    p = plan([], [link(k) for k in keys], gone, source_complete=False, target_complete=False)
+    assert "cancel 3 of 4 mapped bookings" in p.halt
+    assert plan([], [link(k) for k in keys], gone[:2], source_complete=False, target_complete=False,
+                max_delete=lambda mapped: 2).halt is None  # within max_delete
+
+
+@pytest.mark.parametrize("sources, targets", [
+    ([], [tgt()]),  # the only booking trashed: a full read finds Notion empty
+    ([src()], [tgt(c=common(cancelled=True))]),  # the only event deleted in the calendar
+    ([src()], []),  # ... or gone from a full read
+])
+def test_a_single_booking_leaving_either_side_never_halts(sources, targets):
+    assert plan(sources, [link()], targets).halt is None
+
+
+def test_bookings_cancelled_on_both_sides_do_not_halt():
+    keys = ["n:1", "n:2"]
+    p = plan([src(k, c=common(cancelled=True)) for k in keys], [link(k) for k in keys],
+             [tgt(k, c=common(cancelled=True)) for k in keys])
+    assert p.halt is None and p.count("skip") == 2
 
 
 def test_mass_deletion_halts_but_one_deletion_never_does():
@@ -270,6 +340,27 @@ def test_booking_whose_linked_event_vanished_moves_to_a_new_event_id():
                   fhash(render_of(common())), common(), None, render_of(common()))
     a = only(plan([src(recorded="walkin42")], [linked], []))
     assert a.op == "create" and a.target_id == tid("n:1") and "vanished" in a.reason
+
+
+def test_booking_recording_an_event_bsync_did_not_make_fails_and_leaves_the_event_alone():
+    private = tgt("x:1", managed=False, id="private1")
+    for booking in (src(recorded="private1"), src(c=common(cancelled=True), recorded="private1")):
+        p = plan([booking, src("n:2", recorded=None)], [], [private])
+        assert [a.source_id for a in p.actions] == ["n:2"]  # not adopted, not imported; the rest syncs
+        [failure] = p.failures
+        assert failure.id == "1" and "private1" in failure.reason and "did not make" in failure.reason
+
+
+def test_booking_recording_an_unseen_event_asks_for_it_when_the_read_was_partial():
+    p = plan([src(recorded="private1")], [], [], target_complete=False)
+    assert p.needs_target == {"private1"}
+    assert plan([src(recorded="private1")], [], []).needs_target == set()  # a full read saw every event
+
+
+def test_page_made_by_an_interrupted_import_adopts_its_event():
+    a = only(plan([src(recorded="walkin1")], [], [tgt("x:1", managed=False, id="walkin1")], importing={"walkin1"}))
+    assert a.target_id == "walkin1" and a.target_write == "stamp" and not a.source_write
+    assert only(plan([src()], [], [tgt("x:1", managed=False, id=tid("n:1"))])).target_id == tid("n:1")  # its own id
 
 
 def test_booking_recording_an_event_that_claims_it_is_adopted_by_that_id():

@@ -142,3 +142,18 @@ def test_allday_span_round_trips_through_local_dates(first, extra_days, zone):
     start, end = allday_span(first, last, tz)
     assert allday_dates(start, end, tz) == (first, last + timedelta(days=1))
     assert start < end
+
+
+@settings(max_examples=int(__import__("os").environ.get("BSYNC_EXAMPLES", "400")), deadline=None)
+@given(world_st)
+def test_two_way_never_cancels_a_booking_edited_since_the_last_sync(world):
+    """Update beats delete: only the source itself cancels a booking it changed since the last sync."""
+    raw_sources, raw_targets, raw_links, _, policy = world
+    w = World(raw_sources, raw_targets, raw_links)
+    p = w.plan(frozenset({"push", "pull"}), policy)
+    for action in p.actions:
+        link, source = w.links.get(action.source_id or ""), w.sources.get(action.source_id or "")
+        if link is None or source is None or link.snapshot.get("cancelled") or source.common["cancelled"]:
+            continue
+        if source.hash != link.content_hash and action.merged is not None:
+            assert not action.merged["cancelled"], (action, source, link)

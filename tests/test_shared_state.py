@@ -1,5 +1,6 @@
 """One state DB, many processes: a real `bsync serve` takes signed deliveries while cron-like
-`bsync sync` loops and a `bsync remind` run beside it (issue 11 §1).
+`bsync sync` loops, a `bsync remind` loop and an admin's `status`, `sync --plan` and
+`reconcile` run beside it (issue 11 §1).
 
 The failure this guards against was silent: deliveries answered 202 that never reached the
 inbox, and a state DB that failed `PRAGMA integrity_check`.  So the test counts every 202
@@ -50,11 +51,12 @@ def start_serve(bsync, port: int) -> subprocess.Popen:
     raise AssertionError("bsync serve did not start: " + (proc.stderr.read() if proc.stderr else ""))
 
 
-def loop(bsync, args: tuple[str, ...], stop: threading.Event, codes: list[int]) -> None:
-    """Run a bsync command again and again until ``stop``, keeping each exit code."""
+def loop(bsync, commands: list[tuple[str, ...]], stop: threading.Event, codes: list[int]) -> None:
+    """Run bsync commands in turn, again and again until ``stop``, keeping each exit code."""
     while not stop.is_set():
-        codes.append(subprocess.run(cli(bsync, *args), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL).returncode)
+        for args in commands:
+            codes.append(subprocess.run(cli(bsync, *args), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL).returncode)
 
 
 def inbox_rows(path) -> list[tuple[str, str]]:
@@ -68,10 +70,12 @@ def test_serve_sync_loops_and_remind_share_the_state_db(sandbox, bsync):
     port = free_port()
     server = start_serve(bsync, port)
     stop = threading.Event()
-    codes: dict[str, list[int]] = {f"sync-{i}": [] for i in range(SYNC_LOOPS)} | {"remind": []}
-    loops = [threading.Thread(target=loop, args=(bsync, ("sync", "-q"), stop, codes[f"sync-{i}"]))
+    codes: dict[str, list[int]] = {f"sync-{i}": [] for i in range(SYNC_LOOPS)} | {"remind": [], "admin": []}
+    loops = [threading.Thread(target=loop, args=(bsync, [("sync", "-q")], stop, codes[f"sync-{i}"]))
              for i in range(SYNC_LOOPS)]
-    loops.append(threading.Thread(target=loop, args=(bsync, ("remind", "-q"), stop, codes["remind"])))
+    loops.append(threading.Thread(target=loop, args=(bsync, [("remind", "-q")], stop, codes["remind"])))
+    admin = [("status", "--json"), ("sync", "--plan", "--json"), ("reconcile", "--json")]  # someone looking
+    loops.append(threading.Thread(target=loop, args=(bsync, admin, stop, codes["admin"])))
     start = datetime.now(ZoneInfo("Europe/Warsaw")).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
     uids = [sandbox.calcom.create_booking(start=start + timedelta(hours=i % 9, days=i // 9))["uid"]
             for i in range(DELIVERIES)]
@@ -115,6 +119,7 @@ def test_serve_sync_loops_and_remind_share_the_state_db(sandbox, bsync):
     ran = [code for name, runs in codes.items() if name.startswith("sync") for code in runs]
     assert len(ran) >= SYNC_LOOPS and set(ran) <= {0, 3}, codes
     assert set(codes["remind"]) <= {0, 3} and codes["remind"], codes
+    assert set(codes["admin"]) <= {0, 1} and codes["admin"], codes  # reconcile may see drift mid-sync
     assert "Traceback" not in stderr and "malformed" not in stderr, stderr[-2000:]
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import write_requests
 
 from bsync.providers.gcal import event_id_for
-from bsync.sandbox.seed import booking_properties
+from bsync.sandbox.seed import booking_properties, text
 
 WAW = ZoneInfo("Europe/Warsaw")
 DAY = date.today() + timedelta(days=3)
@@ -104,6 +104,25 @@ def test_event_deleted_in_the_calendar_cancels_the_booking_without_trashing_it(s
     assert writes(sandbox) == []
 
 
+def test_booking_moved_in_notion_while_its_event_was_deleted_comes_back_at_the_new_time(sandbox, bsync, cal):
+    keep = add(sandbox, "Keep", at(9), at(10))
+    page = add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    sandbox.notion.update_page(page, properties=booking_properties("Rex", start=at(15), end=at(16),
+                                                                   time_zone="Europe/Warsaw"))
+    cal.delete(event_id_for(f"notion:{page}"))
+    summary = synced(bsync)
+    assert summary["updated"] == 1 and summary["errors"] == 0
+    props = page_props(sandbox, page)
+    assert status_of(props) == "Confirmed" and datetime.fromisoformat(props["When"]["date"]["start"]) == at(15)
+    event = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    assert event["status"] == "confirmed" and datetime.fromisoformat(event["start"]["dateTime"]) == at(15)
+    assert status_of(page_props(sandbox, keep)) == "Confirmed"
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []
+
+
 def test_event_made_in_the_calendar_becomes_a_booking(sandbox, bsync, cal):
     event = cal.create("Walk-in: Coco", at(13), at(13, 30), description="paid cash")
     summary = synced(bsync)
@@ -119,6 +138,55 @@ def test_event_made_in_the_calendar_becomes_a_booking(sandbox, bsync, cal):
     sandbox.clear_requests()
     synced(bsync)
     assert writes(sandbox) == []
+
+
+def touched(sandbox, event_id) -> list:
+    """Every request that wrote to one event (inner calls of batch requests included)."""
+    return [(r.method, r.path) for r in sandbox.google.requests if event_id in r.path and r.method != "GET"]
+
+
+def add_recording(sandbox, title, start, end, event_id):
+    """A page whose Calendar Event ID someone filled in by hand."""
+    props = booking_properties(title, start=start, end=end, time_zone="Europe/Warsaw")
+    props["Calendar Event ID"] = text(event_id)
+    return sandbox.notion.create_page(props)["id"]
+
+
+@pytest.mark.parametrize("case", ["first run", "incremental", "past event"])
+def test_a_page_naming_an_event_bsync_did_not_make_fails_and_leaves_it_alone(sandbox, bsync, cal, case):
+    bsync.configure(import_unmanaged=False)  # private appointments share the calendar
+    day = DAY - timedelta(days=10) if case == "past event" else DAY  # past events are history, not bookings
+    private = cal.create("Dentist (private)", at(8, day=day), at(9, day=day))
+    other = add(sandbox, "Keep", at(12), at(13))
+    if case == "incremental":  # the event predates the last run: an incremental read does not list it
+        synced(bsync)
+    page = add_recording(sandbox, "Rex", at(10), at(11), private)
+    sandbox.clear_requests()
+    result = bsync("sync", "--json")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    [failure] = result.json["failures"]
+    assert failure["id"] == page and private in failure["reason"] and "did not make" in failure["reason"]
+    event = sandbox.google.get_event(sandbox.google.calendar_id, private)
+    assert event["summary"] == "Dentist (private)" and "extendedProperties" not in event
+    assert touched(sandbox, private) == []
+    kept = sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{other}"))
+    assert kept["status"] == "confirmed"  # the rest still syncs
+    assert sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}")) is None
+
+
+def test_page_of_an_import_killed_before_it_was_linked_adopts_its_event(sandbox, bsync, cal):
+    from bsync.store import Store
+
+    add(sandbox, "Keep", at(9), at(10))
+    synced(bsync)
+    event = cal.create("Walk-in: Coco", at(13), at(13, 30))
+    page = add_recording(sandbox, "Walk-in: Coco", at(13), at(13, 30), event)  # the page the import made
+    with Store.open(bsync.state_path) as store:  # ... and the journal intent it left when it died
+        store.journal_intent(None, "notion+gcal", "import", f"gcal:{event}", event)
+    summary = synced(bsync)
+    assert summary["errors"] == 0 and sandbox.notion.page_count() == 2
+    stamped = sandbox.google.get_event(sandbox.google.calendar_id, event)
+    assert stamped["extendedProperties"]["private"]["bsync_key"] == f"notion:{page}"
 
 
 def test_private_blocks_are_not_imported_when_configured(sandbox, bsync, cal):
@@ -362,3 +430,51 @@ def test_failed_import_is_retried_on_later_runs_until_dead(sandbox, bsync, cal):
     assert bsync("status", "--json").json["journal"].get("dead") == 1
     third = bsync("sync", "--json")
     assert third.exit_code == 0 and sandbox.notion.page_count() == 0
+
+
+@pytest.mark.parametrize("pair", [(), ("gcal-to-notion",)])
+def test_plan_text_shows_an_event_made_in_the_calendar(sandbox, bsync, cal, pair, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per line
+    add(sandbox, "Rex", at(10), at(11))
+    synced(bsync)
+    event = cal.create("Walk-in: Coco", at(13), at(13, 30))
+    sandbox.clear_requests()
+    result = bsync("sync", *pair, "--plan")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Walk-in: Coco" in result.stdout and f"event {event}" in result.stdout
+    assert "importing" in result.stdout and writes(sandbox) == []
+
+
+def _cursors(bsync) -> list:
+    return [(c["provider"], c["scope"], c["value"]) for c in bsync("status", "--json").json["cursors"]]
+
+
+@pytest.mark.parametrize("how", ["deleted", "wiped"])
+def test_an_emptied_calendar_halts_instead_of_cancelling_every_booking(sandbox, bsync, how):
+    pages = [add(sandbox, f"B{i}", at(8 + i), at(8 + i, 30)) for i in range(10)]
+    synced(bsync)
+    if how == "deleted":  # every event deleted: an incremental read reports each one cancelled
+        for page in pages:
+            sandbox.google.delete_event(sandbox.google.calendar_id, event_id_for(f"notion:{page}"))
+    else:  # the calendar re-created: a full read finds none of them
+        sandbox.google.reset_state()
+    cursors = _cursors(bsync)
+    sandbox.clear_requests()
+    planned = bsync("sync", "--plan")
+    assert planned.exit_code == 1 and "safety halt" in planned.stdout
+    result = bsync("sync")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "none of the events linked to 10 bookings" in result.stderr and "[google] calendar_id" in result.stderr
+    assert writes(sandbox) == [] and _cursors(bsync) == cursors  # nothing written, not even a cursor
+    assert all(status_of(page_props(sandbox, p)) == "Confirmed" for p in pages)
+    last = bsync("status", "--json").json["runs"][0]
+    assert last["exit_code"] == 1 and "none of the events" in last["summary"]["error"]
+    forced = synced(bsync, "--force")  # once: the operator says the plan is right
+    if how == "deleted":
+        assert forced["updated"] == 10 and all(status_of(page_props(sandbox, p)) == "Cancelled" for p in pages)
+    else:
+        assert forced["created"] == 10 and sandbox.google.event_count(sandbox.google.calendar_id) == 10
+    sandbox.clear_requests()
+    synced(bsync)  # settled: no halt, nothing to write
+    assert writes(sandbox) == []
+

@@ -19,7 +19,7 @@ from bsync.config import WEEKDAYS, Settings
 from bsync.errors import UsageError
 from bsync.model import Status, parse_when
 from bsync.store import Store
-from bsync.timeutil import parse_duration, parse_instant
+from bsync.timeutil import DAY_EXAMPLES, parse_day, parse_duration, parse_instant
 
 Interval = tuple[datetime, datetime]
 
@@ -116,6 +116,29 @@ def check_dates(settings: Settings, dates: list[date], now: datetime) -> None:
     late = [d for d in dates if d > horizon]
     if late:
         raise UsageError(f"{late[0]} is beyond max_advance ({settings.availability.max_advance}, i.e. after {horizon})")
+
+
+def requested_days(dates: Iterable[str], to: str | None, today: date) -> list[date]:
+    """The days ``--date`` (repeatable) and ``--to`` ask for, as dates.
+
+    Words (today, tomorrow, weekdays) are read relative to ``today`` in the business time
+    zone; a weekday given to ``--to`` is the first such day on or after ``--date``.  A bad
+    value is a UsageError naming its option with examples.
+    """
+    days = [_day_option("--date", text, today) for text in dates]
+    if to is None:
+        return days
+    if len(days) != 1:
+        raise UsageError("--to goes with a single --date")
+    return expand(days[0], _day_option("--to", to, today, weekday_from=days[0]))
+
+
+def _day_option(option: str, text: str, today: date, *, weekday_from: date | None = None) -> date:
+    try:
+        return parse_day(text, today, weekday_from=weekday_from)
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: give {DAY_EXAMPLES} (e.g. {option} tomorrow, "
+                         f"{option} fri, {option} {today + timedelta(days=1)})") from None
 
 
 def expand(first: date, last: date | None) -> list[date]:

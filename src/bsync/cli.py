@@ -1,7 +1,8 @@
 """The ``bsync`` command line: parse, call the library, render.  No sync logic lives here.
 
 Exit codes (SPEC §3): 0 success · 1 finished but some records failed (or a safety halt) ·
-2 usage/config error · 3 another run holds the lock · 4 authentication failed ·
+2 usage/config error (also a state DB that can't be used, and serve's port busy or out of
+range) · 3 another run holds the lock · 4 authentication failed ·
 5 a remote was unreachable after retries.
 """
 
@@ -28,7 +29,8 @@ log = logging.getLogger("bsync.cli")
 app = typer.Typer(
     name="bsync",
     help="Keep a service business's bookings in sync: Notion (source of truth) → Google Calendar.\n\n"
-         "Exit codes: 0 ok · 1 some records failed or safety halt · 2 usage/config error · "
+         "Exit codes: 0 ok · 1 some records failed or safety halt · 2 usage/config error (also an unusable "
+         "state DB, or serve's port busy or out of range) · "
          "3 another run holds the lock · 4 authentication failed · 5 remote unreachable after retries.",
     no_args_is_help=True,
     add_completion=False,
@@ -68,11 +70,18 @@ class Context:
         # Typer runs commands outside click's context stack, so click can't say.
         command = sys._getframe(1).f_code.co_name.replace("_", " ")
         bind_log_context(run_id=new_run_id(), command=command)
+        global _current
+        _current = self
 
     def settings(self) -> Settings:
         settings = load_config(self.config_path, state_path=self.state_path)
         register_secrets_from(settings)  # never written to a log, whatever a library prints
+        self.state_path = settings.state_path  # named by main() if the state DB fails mid-run
         return settings
+
+
+_current: Context | None = None
+"""The running command's Context, for :func:`main`'s last-resort error line."""
 
 
 class ProgressBar:
@@ -116,7 +125,7 @@ def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
 def sync(
     pairs: Annotated[Optional[list[str]], typer.Argument(help=f"Pairs to run (default: [sync] pairs). Known: {', '.join(PAIRS)}. Both together = two-way sync.")] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change; write nothing anywhere (not even the state DB).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion, empty source).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion or cancellation, an empty side), for this run only.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Read everything instead of only what changed since the last run.")] = False,
     since: Annotated[Optional[str], typer.Option("--since", help="Read Notion pages edited since T (ISO 8601 like 2026-11-20T08:00Z, or a duration ago like 6h or 2d).")] = None,
     notify_existing: Annotated[bool, typer.Option("--notify-existing", help="On the first run with notifications on, also confirm the bookings that already exist (default: record them without emailing).")] = False,
@@ -253,32 +262,29 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
 
 @app.command()
 def resolve(
-    key: Annotated[str, typer.Argument(help="The booking key shown by `bsync status` (e.g. notion:1a2b…).")],
+    key: Annotated[str, typer.Argument(help="The conflict's key as `bsync status` shows it (notion:1a2b…), or the Notion page id (with or without dashes) or the page's URL.")],
     take: Annotated[str, typer.Option("--take", help="Which side's values win: notion or gcal.")],
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
-    """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it."""
-    from bsync.store import RunLock
-    from bsync.sync import LINK_PAIR
+    """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it.
+
+    An unknown or ambiguous id exits 2 and lists the open conflicts."""
+    from bsync.conflicts import check_side, resolve_conflict
 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
-        if take not in ("notion", "gcal"):
-            raise UsageError("--take must be 'notion' or 'gcal'")
+        check_side(take)
         settings = ctx.settings()
         from bsync.status import command_run
 
-        with command_run(settings.state_path, "resolve") as run, RunLock(settings.state_path), \
-                Store.open(settings.state_path) as store:
+        with command_run(settings.state_path, "resolve") as run:
             run.summary = {"key": key, "take": take}
-            link = store.links_get(LINK_PAIR, key)
-            if link is None or not link.conflict:
-                raise UsageError(f"no open conflict for {key!r}; `bsync status` lists them")
-            store.set_conflict(LINK_PAIR, key, {**link.conflict, "take": take})
+            settled = resolve_conflict(settings, key, take)
+            run.summary["key"] = settled
     except BsyncError as exc:
         raise fail(ctx, exc) from None
-    ctx.out.print(f"{key}: {take} wins; run `bsync sync` to apply it")
+    ctx.out.print(f"{settled}: {take} wins; run `bsync sync` to apply it")
 
 
 @app.command()
@@ -467,8 +473,8 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
 
 @app.command()
 def availability(
-    date_: Annotated[list[str], typer.Option("--date", help="A day (YYYY-MM-DD); repeat for several days.")],
-    to: Annotated[Optional[str], typer.Option("--to", help="Last day of a range starting at --date.")] = None,
+    date_: Annotated[list[str], typer.Option("--date", help="A day: YYYY-MM-DD, today, tomorrow, or a weekday (monday or mon: the next one, today included), in the business timezone and as of --now; repeat for several days.")],
+    to: Annotated[Optional[str], typer.Option("--to", help="Last day of a range starting at --date (same forms; a weekday is the first one on or after --date).")] = None,
     duration: Annotated[Optional[int], typer.Option("--duration", help="Minutes (default [availability] duration).")] = None,
     step: Annotated[Optional[int], typer.Option("--step", help="Minutes between slot starts (default: the duration).")] = None,
     calendar: Annotated[Optional[list[str]], typer.Option("--calendar", help="Calendar id(s) to ask (default [availability] calendars).")] = None,
@@ -480,24 +486,15 @@ def availability(
     """Free slots for a service: working hours minus busy time (Google freeBusy for all
     configured calendars in one request, plus scheduled bookings bsync knows), with buffers,
     minimum notice and maximum advance.  Times are in the business timezone."""
-    from datetime import date as date_type
-
-    from bsync.availability import availability as compute, expand
-    from bsync.timeutil import parse_instant
+    from bsync.availability import availability as compute, requested_days
+    from bsync.timeutil import now_utc, parse_instant
 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
-        try:
-            days = [date_type.fromisoformat(d) for d in date_]
-            last = date_type.fromisoformat(to) if to else None
-            when = parse_instant(now) if now else None
-        except ValueError as exc:
-            raise UsageError(f"bad date or time: {exc} (dates are YYYY-MM-DD, --now is ISO 8601 with an offset)") from None
-        if last is not None:
-            if len(days) != 1:
-                raise UsageError("--to goes with a single --date")
-            days = expand(days[0], last)
+        when = parse_option("--now", now, parse_instant, "an ISO 8601 time with an offset, like 2026-11-24T08:00+01:00") \
+            if now else None
+        days = requested_days(date_, to, today=(when or now_utc()).astimezone(settings.tz).date())
         result = compute(settings, days, duration=duration, step=step, calendars=calendar or None,
                          busy_file=busy, now=when)
     except BsyncError as exc:
@@ -518,6 +515,7 @@ def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen add
     Each delivery is verified and stored in the inbox before it is acknowledged, then acted
     on in the background: platform bookings reach Notion, and Notion and the calendar are
     synced.  Put it behind HTTPS (a reverse proxy); it listens on loopback by default.
+    A port outside 1–65535, already in use, or an address this machine lacks exits 2.
     """
     ctx = Context(config, state, False, verbose, quiet, log_file, log_format)
     try:
@@ -620,12 +618,31 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: map unexpected crashes to a clear message, exit 1."""
+    """Console-script entry point: what escapes a command becomes one line and an exit code.
+
+    A BsyncError a command did not catch is printed like any other.  An ``sqlite3.Error``
+    or ``OSError`` (a full disk, a read-only file system, a damaged state DB found mid-run)
+    is named with the state DB's path and a fix (:mod:`bsync.failures`); ``-v`` adds the
+    traceback for a bug report.
+    """
+    import sqlite3
+
+    from bsync.failures import boundary_error
+
     try:
         app()
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]: the next run will pick up where this one stopped")
         sys.exit(130)
+    except BsyncError as exc:
+        raise SystemExit(fail(_current, exc).exit_code) from None
+    except (sqlite3.Error, OSError) as exc:
+        if _current is not None and _current.verbose:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        error = boundary_error(exc, _current.state_path if _current else None)
+        raise SystemExit(fail(_current, error).exit_code) from None
 
 
 if __name__ == "__main__":

@@ -440,12 +440,15 @@ def find_config_file(explicit: str | Path | None) -> Path:
     """Resolve the config file by SPEC §2's order: --config, $BSYNC_CONFIG, ./bsync.toml, XDG."""
     if explicit:
         path = Path(explicit).expanduser()
+        _refuse_directory(path, "--config")
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            raise ConfigError(f"config file {path} does not exist",
+                              hint="check the path, or copy config.example.toml there and edit it")
         return path
     candidates = []
     if os.environ.get("BSYNC_CONFIG"):
         candidates.append(Path(os.environ["BSYNC_CONFIG"]).expanduser())
+        _refuse_directory(candidates[0], "$BSYNC_CONFIG")
     candidates.append(Path("bsync.toml"))
     xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     candidates.append(Path(xdg) / "bsync" / "config.toml")
@@ -454,6 +457,68 @@ def find_config_file(explicit: str | Path | None) -> Path:
             return path
     raise ConfigError("no config file found (looked at: " + ", ".join(map(str, candidates)) + ")",
                       hint="copy config.example.toml to bsync.toml and edit it, or pass --config")
+
+
+def _refuse_directory(path: Path, given_by: str) -> None:
+    """A folder where the config file was expected is a mistake worth naming as such
+    ("does not exist" would send the user looking for a file that is there)."""
+    if path.is_dir():
+        raise ConfigError(f"config path {path} (from {given_by}) is a directory, not a file",
+                          hint=f"give the file itself, e.g. {path / 'bsync.toml'}")
+
+
+# -- values still as in config.example.toml ------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"(?:[A-Za-z]+[_.])*(?:\.{3}|…|x{3,}|X{3,}|\*{3,})")
+"""A secret written as an elision, with or without a vendor prefix: ``secret_...``,
+``SG.xxxx``, ``cal_live_...``, ``sk_live_…``, ``...``."""
+_PLACEHOLDER_WORDS = {"change-me", "changeme", "your-token", "your-api-key"}
+EXAMPLE_IDS = {
+    "notion.database_id": "0123456789abcdef0123456789abcdef",
+    "notion.data_source_id": None,
+    "google.calendar_id": "yourbusiness@group.calendar.google.com",
+    "twilio.account_sid": "AC" + "0" * 32,
+}
+"""Identifiers judged like secrets, with the well-formed value config.example.toml shows
+for them (nobody's real one), if any."""
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a secret or id is still an example value rather than a real one."""
+    value = value.strip()
+    return value.lower() in _PLACEHOLDER_WORDS or _PLACEHOLDER.fullmatch(value) is not None
+
+
+def placeholder_keys(settings: "Settings") -> list[str]:
+    """Dotted keys (``notion.token``) whose value is still the example's placeholder.
+
+    A config copied from config.example.toml and not yet edited would otherwise run against
+    the real APIs with ``secret_...`` and fail with 401s or DNS errors that don't say why.
+    Only secrets and the ids above are judged: other example values are working defaults.
+    """
+    found: list[str] = []
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name in type(model).model_fields:
+            value, key = getattr(model, name), f"{prefix}{name}"
+            if isinstance(value, SecretStr) and is_placeholder(value.get_secret_value()):
+                found.append(key)
+            elif isinstance(value, str) and key in EXAMPLE_IDS and (
+                    value == EXAMPLE_IDS[key] or is_placeholder(value)):
+                found.append(key)
+            elif isinstance(value, BaseModel):
+                walk(value, f"{key}.")
+
+    walk(settings, "")
+    return found
+
+
+def placeholder_error(config_file: Path | str, keys: list[str]) -> ConfigError:
+    """The one message for keys still holding config.example.toml's values."""
+    env = "BSYNC_" + keys[0].upper().replace(".", "__")
+    return ConfigError(f"config {config_file}: still the example value: {', '.join(keys)}",
+                       hint=f"replace each with your own (or set it in the environment, e.g. {env}); "
+                            f"delete a section you don't use")
 
 
 def _format_validation_error(exc: ValidationError) -> str:
@@ -470,11 +535,14 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def load_config(path: str | Path | None = None, *, state_path: str | Path | None = None) -> Settings:
+def load_config(path: str | Path | None = None, *, state_path: str | Path | None = None,
+                allow_placeholders: bool = False) -> Settings:
     """Load and validate the configuration; raise ConfigError naming the first bad keys.
 
     Relative paths in the file (state_path, google.token_file, ...) are relative to the
-    file's folder, so a cron job started elsewhere finds the same files.
+    file's folder, so a cron job started elsewhere finds the same files.  Secrets still as
+    in config.example.toml are an error (``allow_placeholders`` lets ``doctor`` load the
+    file anyway, to report them next to its other checks).
     """
     config_file = find_config_file(path)
 
@@ -498,8 +566,13 @@ def load_config(path: str | Path | None = None, *, state_path: str | Path | None
         raise ConfigError(f"config {config_file}: {_format_validation_error(exc)}") from None
     except ValueError as exc:  # TOML syntax errors and similar
         raise ConfigError(f"config {config_file}: {exc}") from None
+    except OSError as exc:  # unreadable (permissions), vanished, or an I/O error
+        raise ConfigError(f"cannot read config {config_file}: {exc.strerror or exc}",
+                          hint="check the file's permissions (bsync needs to read it)") from None
     settings = Settings.model_construct(**{name: getattr(loaded, name) for name in Settings.model_fields})
     _resolve_relative_paths(settings, config_file.parent)
+    if not allow_placeholders and (keys := placeholder_keys(settings)):
+        raise placeholder_error(config_file, keys)
     return settings
 
 

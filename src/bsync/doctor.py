@@ -30,7 +30,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from bsync.auth import REAUTH_COMMAND, token_info
-from bsync.config import Settings, find_config_file, load_config
+from bsync.config import Settings, find_config_file, load_config, placeholder_error, placeholder_keys
 from bsync.errors import (
     AuthError,
     BsyncError,
@@ -38,6 +38,7 @@ from bsync.errors import (
     RemoteError,
     RemoteUnavailableError,
 )
+from bsync.failures import STATE_REBUILD_HINT
 from bsync.providers.calcom import CalcomSource
 from bsync.providers.sendgrid import SendGridMailer
 from bsync.providers.twilio import TwilioSms
@@ -99,23 +100,26 @@ def run_checks(config_path: Path | None, *, state_path: Path | None = None,
     now = (now or datetime.now(UTC)).astimezone(UTC)
     try:
         path = find_config_file(config_path)
-        settings = load_config(path, state_path=state_path)
+        settings = load_config(path, state_path=state_path, allow_placeholders=True)
     except ConfigError as exc:
         first = Check("config", FAIL, _one_line(str(exc)), exc.hint or "fix the key named above (see config.example.toml)")
         return [first] + [Check(name, SKIP, "not checked: the config did not load") for name in CHECK_NAMES[1:]]
 
     secrets = _secrets(settings)
     fast = _doctor_settings(settings)
+    examples = placeholder_keys(settings)
+
     checks = [
-        _config_check(path, settings),
+        _config_check(path, settings, examples),
         _guard("timezone", lambda: timezone_check(settings, now)),
         _guard("state db", lambda: state_check(settings.state_path)),
-        _provider("notion", "notion", settings, lambda: _notion_check(fast), NOTION_HINTS),
-        _provider("google calendar", "google", settings, lambda: _google_check(fast), GOOGLE_HINTS),
-        _provider("google token", "google", settings, lambda: google_token_check(settings, now), GOOGLE_HINTS),
-        _provider("cal.com", "calcom", settings, lambda: _calcom_check(fast), CALCOM_HINTS),
-        _provider("sendgrid", "sendgrid", settings, lambda: _sendgrid_check(fast), SENDGRID_HINTS),
-        _provider("twilio", "twilio", settings, lambda: _twilio_check(fast), TWILIO_HINTS),
+        _provider("notion", "notion", settings, lambda: _notion_check(fast), NOTION_HINTS, examples),
+        _provider("google calendar", "google", settings, lambda: _google_check(fast), GOOGLE_HINTS, examples),
+        _provider("google token", "google", settings, lambda: google_token_check(settings, now), GOOGLE_HINTS,
+                  []),  # local: the token file is judged whatever the calendar id
+        _provider("cal.com", "calcom", settings, lambda: _calcom_check(fast), CALCOM_HINTS, examples),
+        _provider("sendgrid", "sendgrid", settings, lambda: _sendgrid_check(fast), SENDGRID_HINTS, examples),
+        _provider("twilio", "twilio", settings, lambda: _twilio_check(fast), TWILIO_HINTS, examples),
         _guard("clock", lambda: clock_check(settings)),
     ]
     return [_clean(check, secrets) for check in checks]
@@ -162,9 +166,16 @@ TWILIO_HINTS = _Hints(
     refused="check [twilio] account_sid and base_url")
 
 
-def _provider(name: str, section: str, settings: Settings, fn: Callable[[], Check], hints: _Hints) -> Check:
+def _provider(name: str, section: str, settings: Settings, fn: Callable[[], Check], hints: _Hints,
+              examples: list[str]) -> Check:
+    """One provider's check; not attempted while its section still holds example values
+    (calling the real API with ``secret_...`` only yields a 401 or a DNS error)."""
     if getattr(settings, section) is None:
         return Check(name, SKIP, f"not configured (no [{section}] section)")
+    unfilled = [key for key in examples if key.split(".")[0] == section]
+    if unfilled:
+        return Check(name, FAIL, f"not checked: still the example value: {', '.join(unfilled)}",
+                     f"put your own value in {', '.join(unfilled)}, or delete the [{section}] section")
     return _guard(name, fn, hints)
 
 
@@ -196,7 +207,10 @@ def _host(url: str) -> str:
 
 # -- config and timezone -------------------------------------------------------------------------
 
-def _config_check(path: Path, settings: Settings) -> Check:
+def _config_check(path: Path, settings: Settings, examples: list[str]) -> Check:
+    if examples:
+        error = placeholder_error(path, examples)
+        return Check("config", FAIL, str(error), error.hint)
     present = [name for name in PROVIDERS if getattr(settings, name) is not None]
     sections = ", ".join(f"[{name}]" for name in present) or "no provider sections"
     from bsync.notifier import check_templates
@@ -253,12 +267,6 @@ def _machine_zone() -> str | None:
 
 
 # -- state DB ------------------------------------------------------------------------------------
-
-STATE_REBUILD_HINT = (
-    "move it aside (`mv {path} {path}.broken`); the next `bsync sync` creates a new one and re-links "
-    "the existing events and pages instead of duplicating them (run history, the retry journal and "
-    "the record of sent notifications are lost)")
-
 
 def state_check(path: Path) -> Check:
     """Integrity, schema version against this bsync's migrations, and mode 0600."""

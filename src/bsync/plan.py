@@ -21,7 +21,7 @@ The same inputs always give the same plan, so ``--plan`` shows exactly what appl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Collection, Literal, Mapping, Sequence
 
 from bsync.model import COMMON_FIELDS
 from bsync.store import Link
@@ -124,6 +124,7 @@ class Plan:
     failures: list[Failure] = field(default_factory=list)
     halt: str | None = None  # why apply must not run without --force
     needs_source: set[str] = field(default_factory=set)  # source keys to load fully, then plan again
+    needs_target: set[str] = field(default_factory=set)  # target ids worth fetching before planning again
 
     def count(self, op: Op) -> int:
         return sum(1 for a in self.actions if a.op == op)
@@ -197,7 +198,9 @@ class _Ctx:
     source_label: str
     target_label: str
     import_unmanaged: bool = True
+    importing: frozenset[str] = frozenset()
     needs_source: set[str] = field(default_factory=set)
+    needs_target: set[str] = field(default_factory=set)
 
     @property
     def push(self) -> bool:
@@ -227,6 +230,9 @@ def plan_sync(
     max_delete: Callable[[int], float] = lambda mapped: mapped * 0.5,
     source_label: str = "source",
     target_label: str = "target",
+    target_id_setting: str = "the target's id",
+    target_noun: str = "items",
+    importing: Collection[str] = (),
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
 
@@ -234,10 +240,14 @@ def plan_sync(
     absent item is gone) or incrementally (an absent item is unchanged).
     ``drafts`` (ids are source keys) are records read but not ready to sync: each becomes a
     skip with its reason, and like a failure it is never taken for a deletion.
+    ``target_id_setting`` names the setting that picks the target and ``target_noun`` what it
+    holds ("events"), for the safety halt's message.  ``importing``: target ids an earlier run
+    began importing (a source record recording one of them was made by that import).
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
-               target_complete, source_label, target_label, import_unmanaged)
+               target_complete, source_label, target_label, import_unmanaged, frozenset(importing))
     actions: list[Action] = []
+    refused: list[Failure] = []
     failed = {f.id for f in failures} | {d.id for d in drafts}
     seen_sources: set[str] = set()
     claimed_targets: set[str] = set()
@@ -251,6 +261,11 @@ def plan_sync(
             target = targets.get(link.target_key)
             claimed_targets.add(link.target_key)
             actions.append(_plan_linked(ctx, item, target, link))
+            continue
+        foreign = _foreign_recorded_target(ctx, item, targets, link_by_target)
+        if foreign is not None:  # never take over an event bsync did not make
+            claimed_targets.add(foreign.id)
+            refused.append(Failure(_record_id(item.key), _foreign_reason(ctx, foreign)))
             continue
         target = _find_target(ctx, item, targets, by_key, link_by_target)
         if target is not None:
@@ -284,13 +299,43 @@ def plan_sync(
                               reason=draft.reason, label=draft.title))
 
     actions = [a for a in actions if a is not None]
-    plan = Plan(pair, actions, list(failures), needs_source=ctx.needs_source)
-    plan.halt = _safety_halt(plan, sources, links, [*failures, *drafts], max_delete, source_complete, source_label)
+    plan = Plan(pair, actions, [*failures, *refused], needs_source=ctx.needs_source,
+                needs_target=ctx.needs_target)
+    plan.halt = _safety_halt(plan, sources, links, targets, [*failures, *drafts], max_delete,
+                             source_complete=source_complete, target_complete=target_complete,
+                             source_label=source_label, target_label=target_label,
+                             target_id_setting=target_id_setting, target_noun=target_noun)
     return plan
 
 
 def _record_id(key: str) -> str:
     return key.split(":", 1)[-1]
+
+
+def _foreign_recorded_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
+                             link_by_target: Mapping[str, Link]) -> TargetItem | None:
+    """The live event an unlinked booking records that bsync did not make (no key, linked to no
+    booking, not the booking's own id, not an interrupted import of it), or None.
+
+    A page pointing at someone's private appointment must not rename, move or stamp it.  A
+    deleted event is not judged: Google guarantees only its id, so its key may be missing.
+    An event the read did not include is asked for (``needs_target``) when the read was partial.
+    """
+    event_id = item.recorded_target_id
+    if (item.deleted or not event_id or event_id in link_by_target or event_id == ctx.target_id_for(item.key)
+            or event_id in ctx.importing):
+        return None
+    target = targets.get(event_id)
+    if target is None:
+        if not ctx.target_complete:
+            ctx.needs_target.add(event_id)
+        return None
+    return target if target.key is None and not target.cancelled else None
+
+
+def _foreign_reason(ctx: _Ctx, target: TargetItem) -> str:
+    return (f"its recorded event id {target.id} names an event in {ctx.target_label} that bsync did not make "
+            f"(no bsync_key); left it untouched. Clear the booking's event id to give it an event of its own")
 
 
 def _find_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
@@ -338,8 +383,11 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
     if a_common is None or b_common is None:  # no snapshot to stand in for an unseen side
         ctx.needs_source.add(key)
         return Action("skip", key, target_id, reason="loading the booking to compare it", label=label)
+    if target is not None and target.cancelled:
+        b_common = {**a_common, "cancelled": True}  # a deleted event says only that it is deleted
     a_changed = adopt or (item is not None and item.hash != link.content_hash)
     b_changed = adopt or (target is not None and target.hash != link.target_hash)
+    edit_beats_delete = _edit_beats_delete(ctx, target, snapshot, a_common, a_changed, adopt)
     if a_common.get("cancelled") and b_common.get("cancelled"):  # nothing of a cancelled pair matters
         refresh = adopt or a_changed or b_changed
         return Action("skip", key, target_id, reason="cancelled on both sides", label=label,
@@ -348,6 +396,8 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
     policy = {"notion": "source-wins", "gcal": "target-wins"}.get(link.resolution or "", ctx.policy)
     merged, conflicts = merge(None if adopt else snapshot, a_common, b_common, ctx.directions, policy,
                               item.updated if item else None, target.updated if target else None)
+    if edit_beats_delete:
+        merged, conflicts = dict(a_common), {}
     if conflicts and policy == "manual" and ctx.directions == {"push", "pull"}:
         return Action("conflict", key, target_id, {name: (va, vb) for name, (va, vb) in conflicts.items()},
                       reason=f"changed on both sides; settle with `bsync resolve {key} --take notion|gcal`",
@@ -377,6 +427,8 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         changes["bsync_key"] = (target.key, key)
 
     reason = _reason(ctx, conflicts, a_changed, b_changed, target_write, source_write, adopt)
+    if edit_beats_delete:
+        reason = f"changed in {ctx.source_label} after its event was deleted in {ctx.target_label}; recreating it"
     refresh = (snapshot != merged or link.content_hash != (item.hash if item else link.content_hash)
                or link.target_hash != (target.hash if target else link.target_hash) or adopt)
     if target_write == "remove":
@@ -388,6 +440,17 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         reason = "up to date" if not adopt else "adopting the existing event"
     return Action(op, key, target_id, changes, reason, label=label, target_write=target_write,
                   source_write=source_write, merged=merged, refresh_link=refresh)
+
+
+def _edit_beats_delete(ctx: _Ctx, target: TargetItem | None, snapshot: Mapping[str, Any] | None,
+                       a_common: Mapping[str, Any], a_changed: bool, adopt: bool) -> bool:
+    """Two-way: a live booking edited in the source since the last sync whose event was deleted
+    in the target comes back with the edit, as a trashed page whose event was edited does.
+
+    Cancelling it would lose the edit and tell the customer their (just moved) booking is off.
+    """
+    return (ctx.push and ctx.pull and not adopt and a_changed and target is not None and target.cancelled
+            and snapshot is not None and not snapshot.get("cancelled") and not a_common.get("cancelled"))
 
 
 def _target_write(ctx: _Ctx, key: str, item: SourceItem | None, target: TargetItem | None, link: Link,
@@ -501,17 +564,52 @@ def _plan_unlinked_target(ctx: _Ctx, target: TargetItem, links: Mapping[str, Lin
                   label=target.label, source_write="create", target_write="stamp", merged=dict(target.common))
 
 
+def _expects_live_event(link: Link) -> bool:
+    """A link whose booking was live when last synced: losing its event would remove a booking."""
+    return not link.tombstone and not (link.snapshot or {}).get("cancelled")
+
+
 def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, Link],
-                 failures: Sequence[Failure], max_delete: Callable[[int], float], source_complete: bool,
-                 source_label: str) -> str | None:
+                 targets: Mapping[str, TargetItem], failures: Sequence[Failure],
+                 max_delete: Callable[[int], float], *, source_complete: bool, target_complete: bool,
+                 source_label: str, target_label: str, target_id_setting: str, target_noun: str) -> str | None:
+    """Why the plan must not run without --force, or None.
+
+    Symmetric, like vdirsyncer's empty-storage guard: either side read empty (or with every
+    linked item gone) while bookings are linked, or a plan that removes more than
+    ``max_delete`` allows on either side (events cancelled in the target, bookings cancelled in
+    the source), means a wrong id or a wiped store far more often than a real mass cancellation.
+    One removal never halts, so a business with a single booking can still cancel it.
+    """
     mapped = sum(1 for link in links.values() if not link.tombstone)
+    live = [link for link in links.values() if _expects_live_event(link)]
     live_sources = [s for s in sources if not s.deleted]
-    if source_complete and mapped and not live_sources and not failures:
-        return (f"{source_label} returned no bookings while {mapped} are mapped; refusing to remove "
-                f"their events (check the database id and the integration's access)")
-    deletes = plan.count("delete")
+    if len(live) > 1 and source_complete and not live_sources and not failures:
+        return (f"{source_label} returned no bookings while {len(live)} are linked to events; refusing to "
+                f"remove their events (check the database id and the integration's access)")
+    ended = {s.key for s in sources if s.deleted or s.common.get("cancelled")}
+    live = [link for link in live if link.source_key not in ended]  # both sides agree on those
+    if len(live) > 1 and all(_event_gone(targets.get(link.target_key), target_complete) for link in live):
+        return (f"{target_label} returned none of the {target_noun} linked to {len(live)} bookings (all deleted "
+                f"or missing): was it wiped, or is {target_id_setting} wrong?")
     allowed = max_delete(mapped)
-    if deletes > 1 and deletes > allowed:
-        return (f"the plan would remove {deletes} of {mapped} mapped events, more than "
+    removed_events = plan.count("delete")
+    if removed_events > 1 and removed_events > allowed:
+        return (f"the plan would remove {removed_events} of {mapped} mapped events in {target_label}, more than "
                 f"max_delete allows ({allowed:g})")
+    cancelled_bookings = sum(1 for a in plan.actions if _cancels_source(a))
+    if cancelled_bookings > 1 and cancelled_bookings > allowed:
+        return (f"the plan would cancel {cancelled_bookings} of {mapped} mapped bookings in {source_label}, more "
+                f"than max_delete allows ({allowed:g})")
     return None
+
+
+def _event_gone(target: TargetItem | None, target_complete: bool) -> bool:
+    """Whether this read shows the event deleted: reported cancelled, or absent from a full read."""
+    return target.cancelled if target is not None else target_complete
+
+
+def _cancels_source(action: Action) -> bool:
+    """Whether the action cancels a booking on the source (the source-side removal of a booking)."""
+    old, new = action.changes.get(SOURCE_PREFIX + "cancelled", (None, None))
+    return bool(new) and not old

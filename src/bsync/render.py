@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bsync.apply import Summary
-from bsync.plan import Action, Plan
+from bsync.plan import SOURCE_PREFIX, Action, Plan
 
 OP_STYLE = {"create": "green", "update": "yellow", "delete": "red", "skip": "dim", "conflict": "magenta"}
 
@@ -47,12 +47,27 @@ def human(value: Any, tz: Any = None, *, end: bool = False) -> str:
     return short(value)
 
 
+def _created_value(action: Action, name: str) -> Any:
+    """A created field's new value: on the target (an event), or on the source (an imported booking)."""
+    for key in (name, SOURCE_PREFIX + name):
+        if key in action.changes:
+            return action.changes[key][1]
+    return None
+
+
 def _changes_text(action: Action, tz: Any = None) -> str:
     if action.op == "create":  # every field is new: show the ones people check
-        pairs = [(name, action.changes[name][1]) for name in CREATE_FIELDS if action.changes.get(name, (0, None))[1]]
+        pairs = [(name, value) for name in CREATE_FIELDS if (value := _created_value(action, name))]
         return "\n".join(f"{name}: {human(value, tz, end=name == 'end')}" for name, value in pairs)
     return "\n".join(f"{name}: {human(old, tz, end=name.endswith('end'))} → {human(new, tz, end=name.endswith('end'))}"
                      for name, (old, new) in action.changes.items())
+
+
+def action_subject(action: Action) -> str:
+    """Which record an action is about: its booking, or for an event not yet imported, the event."""
+    if action.source_id:
+        return action.source_id
+    return f"event {action.target_id}" if action.target_id else "—"
 
 
 def plan_table(plan: Plan, *, show_skips: bool = False, tz: Any = None) -> Table:
@@ -66,7 +81,7 @@ def plan_table(plan: Plan, *, show_skips: bool = False, tz: Any = None) -> Table
         if action.op == "skip" and not show_skips:
             continue
         booking = Text(action.label + "\n" if action.label else "")
-        booking.append(action.source_id, style="dim")
+        booking.append(action_subject(action), style="dim")
         table.add_row(Text(action.op, style=OP_STYLE.get(action.op, "")), booking, Text(_changes_text(action, tz)),
                       Text(action.reason))
     return table
@@ -258,7 +273,9 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
         out.append(cur)
     if data["conflicts"]:
         con = Table(title="Open conflicts (settle with `bsync resolve KEY --take notion|gcal`)", title_justify="left")
-        for col in ("booking", "fields", "since"):
+        # the key is what `bsync resolve` takes: shown whole, never cut to fit the terminal
+        con.add_column("booking", no_wrap=True, overflow="fold", min_width=max(len(c["key"]) for c in data["conflicts"]))
+        for col in ("fields", "since"):
             con.add_column(col)
         for c in data["conflicts"]:
             fields = ", ".join(f"{k}: notion={v[0]!r} gcal={v[1]!r}" for k, v in (c.get("fields") or {}).items())

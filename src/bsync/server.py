@@ -331,13 +331,23 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """Run the receiver until interrupted (uvicorn), with the inbox worker alongside."""
     import uvicorn
 
-    with Store.open(settings.state_path):
-        pass  # create and migrate the state DB before the first request
-    worker = Worker(settings)
-    worker.start()
-    worker.wake.set()  # deliveries left pending by a previous process
+    from bsync.listen import listening_socket
+
+    host = host or settings.server.host
+    port = port if port is not None else settings.server.port
+    sock = listening_socket(host, port)  # a bad or busy address stops here: UsageError, exit 2
     try:
-        uvicorn.run(create_app(settings, worker=worker), host=host or settings.server.host,
-                    port=port if port is not None else settings.server.port, log_level="info")
+        with Store.open(settings.state_path):
+            pass  # create and migrate the state DB before the first request
+        worker = Worker(settings)
+        worker.start()
+        worker.wake.set()  # deliveries left pending by a previous process
+        try:
+            config = uvicorn.Config(create_app(settings, worker=worker), host=host, port=port, log_level="info")
+            shown = f"[{host}]" if ":" in host else host  # uvicorn logs its address only when it binds
+            logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port)
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            worker.stop()
     finally:
-        worker.stop()
+        sock.close()

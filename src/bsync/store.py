@@ -12,7 +12,6 @@ Why each choice:
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -30,6 +29,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from bsync.errors import LockHeldError, StateError
+from bsync.failures import state_error as _state_error  # one classifier, shared with the CLI
 from bsync.timeutil import now_utc
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -185,28 +185,6 @@ class Link:
 
 def _now() -> str:
     return now_utc().isoformat(timespec="seconds")
-
-
-def _state_error(path: Path, exc: BaseException) -> StateError:
-    """Turn what SQLite or the OS said about the state DB into one line that says what to do."""
-    text = str(exc)
-    lowered = text.lower()
-    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in lowered or "malformed" in lowered):
-        return StateError(f"state DB {path} is damaged ({text}); nothing was written",
-                          hint=f"move it aside (mv {path} {path}.broken) and run `bsync sync --full`: the links "
-                               "are rebuilt from the ids stored on the pages and events")
-    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
-        return StateError(f"state DB {path} can't be written ({text})",
-                          hint="make the file and its folder writable by this user (and not immutable: "
-                               "lsattr/chattr -i), or point --state at a writable place")
-    if "disk is full" in lowered or getattr(exc, "errno", None) == errno.ENOSPC:
-        return StateError(f"no space left for the state DB {path} ({text}); the last write was rolled back",
-                          hint="free some disk space and run the command again: nothing is lost")
-    if "unable to open" in lowered:
-        return StateError(f"state DB {path} can't be opened ({text})",
-                          hint="check that its folder exists and is writable by this user, "
-                               "or point --state at a writable place")
-    return StateError(f"state DB {path}: {text}", hint="check the file, its folder and the free disk space")
 
 
 class Store:

@@ -196,8 +196,9 @@ class SyncRun:
         today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
         by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
         linked = {link.target_key for link in self.store.links(LINK_PAIR).values()}
+        recorded = {b.target_ids.get("gcal") for b in self.bookings.values()}  # the planner judges those
         for event_id, item in list(self.targets.items()):
-            if item.key is not None or event_id in linked:
+            if item.key is not None or event_id in linked or event_id in recorded:
                 continue  # ours (an interrupted import may not carry its key yet)
             end = item.common.get("end") or ""
             if item.recurring or end <= (by_date if end.startswith("date:") else by_instant):
@@ -233,14 +234,27 @@ class SyncRun:
     # -- planning -----------------------------------------------------------------------
     def plan(self) -> Plan:
         links = self.store.links(LINK_PAIR)
-        for _ in range(3):  # an incremental plan may ask for bookings it didn't see; load, plan again
+        fetched: set[str] = set()
+        for _ in range(3):  # an incremental plan may ask for records it didn't see; load, plan again
             plan = self._plan_once(links)
             missing = plan.needs_source - set(self.bookings) - self.deleted_sources
-            if not missing:
+            unseen = plan.needs_target - set(self.targets) - fetched
+            if not missing and not unseen:
                 break
             for key in sorted(missing):
                 self._load_source(key)
+            for event_id in sorted(unseen):
+                fetched.add(event_id)
+                if (item := self.target.fetch(event_id)) is not None:
+                    self.targets[event_id] = item
         return self._skip_dead(plan)
+
+    def _imported(self) -> set[str]:
+        """Event ids an earlier run imported or began importing: a page recording one was made by
+        bsync, even if the run died before linking it (or before the event got its key)."""
+        states = ("intent", "failed", "dead", "done")
+        keys = set().union(*(self.store.journal_keys(state, LINK_PAIR) for state in states))
+        return {key.split(":", 1)[1] for key in keys if key.startswith("gcal:")}
 
     def _plan_once(self, links: dict) -> Plan:
         sources = [source_item(b) for b in self.bookings.values()]
@@ -261,7 +275,8 @@ class SyncRun:
                          import_unmanaged=self.settings.sync.import_unmanaged, failures=self.failures,
                          drafts=self.drafts,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
-                         target_label="Google Calendar")
+                         target_label="Google Calendar", target_id_setting="[google] calendar_id",
+                         target_noun="events", importing=self._imported())
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", LINK_PAIR)

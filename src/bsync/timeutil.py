@@ -77,3 +77,31 @@ def format_duration(delta: timedelta) -> str:
     if seconds < 36 * 3600:
         return f"{seconds / 3600:.1f}h".replace(".0h", "h")
     return f"{seconds / 86400:.0f}d"
+
+
+DAY_WORDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DAY_EXAMPLES = "YYYY-MM-DD, today, tomorrow, or a weekday like monday or mon"
+
+
+def parse_day(text: str, today: date, *, weekday_from: date | None = None) -> date:
+    """A day on the command line: ``YYYY-MM-DD``, ``today``, ``tomorrow`` or a weekday name.
+
+    ``today`` is the caller's date in the business time zone (people say "tomorrow" in the
+    shop's time, not the server's).  A weekday (``monday`` or ``mon``, any case) is the next
+    such day *including today*: on a Monday, ``monday`` is today, not a week ahead, the
+    way "is Monday free?" is asked on a Monday morning.  ``weekday_from`` counts weekdays
+    from another day instead (the end of a range: ``--date fri --to mon`` spans the weekend).
+    """
+    word = text.strip().lower()
+    if word == "today":
+        return today
+    if word == "tomorrow":
+        return today + timedelta(days=1)
+    for index, name in enumerate(DAY_WORDS):
+        if word in (name, name[:3]):
+            start = weekday_from or today
+            return start + timedelta(days=(index - start.weekday()) % 7)
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not a day: {text!r} (give {DAY_EXAMPLES})") from None
