@@ -536,7 +536,8 @@ def test_sesami_duration_as_numeric_string_and_integer_id():
     ({"service": {"duration": 30}}, "booking.service.name"),
     ({"status": None}, "booking.status is missing"),
     ({"id": ""}, "booking.id"),
-    ({"appointment_time": "1900-03-29T14:00:00+02:00"}, "booking.appointment_time: suspicious time: starts in year 1900"),
+    ({"appointment_time": "1900-03-29T14:00:00+02:00"},
+     "booking.appointment_time: suspicious time: starts in year 1900"),
 ])
 def test_sesami_malformed(over, match):
     with pytest.raises(MalformedError, match=match):

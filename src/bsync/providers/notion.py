@@ -58,6 +58,7 @@ def fit_text(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
+
 # Property types each mapped field can be read from (and, where bsync writes it, written to).
 TEXT_TYPES = frozenset({"rich_text", "select", "status", "email", "phone_number", "url", "number", "formula"})
 WRITABLE_TEXT = frozenset({"rich_text", "select", "url"})
