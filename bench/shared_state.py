@@ -66,11 +66,15 @@ def bench(deliveries: int, rate: float, syncs: int) -> dict:
         stop = threading.Event()
         codes: dict[str, Counter] = {}
 
+        said: dict[str, str] = {}
+
         def loop(name: str, *args: str) -> None:
             codes[name] = Counter()
             while not stop.is_set():
-                code = subprocess.run(cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-                codes[name][code] += 1
+                run = subprocess.run(cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                codes[name][run.returncode] += 1
+                if run.returncode and run.stderr.strip():
+                    said[f"{name.split('-')[0]} exit {run.returncode}"] = run.stderr.strip().splitlines()[0][:160]
 
         loops = [threading.Thread(target=loop, args=(f"sync-{i}", "sync", "-q")) for i in range(syncs)]
         loops += [threading.Thread(target=loop, args=("remind", "remind", "-q")),
@@ -101,10 +105,11 @@ def bench(deliveries: int, rate: float, syncs: int) -> dict:
         for thread in loops:
             thread.join()
         drain_began = time.monotonic()
-        while time.monotonic() - drain_began < 600:
+        while time.monotonic() - drain_began < 600:  # every delivery processed and its booking in Notion
             with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as conn:
-                if not conn.execute("SELECT COUNT(*) FROM inbox WHERE status != 'done'").fetchone()[0]:
-                    break
+                left = conn.execute("SELECT COUNT(*) FROM inbox WHERE status != 'done'").fetchone()[0]
+            if not left and len(sandbox.notion.pages) >= len(accepted):
+                break
             time.sleep(0.2)
         drain_s = time.monotonic() - drain_began
         final_health = httpx.get(f"{base}/healthz").status_code
@@ -124,7 +129,7 @@ def bench(deliveries: int, rate: float, syncs: int) -> dict:
             "notion_pages": len(sandbox.notion.pages), "events": sandbox.google.event_count(sandbox.google.calendar_id),
             "drain_s": round(drain_s, 1), "final_healthz": final_health,
             "healthz_ms_max": round(max(health_ms), 1), "healthz_ms_median": round(sorted(health_ms)[len(health_ms) // 2], 1),
-            "serve_peak_rss_mb": round(rss, 1), "exit_codes": {k: dict(v) for k, v in codes.items()},
+            "serve_peak_rss_mb": round(rss, 1), "exit_codes": {k: dict(v) for k, v in codes.items()}, "messages": said,
             "serve_tracebacks": stderr.count("Traceback"),
         }
 
