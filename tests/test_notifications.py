@@ -364,13 +364,20 @@ def remind_killed_after(server, path: str, bsync, now: str) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, tmp_path):
+def uncertain_reminder_email(bsync, sandbox) -> str:
+    """A booking whose 2 h reminder email SendGrid accepted from a `bsync remind` killed before
+    it could record it; returns that run's --now."""
     bsync("sync")
     add(sandbox, start=at(15), phone=None)
     bsync("sync")
     sandbox.sendgrid.clear_messages()
     now = (at(15) - timedelta(hours=2)).isoformat()
     remind_killed_after(sandbox.sendgrid, "/v3/mail/send", bsync, now)
+    return now
+
+
+def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, tmp_path):
+    now = uncertain_reminder_email(bsync, sandbox)
     assert len(emails(sandbox)) == 1
     result = bsync("remind", "--now", now)
     assert result.exit_code == 1 and "uncertain" in result.stdout
@@ -388,12 +395,7 @@ def test_killed_between_send_and_record_is_uncertain_not_resent(bsync, sandbox, 
 
 @pytest.mark.parametrize("answer, resent, code", [(b"n\n", 0, 1), (b"y\n", 1, 0)])
 def test_resending_an_uncertain_email_asks_at_a_terminal(bsync, sandbox, answer, resent, code):
-    bsync("sync")
-    add(sandbox, start=at(15), phone=None)
-    bsync("sync")
-    sandbox.sendgrid.clear_messages()
-    now = (at(15) - timedelta(hours=2)).isoformat()
-    remind_killed_after(sandbox.sendgrid, "/v3/mail/send", bsync, now)
+    now = uncertain_reminder_email(bsync, sandbox)
     controller, terminal = pty.openpty()
     try:
         proc = subprocess.Popen([sys.executable, "-m", "bsync.cli", "remind", "--now", now, "--resend-uncertain",

@@ -57,4 +57,4 @@ def _bind_error(exc: OSError, host: str, port: int) -> UsageError:
                           hint="use 127.0.0.1 (behind a reverse proxy), 0.0.0.0, or an address of this machine "
                                "(--host or [server] host)")
     return UsageError(f"cannot listen on {address}: {exc.strerror or exc}",
-                      hint=f"check --host and --port ([server] host and port)")
+                      hint="check --host and --port ([server] host and port)")
