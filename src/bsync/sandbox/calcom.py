@@ -1192,19 +1192,20 @@ class CalcomSandbox(SandboxServer):
         return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
     def deliver(self, url: str, trigger: str, uid: str, secret: str | None, *,
-                timeout: float = 10.0, **extra: Any) -> httpx.Response:
+                timeout: float = 10.0, client: httpx.Client | None = None, **extra: Any) -> httpx.Response:
         """POST the webhook for ``trigger``/``uid`` to ``url`` as Cal.com does.
 
         Headers: ``Content-Type: application/json``, ``X-Cal-Signature-256`` (hex HMAC, or
         ``no-secret-provided`` when ``secret`` is None), ``X-Cal-Webhook-Version: 2021-10-20``;
-        redirects are not followed.
+        redirects are not followed.  ``client`` keeps one connection for a stream of
+        deliveries (a new client per call costs more than the post itself).
         """
         body = self.encode_body(self.webhook_payload(trigger, uid, **extra))
         signature = self.sign(body, secret) if secret else NO_SECRET
         headers = {"Content-Type": "application/json", "X-Cal-Signature-256": signature,
                    "X-Cal-Webhook-Version": WEBHOOK_VERSION}
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout,
-                              follow_redirects=False)
+        response = (client or httpx).post(url, content=body, headers=headers, timeout=timeout,
+                                          follow_redirects=False)
         with self.lock:
             self.deliveries.append({"url": url, "trigger": trigger, "uid": uid,
                                     "status": response.status_code, "body": body,
