@@ -85,19 +85,18 @@ def bench(deliveries: int, rate: float, syncs: int) -> dict:
         accepted, statuses, health_ms = [], Counter(), []
         for thread in loops:
             thread.start()
+        def after_each(i: int, r: httpx.Response) -> None:
+            statuses[r.status_code] += 1
+            if r.status_code == 202:
+                accepted.append(r.json()["delivery_id"])
+            if i % 50 == 0:
+                t = time.perf_counter()
+                httpx.get(f"{base}/healthz")
+                health_ms.append((time.perf_counter() - t) * 1000)
+
         began = time.monotonic()
-        with httpx.Client(timeout=30) as client:
-            for i, uid in enumerate(uids):
-                time.sleep(max(0.0, began + i / rate - time.monotonic()))
-                r = sandbox.calcom.deliver(f"{base}/webhooks/calcom", "BOOKING_CREATED", uid, CALCOM_WEBHOOK_SECRET,
-                                           client=client)
-                statuses[r.status_code] += 1
-                if r.status_code == 202:
-                    accepted.append(r.json()["delivery_id"])
-                if i % 50 == 0:
-                    t = time.perf_counter()
-                    client.get(f"{base}/healthz")
-                    health_ms.append((time.perf_counter() - t) * 1000)
+        sandbox.calcom.deliver_at_rate(f"{base}/webhooks/calcom", "BOOKING_CREATED", uids, CALCOM_WEBHOOK_SECRET,
+                                       rate=rate, on_each=after_each)
         sent_s = time.monotonic() - began
         stop.set()
         for thread in loops:

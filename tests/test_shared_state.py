@@ -85,13 +85,10 @@ def test_serve_sync_loops_and_remind_share_the_state_db(sandbox, bsync):
         for thread in loops:
             thread.start()
         began = time.monotonic()
-        with httpx.Client(timeout=30) as client:
-            for i, uid in enumerate(uids):
-                time.sleep(max(0.0, began + i / RATE - time.monotonic()))
-                response = sandbox.calcom.deliver(f"http://127.0.0.1:{port}/webhooks/calcom", "BOOKING_CREATED",
-                                                  uid, CALCOM_WEBHOOK_SECRET, client=client)
-                assert response.status_code == 202, response.text
-                accepted.append(response.json()["delivery_id"])
+        for response in sandbox.calcom.deliver_at_rate(f"http://127.0.0.1:{port}/webhooks/calcom", "BOOKING_CREATED",
+                                                       uids, CALCOM_WEBHOOK_SECRET, rate=RATE):
+            assert response.status_code == 202, response.text
+            accepted.append(response.json()["delivery_id"])
         sent_s = time.monotonic() - began
         # the worker and the loops contend for the run lock; let each kind win it at least once
         deadline = time.monotonic() + 90

@@ -92,6 +92,7 @@ import math
 import random
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -1190,6 +1191,20 @@ class CalcomSandbox(SandboxServer):
     def sign(body: bytes, secret: str) -> str:
         """``X-Cal-Signature-256``: hex HMAC-SHA256 of the exact body bytes with the secret."""
         return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+    def deliver_at_rate(self, url: str, trigger: str, uids: list[str], secret: str | None, *, rate: float,
+                        on_each: Callable[[int, httpx.Response], None] | None = None) -> list[httpx.Response]:
+        """:meth:`deliver` one webhook per uid, ``rate`` per second on one connection, as a
+        busy Cal.com account would; ``on_each(i, response)`` is called after each."""
+        responses: list[httpx.Response] = []
+        began = time.monotonic()
+        with httpx.Client(timeout=30) as client:
+            for i, uid in enumerate(uids):
+                time.sleep(max(0.0, began + i / rate - time.monotonic()))
+                responses.append(self.deliver(url, trigger, uid, secret, client=client))
+                if on_each is not None:
+                    on_each(i, responses[-1])
+        return responses
 
     def deliver(self, url: str, trigger: str, uid: str, secret: str | None, *,
                 timeout: float = 10.0, client: httpx.Client | None = None, **extra: Any) -> httpx.Response:
