@@ -21,7 +21,7 @@ The same inputs always give the same plan, so ``--plan`` shows exactly what appl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Literal, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Literal, Mapping, Sequence
 
 from bsync.model import COMMON_FIELDS
 from bsync.store import Link
@@ -36,7 +36,7 @@ WRITEBACK_FIELD = "source.target_id"
 SOURCE_PREFIX = "source."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceItem:
     key: str
     common: Mapping[str, Any]
@@ -47,7 +47,7 @@ class SourceItem:
     deleted: bool = False  # trashed (known from a full read or a fetch)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TargetItem:
     id: str
     key: str | None
@@ -63,7 +63,7 @@ class TargetItem:
         return bool(self.common.get("cancelled"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     op: Op
     source_id: str | None
@@ -101,7 +101,7 @@ class Action:
                 "changes": {k: list(v) for k, v in self.changes.items()}, "reason": self.reason}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     """A record that could not be synced (or, for a draft, is not to be yet), and why.
 
@@ -213,7 +213,7 @@ class _Ctx:
 
 def plan_sync(
     pair: str,
-    sources: Sequence[SourceItem],
+    sources: Iterable[SourceItem],
     links: Mapping[str, Link],
     targets: Mapping[str, TargetItem],
     *,
@@ -236,6 +236,8 @@ def plan_sync(
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
 
+    ``sources`` is iterated once, so it may be a generator (a full read of 100,000 bookings
+    then never holds all their items at once).
     ``source_complete``/``target_complete`` say whether a side was read in full (so an
     absent item is gone) or incrementally (an absent item is unchanged).
     ``drafts`` (ids are source keys) are records read but not ready to sync: each becomes a
@@ -252,10 +254,16 @@ def plan_sync(
     seen_sources: set[str] = set()
     claimed_targets: set[str] = set()
     by_key = {t.key: t for t in targets.values() if t.key}
-    link_by_target = {link.target_key: link for link in links.values() if not link.tombstone}
+    # Only membership is asked of it: a set of ids, not the links (which may be built on access).
+    link_by_target = {link.target_key for link in links.values() if not link.tombstone}
 
+    live_sources = 0
+    ended: set[str] = set()  # source keys deleted or cancelled (for the safety halt)
     for item in sources:
         seen_sources.add(item.key)
+        if item.deleted or item.common.get("cancelled"):
+            ended.add(item.key)
+        live_sources += not item.deleted
         link = links.get(item.key)
         if link is not None and not link.tombstone:
             target = targets.get(link.target_key)
@@ -272,8 +280,11 @@ def plan_sync(
             claimed_targets.add(target.id)
         actions.append(_plan_unlinked_source(ctx, item, target))
 
-    for key, link in sorted(links.items()):
-        if key in seen_sources or link.tombstone:
+    for key in sorted(links):  # keys first: the links of sources seen above are not built again
+        if key in seen_sources:
+            continue
+        link = links[key]
+        if link.tombstone:
             continue
         claimed_targets.add(link.target_key)
         if _record_id(key) in failed or key in failed:
@@ -301,7 +312,7 @@ def plan_sync(
     actions = [a for a in actions if a is not None]
     plan = Plan(pair, actions, [*failures, *refused], needs_source=ctx.needs_source,
                 needs_target=ctx.needs_target)
-    plan.halt = _safety_halt(plan, sources, links, targets, [*failures, *drafts], max_delete,
+    plan.halt = _safety_halt(plan, live_sources, ended, links, targets, [*failures, *drafts], max_delete,
                              source_complete=source_complete, target_complete=target_complete,
                              source_label=source_label, target_label=target_label,
                              target_id_setting=target_id_setting, target_noun=target_noun)
@@ -313,7 +324,7 @@ def _record_id(key: str) -> str:
 
 
 def _foreign_recorded_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
-                             link_by_target: Mapping[str, Link]) -> TargetItem | None:
+                             link_by_target: Collection[str]) -> TargetItem | None:
     """The live event an unlinked booking records that bsync did not make (no key, linked to no
     booking, not the booking's own id, not an interrupted import of it), or None.
 
@@ -339,7 +350,7 @@ def _foreign_reason(ctx: _Ctx, target: TargetItem) -> str:
 
 
 def _find_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
-                 by_key: Mapping[str, TargetItem], link_by_target: Mapping[str, Link]) -> TargetItem | None:
+                 by_key: Mapping[str, TargetItem], link_by_target: Collection[str]) -> TargetItem | None:
     """An existing event for an unlinked booking: the one it records, one claiming it, or its id."""
     for candidate in (targets.get(item.recorded_target_id or ""), by_key.get(item.key),
                       targets.get(ctx.target_id_for(item.key))):
@@ -439,7 +450,7 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         op = "skip"
         reason = "up to date" if not adopt else "adopting the existing event"
     return Action(op, key, target_id, changes, reason, label=label, target_write=target_write,
-                  source_write=source_write, merged=merged, refresh_link=refresh)
+                  source_write=source_write, merged=merged if op != "skip" or refresh else None, refresh_link=refresh)
 
 
 def _edit_beats_delete(ctx: _Ctx, target: TargetItem | None, snapshot: Mapping[str, Any] | None,
@@ -569,7 +580,7 @@ def _expects_live_event(link: Link) -> bool:
     return not link.tombstone and not (link.snapshot or {}).get("cancelled")
 
 
-def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, Link],
+def _safety_halt(plan: Plan, live_sources: int, ended: Collection[str], links: Mapping[str, Link],
                  targets: Mapping[str, TargetItem], failures: Sequence[Failure],
                  max_delete: Callable[[int], float], *, source_complete: bool, target_complete: bool,
                  source_label: str, target_label: str, target_id_setting: str, target_noun: str) -> str | None:
@@ -580,16 +591,20 @@ def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, 
     ``max_delete`` allows on either side (events cancelled in the target, bookings cancelled in
     the source), means a wrong id or a wiped store far more often than a real mass cancellation.
     One removal never halts, so a business with a single booking can still cancel it.
+    ``live_sources`` counts the source items not deleted; ``ended`` holds the keys of those
+    deleted or cancelled.
     """
-    mapped = sum(1 for link in links.values() if not link.tombstone)
-    live = [link for link in links.values() if _expects_live_event(link)]
-    live_sources = [s for s in sources if not s.deleted]
+    mapped = 0
+    live: list[tuple[str, str]] = []  # (booking, event) ids, not the links: those may be built on access
+    for link in links.values():
+        mapped += not link.tombstone
+        if _expects_live_event(link):
+            live.append((link.source_key, link.target_key))
     if len(live) > 1 and source_complete and not live_sources and not failures:
         return (f"{source_label} returned no bookings while {len(live)} are linked to events; refusing to "
                 f"remove their events (check the database id and the integration's access)")
-    ended = {s.key for s in sources if s.deleted or s.common.get("cancelled")}
-    live = [link for link in live if link.source_key not in ended]  # both sides agree on those
-    if len(live) > 1 and all(_event_gone(targets.get(link.target_key), target_complete) for link in live):
+    live = [ids for ids in live if ids[0] not in ended]  # both sides agree on those
+    if len(live) > 1 and all(_event_gone(targets.get(target_key), target_complete) for _, target_key in live):
         return (f"{target_label} returned none of the {target_noun} linked to {len(live)} bookings (all deleted "
                 f"or missing): was it wiped, or is {target_id_setting} wrong?")
     allowed = max_delete(mapped)

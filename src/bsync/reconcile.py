@@ -192,8 +192,11 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
 
     for pair, pair_links, present in ((LINK_PAIR, links, events), (PLATFORM_LINKS, platform_links, bookings)):
         sources = bookings if pair == LINK_PAIR else {b.key: b for b in platform_bookings}
-        for key, link in sorted(pair_links.items()):
-            if link.tombstone or key in sources or key in bad:
+        for key in sorted(pair_links):  # keys first: links are only built for the sources gone
+            if key in sources or key in bad:
+                continue
+            link = pair_links[key]
+            if link.tombstone:
                 continue
             target = present.get(link.target_key)
             target_gone = target is None or (isinstance(target, TargetItem) and target.cancelled)
@@ -351,8 +354,17 @@ def run_reconcile(settings: Settings, *, fix: bool = False, plan_only: bool = Fa
     return result
 
 
+def _reading_store(settings: Settings, plan_only: bool) -> Store:
+    """The state DB to compare against: the file itself (the run is recorded in it anyway),
+    or for ``--fix --plan``, which writes nothing anywhere, an in-memory copy.
+
+    Why not always the copy: at 100,000 bookings the copy alone holds the whole DB in memory.
+    """
+    return Store.open_readonly(settings.state_path) if plan_only else Store.open(settings.state_path)
+
+
 def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | None) -> ReconcileResult:
-    with Store.open_readonly(settings.state_path) as store:
+    with _reading_store(settings, plan_only) as store:
         report, events = read_all(settings, store)
     result = ReconcileResult(report)
     if not fix:
@@ -388,6 +400,6 @@ def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | 
         result.fixed["links_removed"] = removed_links
     if plan_only:
         return result
-    with Store.open_readonly(settings.state_path) as store:
+    with _reading_store(settings, plan_only) as store:
         result.after = check(settings, store)
     return result

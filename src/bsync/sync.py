@@ -19,6 +19,7 @@ import json
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, Callable, Iterator
 
 from bsync.apply import ApplyContext, RunCounts, Summary, apply_plan
@@ -195,7 +196,7 @@ class SyncRun:
         recurring ones (staff meetings, opening hours) are not bookings either."""
         today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
         by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
-        linked = {link.target_key for link in self.store.links(LINK_PAIR).values()}
+        linked = self.store.links(LINK_PAIR).target_keys()
         recorded = {b.target_ids.get("gcal") for b in self.bookings.values()}  # the planner judges those
         for event_id, item in list(self.targets.items()):
             if item.key is not None or event_id in linked or event_id in recorded:
@@ -257,9 +258,10 @@ class SyncRun:
         return {key.split(":", 1)[1] for key in keys if key.startswith("gcal:")}
 
     def _plan_once(self, links: dict) -> Plan:
-        sources = [source_item(b) for b in self.bookings.values()]
-        sources += [SourceItem(key, {}, deleted=True) for key in sorted(self.deleted_sources)
-                    if key not in self.bookings]
+        # A generator: each booking's item lives only while the planner looks at it.
+        sources = chain((source_item(b) for b in self.bookings.values()),
+                        (SourceItem(key, {}, deleted=True) for key in sorted(self.deleted_sources)
+                         if key not in self.bookings))
         target = self.target
 
         def render(key: str, merged: dict[str, Any]) -> Any:

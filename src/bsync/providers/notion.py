@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Collection, Iterator, TypeVar
@@ -347,8 +348,7 @@ class NotionSource:
         except RecordError as exc:
             out.failures.append(Failure(exc.record_id, exc.reason, self._title(page)))
             return
-        self._pages[booking.key] = page["id"]
-        out.bookings.append(booking)
+        out.bookings.append(booking)  # its key names the page: nothing to remember in _pages
 
     def _title(self, page: dict[str, Any]) -> str:
         """The page's title as written (for naming a failed or draft page), or ""."""
@@ -391,7 +391,12 @@ class NotionSource:
         def text(name: str | None) -> str | None:
             return read_property_text(props.get(name)) if name else None
 
-        zone_name = text(p.timezone) or self.default_timezone
+        def label(name: str | None) -> str | None:
+            """A value many pages share (a zone, service, staff member): one string for all of them."""
+            value = text(name)
+            return sys.intern(value) if value else value
+
+        zone_name = label(p.timezone) or self.default_timezone
         try:
             zone = ZoneInfo(zone_name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -420,13 +425,13 @@ class NotionSource:
             timezone=zone_name,
             status=Status(status),
             customer=Customer(text(p.customer_name), text(p.email), text(p.phone)),
-            service=text(p.service),
+            service=label(p.service),
             service_duration=None if all_day else int((end - start).total_seconds() // 60),
-            staff=text(p.staff),
+            staff=label(p.staff),
             notes=text(p.notes),
             location=text(p.location),
             links={"external_id": v} if (v := text(p.external_id)) else {},
-            source=text(p.source) or "notion",
+            source=label(p.source) or "notion",
             updated_at=parse_instant(page["last_edited_time"]) if page.get("last_edited_time") else None,
             target_ids={"gcal": v} if (v := text(p.calendar_event_id)) else {},
             notifications_off=opted_out(props.get(p.notifications)) if p.notifications else False,
