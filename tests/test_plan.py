@@ -312,6 +312,29 @@ def test_bookings_cancelled_on_both_sides_do_not_halt():
     assert p.halt is None and p.count("skip") == 2
 
 
+def test_sources_may_stream_from_a_generator():
+    """A full read of 100,000 bookings hands the planner a generator: it is read once, and the
+    plan (safety halt included) is the same as from a list."""
+    keys = [f"n:{i}" for i in range(5)]
+    sources = [src("n:0"), src("n:1", c=common(title="Moved")), src("n:9", recorded=None)]
+    links, targets = [link(k) for k in keys], [tgt(k) for k in keys]
+    listed = plan(sources, links, targets)
+    streamed = plan_sync("p", iter(sources), {l.source_key: l for l in links}, {t.id: t for t in targets},
+                         directions=BOTH, render=lambda key, merged: render_of(merged),
+                         target_hash=lambda f: fhash(f), target_id_for=tid)
+    assert streamed.actions == listed.actions and streamed.halt == listed.halt
+    assert listed.count("delete") == 3 and listed.count("create") == 1 and "3 of 5" in listed.halt
+    empty = plan_sync("p", iter(()), {l.source_key: l for l in links}, {t.id: t for t in targets},
+                      render=lambda key, merged: None, target_hash=fhash, target_id_for=tid)
+    assert empty.halt and "no bookings" in empty.halt
+
+
+def test_an_up_to_date_pair_keeps_no_merged_copy():
+    """100,000 unchanged bookings make 100,000 skips: they carry nothing apply would not use."""
+    a = only(plan([src()], [link()], [tgt()]))
+    assert a.op == "skip" and not a.refresh_link and a.merged is None
+
+
 def test_mass_deletion_halts_but_one_deletion_never_does():
     keys = [f"n:{i}" for i in range(4)]
     p = plan([src("n:0")], [link(k) for k in keys], [tgt(k) for k in keys])

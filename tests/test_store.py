@@ -44,6 +44,26 @@ def test_readonly_copy_never_touches_the_file(tmp_path):
     assert not (tmp_path / "absent.db").exists()
 
 
+def test_links_are_read_from_the_db_as_they_are_looked_at(tmp_path):
+    """store.links() holds no rows: lookups and iteration read the DB, so a 100,000-link state
+    is never in memory at once, and the map shows the run's own writes."""
+    with Store.open(tmp_path / "s.db") as store:
+        store.save_link("p", "n:2", "ev2", snapshot={"title": "Two"}, target_fields={"title": "Two"})
+        store.save_link("p", "n:1", "ev1", tombstone=True)
+        store.save_link("other", "n:3", "ev3")
+        links = store.links("p")
+        assert len(links) == 2 and "n:1" in links and "n:3" not in links
+        assert list(links) == ["n:1", "n:2"] and [k for k, _ in links.items()] == ["n:1", "n:2"]
+        assert links["n:2"].snapshot == {"title": "Two"} and links.get("n:3") is None
+        assert links.target_keys() == {"ev1", "ev2"} and links.target_keys(live_only=True) == {"ev2"}
+        with pytest.raises(KeyError):
+            links["n:3"]
+        store.save_link("p", "n:4", "ev4")  # written after the map was made: it shows
+        assert links["n:4"].target_key == "ev4" and len(links) == 3
+        store.delete_link("p", "n:2")
+        assert "n:2" not in links and [link.source_key for link in links.values()] == ["n:1", "n:4"]
+
+
 def test_link_unique_on_both_sides(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
         store.save_link("p", "n:1", "ev1")
