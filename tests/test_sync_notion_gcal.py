@@ -141,6 +141,29 @@ def test_existing_event_with_the_deterministic_id_is_adopted(sandbox, bsync):
     assert event_of(sandbox, page)["summary"] == "Rex"
 
 
+def test_a_full_read_holds_each_shared_value_once(sandbox, bsync):
+    """At 100,000 bookings every string counts: a booking and its event read back share their
+    title, key and event id (and pages their zone and staff member) as one object each."""
+    add(sandbox, "Rex groom", start=at(2026, 12, 1, 10), end=at(2026, 12, 1, 11), staff="Anna",
+        timezone="Europe/Warsaw")
+    add(sandbox, "Bella bath", start=at(2026, 12, 2, 10), end=at(2026, 12, 2, 11), staff="Anna",
+        timezone="Europe/Warsaw")
+    assert bsync("sync").exit_code == 0
+    from bsync.config import load_config
+    from bsync.sync import build_gcal_target, build_notion_source
+
+    settings = load_config(bsync.config)
+    bookings = build_notion_source(settings).read_bookings().bookings
+    target = build_gcal_target(settings)
+    events = {item.key: item for item in target.read_changes(None)[0].values()}
+    target.close()
+    for booking in bookings:
+        event = events[booking.key]
+        assert event.key is booking.key and event.id is booking.target_ids["gcal"]
+        assert event.common["title"] is booking.title
+    assert bookings[0].staff is bookings[1].staff and bookings[0].timezone is bookings[1].timezone
+
+
 def test_insert_that_hits_409_adopts_the_event(sandbox, bsync):
     """The event exists but the listing missed it (e.g. created in the same second): 409 → adopt."""
     page = add(sandbox, "Rex", start=at(2026, 12, 1, 10), end=at(2026, 12, 1, 11))

@@ -32,7 +32,7 @@ from googleapiclient.http import BatchHttpRequest
 from bsync.auth import SCOPES, load_credentials, save_credentials  # noqa: F401 - re-exported
 from bsync.config import GoogleConfig
 from bsync.errors import AuthError, ConfigError, RemoteError, RemoteUnavailableError
-from bsync.model import Booking
+from bsync.model import Booking, shared
 from bsync.plan import TargetItem
 from bsync.providers.base import WriteResult
 from bsync.retry import Failure as CallFailure
@@ -434,10 +434,10 @@ def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:
     guests = sorted(a.get("email", "") for a in event.get("attendees") or []
                     if not a.get("organizer") and not a.get("self"))
     return {
-        "title": event.get("summary") or "",
+        "title": shared(event.get("summary")) or "",
         "start": _when(event.get("start")),
         "end": _when(event.get("end")),
-        "timezone": (event.get("start") or {}).get("timeZone"),
+        "timezone": shared((event.get("start") or {}).get("timeZone")),
         "description": event.get("description") or "",
         "location": event.get("location") or "",
         "attendee": ", ".join(guests) or None,  # Google may add the organizer; it isn't ours
@@ -461,7 +461,7 @@ def to_target_item(event: Mapping[str, Any]) -> TargetItem:
     key = ((event.get("extendedProperties") or {}).get("private") or {}).get(KEY_PROPERTY)
     fields = event_fields(event)
     common = event_common(event, fields)
-    return TargetItem(id=event["id"], key=key, common=common, fields=fields,
+    return TargetItem(id=shared(event["id"]), key=shared(key), common=common, fields=fields,
                       hash=fields_hash(fields, common["cancelled"]),
                       updated=parse_instant(event["updated"]).isoformat(timespec="microseconds") if event.get("updated") else None,
                       recurring=bool(event.get("recurrence") or event.get("recurringEventId")),

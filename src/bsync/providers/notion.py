@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Collection, Iterator, TypeVar
@@ -22,7 +21,8 @@ from notion_client.errors import APIResponseError, HTTPResponseError, RequestTim
 
 from bsync.config import NotionConfig
 from bsync.errors import AuthError, ConfigError, RecordError, RemoteError
-from bsync.model import EMAIL_RE, Booking, Customer, Status, booking_common, parse_when, validate_booking, when_value
+from bsync.model import (EMAIL_RE, Booking, Customer, Status, booking_common, parse_when, shared, validate_booking,
+                          when_value)
 from bsync.plan import Failure, TargetItem
 from bsync.providers.base import SourceRead, WriteResult
 from bsync.retry import Failure as CallFailure
@@ -391,12 +391,7 @@ class NotionSource:
         def text(name: str | None) -> str | None:
             return read_property_text(props.get(name)) if name else None
 
-        def label(name: str | None) -> str | None:
-            """A value many pages share (a zone, service, staff member): one string for all of them."""
-            value = text(name)
-            return sys.intern(value) if value else value
-
-        zone_name = label(p.timezone) or self.default_timezone
+        zone_name = shared(text(p.timezone)) or self.default_timezone
         try:
             zone = ZoneInfo(zone_name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -417,23 +412,23 @@ class NotionSource:
         start, end, all_day = self._read_when(page_id, props, zone)
         title = text(p.title) or ""
         booking = Booking(
-            key=f"notion:{page_id}",
-            title=title,
+            key=shared(f"notion:{page_id}"),
+            title=shared(title),
             start=start,
             end=end,
             all_day=all_day,
             timezone=zone_name,
             status=Status(status),
             customer=Customer(text(p.customer_name), text(p.email), text(p.phone)),
-            service=label(p.service),
+            service=shared(text(p.service)),
             service_duration=None if all_day else int((end - start).total_seconds() // 60),
-            staff=label(p.staff),
+            staff=shared(text(p.staff)),
             notes=text(p.notes),
             location=text(p.location),
             links={"external_id": v} if (v := text(p.external_id)) else {},
-            source=label(p.source) or "notion",
+            source=shared(text(p.source)) or "notion",
             updated_at=parse_instant(page["last_edited_time"]) if page.get("last_edited_time") else None,
-            target_ids={"gcal": v} if (v := text(p.calendar_event_id)) else {},
+            target_ids={"gcal": v} if (v := shared(text(p.calendar_event_id))) else {},
             notifications_off=opted_out(props.get(p.notifications)) if p.notifications else False,
         )
         return validate_booking(booking, page_id)
