@@ -44,14 +44,15 @@ def test_readonly_copy_never_touches_the_file(tmp_path):
     assert not (tmp_path / "absent.db").exists()
 
 
-def test_links_are_read_from_the_db_as_they_are_looked_at(tmp_path):
-    """store.links() holds no rows: lookups and iteration read the DB, so a 100,000-link state
+def test_link_map_reads_the_db_as_it_is_looked_at(tmp_path):
+    """store.link_map() holds no rows: lookups and iteration read the DB, so a 100,000-link state
     is never in memory at once, and the map shows the run's own writes."""
     with Store.open(tmp_path / "s.db") as store:
         store.save_link("p", "n:2", "ev2", snapshot={"title": "Two"}, target_fields={"title": "Two"})
         store.save_link("p", "n:1", "ev1", tombstone=True)
         store.save_link("other", "n:3", "ev3")
-        links = store.links("p")
+        assert set(store.links("p")) == {"n:1", "n:2"}  # the plain dict, for small uses
+        links = store.link_map("p")
         assert len(links) == 2 and "n:1" in links and "n:3" not in links
         assert list(links) == ["n:1", "n:2"] and [k for k, _ in links.items()] == ["n:1", "n:2"]
         assert links["n:2"].snapshot == {"title": "Two"} and links.get("n:3") is None

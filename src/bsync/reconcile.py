@@ -304,8 +304,8 @@ def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, Target
     platform_bookings = [b for platform in PLATFORMS for b in store.load_bookings(platform)]
     journal = store.journal_entries(("intent", "failed", "dead"), limit=1000, sync_only=True)
 
-    drift = find_drift(bookings=bookings, events=events, links=store.links(LINK_PAIR),
-                       platform_bookings=platform_bookings, platform_links=store.links(PLATFORM_LINKS),
+    drift = find_drift(bookings=bookings, events=events, links=store.link_map(LINK_PAIR),
+                       platform_bookings=platform_bookings, platform_links=store.link_map(PLATFORM_LINKS),
                        journal=journal, now=now_utc(), bad_pages=[f.id for f in read.failures],
                        event_id_for=event_id_for, tz=settings.tz)
     report = Report(drift, {"bookings": len(bookings), "events": len(events),

@@ -30,6 +30,7 @@ import sqlite_utils
 
 from bsync.errors import LockHeldError, StateError
 from bsync.failures import state_error as _state_error  # one classifier, shared with the CLI
+from bsync.model import shared
 from bsync.timeutil import now_utc
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -179,7 +180,8 @@ class Link:
 
     @classmethod
     def from_row(cls, row: Any) -> "Link":
-        return cls(*row[:7], bool(row[7]), row[8], json.loads(row[9]) if row[9] else None,
+        """The link of a ``links`` row (its ids shared with the records read, see ``shared``)."""
+        return cls(row[0], shared(row[1]), shared(row[2]), *row[3:7], bool(row[7]), row[8], json.loads(row[9]) if row[9] else None,
                    json.loads(row[10]) if row[10] else None, json.loads(row[11]) if row[11] else None)
 
 
@@ -230,8 +232,8 @@ class LinkMap(Mapping[str, Link]):
     def target_keys(self, *, live_only: bool = False) -> set[str]:
         """The linked target ids (only of non-tombstone links with ``live_only``), without the links."""
         where = " AND tombstone = 0" if live_only else ""
-        return {row[0] for row in self._db.execute(f"SELECT target_key FROM links WHERE pair = ?{where}",
-                                                   [self._pair])}
+        return {shared(row[0]) for row in self._db.execute(f"SELECT target_key FROM links WHERE pair = ?{where}",
+                                                           [self._pair])}
 
 
 def _now() -> str:
@@ -418,8 +420,15 @@ class Store:
         conn.execute("COMMIT")
 
     # -- links ----------------------------------------------------------------------------
-    def links(self, pair: str) -> LinkMap:
-        """All links of a pair, keyed by source key (read from the DB as they are looked at)."""
+    def links(self, pair: str) -> dict[str, Link]:
+        """All links of a pair, keyed by source key (see :meth:`link_map` for a full read)."""
+        return dict(self.link_map(pair).items())
+
+    def link_map(self, pair: str) -> LinkMap:
+        """All links of a pair, read from the DB as they are looked at (while the store is open).
+
+        What a run over every booking uses: the links are never all in memory at once.
+        """
         return LinkMap(self.db, pair)
 
     def links_get(self, pair: str, source_key: str) -> Link | None:

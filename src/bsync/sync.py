@@ -196,7 +196,7 @@ class SyncRun:
         recurring ones (staff meetings, opening hours) are not bookings either."""
         today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
         by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
-        linked = self.store.links(LINK_PAIR).target_keys()
+        linked = self.store.link_map(LINK_PAIR).target_keys()
         recorded = {b.target_ids.get("gcal") for b in self.bookings.values()}  # the planner judges those
         for event_id, item in list(self.targets.items()):
             if item.key is not None or event_id in linked or event_id in recorded:
@@ -234,7 +234,7 @@ class SyncRun:
 
     # -- planning -----------------------------------------------------------------------
     def plan(self) -> Plan:
-        links = self.store.links(LINK_PAIR)
+        links = self.store.link_map(LINK_PAIR)
         fetched: set[str] = set()
         for _ in range(3):  # an incremental plan may ask for records it didn't see; load, plan again
             plan = self._plan_once(links)
