@@ -296,18 +296,30 @@ def test_expired_sync_token_falls_back_to_a_full_read(sandbox, bsync, cal):
     assert writes(sandbox) == []
 
 
-def test_no_change_rerun_costs_two_requests(sandbox, bsync):
-    for i in range(5):
-        add(sandbox, f"B{i}", at(8 + i), at(9 + i))
+@pytest.mark.parametrize("upcoming", [5, 230])
+def test_no_change_rerun_costs_two_requests_and_one_per_100_upcoming(sandbox, bsync, monkeypatch, upcoming):
+    # Notion's clock runs 10 minutes behind, so the first run's write-backs are older than the
+    # next run's edited-pages window (which overlaps the previous run by two minutes).
+    monkeypatch.setattr(sandbox.notion, "clock", lambda: datetime.now(ZoneInfo("UTC")) - timedelta(minutes=10))
+    for i in range(upcoming):
+        day = DAY + timedelta(days=i % 9)
+        add(sandbox, f"B{i}", at(8 + i % 10, day=day), at(9 + i % 10, day=day))
+    later = DAY + timedelta(days=30)  # beyond the trash window: not read again
+    add(sandbox, "Later", at(9, day=later), at(10, day=later))
     synced(bsync)
     sandbox.clear_requests()
     summary = synced(bsync)
-    assert summary["requests"] == 2  # one Notion query since the cursor, one Google list with the sync token
-    assert len(sandbox.notion.requests) == 1 and len(sandbox.google.requests) == 1
+    # one Notion query since the cursor, the trash window's (100 bookings a request), one Google
+    # list with the sync token
+    window_reads = -(-upcoming // 100)
+    assert summary["requests"] == 2 + window_reads
+    assert len(sandbox.notion.requests) == 1 + window_reads and len(sandbox.google.requests) == 1
+    assert writes(sandbox) == []
 
 
 @pytest.mark.parametrize("day", [date(2026, 3, 29), date(2026, 10, 25)])
 def test_dst_and_all_day_bookings_survive_a_round_trip(sandbox, bsync, cal, day):
+    bsync.configure(history="all")  # these days are past
     timed = add(sandbox, "DST day", at(10, day=day), at(11, day=day))
     allday = sandbox.notion.create_page(booking_properties("Closed", start=day, end=day + timedelta(days=1)))["id"]
     synced(bsync)
@@ -366,7 +378,8 @@ def test_a_write_that_keeps_failing_becomes_dead_and_retry_revives_it(sandbox, b
 
 
 def test_since_reads_pages_edited_in_that_window(sandbox, bsync):
-    page = add(sandbox, "Rex", at(10), at(11))
+    later = DAY + timedelta(days=30)  # beyond the trash window, which reads upcoming pages every run
+    page = add(sandbox, "Rex", at(10, day=later), at(11, day=later))
     synced(bsync)
     sandbox.notion.clock = lambda: datetime.now(ZoneInfo("UTC")) - timedelta(hours=5)  # an old, missed edit
     sandbox.notion.update_page(page, properties={"Name": {"title": [{"text": {"content": "Rex (old edit)"}}]}})

@@ -248,7 +248,9 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
         if ctx.json:
             render.print_json(ctx.out, result.plan.as_json())
         else:
-            render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0, tz=settings.tz)
+            render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0, tz=settings.tz,
+                              history=settings.sync.history,
+                              pages_per_second=settings.notion.requests_per_second if settings.notion else None)
         return 1 if result.plan.failures or result.plan.halt else 0
     assert result.summary is not None
     if ctx.json and ctx.held_json is not None:

@@ -125,6 +125,7 @@ class Plan:
     halt: str | None = None  # why apply must not run without --force
     needs_source: set[str] = field(default_factory=set)  # source keys to load fully, then plan again
     needs_target: set[str] = field(default_factory=set)  # target ids worth fetching before planning again
+    outside_horizon: int = 0  # bookings read that ended before the history horizon: left alone
 
     def count(self, op: Op) -> int:
         return sum(1 for a in self.actions if a.op == op)
@@ -135,7 +136,13 @@ class Plan:
             out["failures"] = [f.as_json() for f in self.failures]
         if self.halt:
             out["halt"] = self.halt
+        if self.outside_horizon:
+            out["outside_horizon"] = self.outside_horizon
         return out
+
+    def source_writes(self) -> int:
+        """How many source records (Notion pages) applying the plan writes: one request each."""
+        return sum(1 for a in self.actions if a.source_write or a.writeback)
 
 
 def diff_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -233,6 +240,7 @@ def plan_sync(
     target_id_setting: str = "the target's id",
     target_noun: str = "items",
     importing: Collection[str] = (),
+    past: Collection[str] = (),
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
 
@@ -243,6 +251,9 @@ def plan_sync(
     ``target_id_setting`` names the setting that picks the target and ``target_noun`` what it
     holds ("events"), for the safety halt's message.  ``importing``: target ids an earlier run
     began importing (a source record recording one of them was made by that import).
+    ``past``: source keys of bookings that ended before the history horizon.  They are left
+    alone: no action for them, their links, or events claiming them (a first sync of years of
+    bookings must not create or write back thousands of old ones), and they are counted.
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
                target_complete, source_label, target_label, import_unmanaged, frozenset(importing))
@@ -253,14 +264,25 @@ def plan_sync(
     claimed_targets: set[str] = set()
     by_key = {t.key: t for t in targets.values() if t.key}
     link_by_target = {link.target_key: link for link in links.values() if not link.tombstone}
+    past = frozenset(past)
+    outside_horizon = 0
 
     for item in sources:
         seen_sources.add(item.key)
         link = links.get(item.key)
+        if item.key in past:
+            outside_horizon += 1
+            claimed_targets.update(t.id for t in (by_key.get(item.key),) if t is not None)
+            if link is not None and not link.tombstone:
+                claimed_targets.add(link.target_key)
+            continue
         if link is not None and not link.tombstone:
             target = targets.get(link.target_key)
             claimed_targets.add(link.target_key)
-            actions.append(_plan_linked(ctx, item, target, link))
+            if item.deleted:  # found trashed by a fetch or the trash window: as a full read would
+                actions.append(_plan_source_deleted(ctx, item.key, target, link))
+            else:
+                actions.append(_plan_linked(ctx, item, target, link))
             continue
         foreign = _foreign_recorded_target(ctx, item, targets, link_by_target)
         if foreign is not None:  # never take over an event bsync did not make
@@ -276,7 +298,7 @@ def plan_sync(
         if key in seen_sources or link.tombstone:
             continue
         claimed_targets.add(link.target_key)
-        if _record_id(key) in failed or key in failed:
+        if _record_id(key) in failed or key in failed or key in past:
             continue  # a record we could not read is not a record that was deleted
         target = targets.get(link.target_key)
         if source_complete:
@@ -287,7 +309,7 @@ def plan_sync(
             actions.append(_plan_linked(ctx, None, None, link))
 
     for target in targets.values():
-        if target.id in claimed_targets:
+        if target.id in claimed_targets or target.key in past:
             continue
         action = _plan_unlinked_target(ctx, target, links, source_complete)
         if action is not None:
@@ -300,8 +322,8 @@ def plan_sync(
 
     actions = [a for a in actions if a is not None]
     plan = Plan(pair, actions, [*failures, *refused], needs_source=ctx.needs_source,
-                needs_target=ctx.needs_target)
-    plan.halt = _safety_halt(plan, sources, links, targets, [*failures, *drafts], max_delete,
+                needs_target=ctx.needs_target, outside_horizon=outside_horizon)
+    plan.halt = _safety_halt(plan, sources, links, targets, [*failures, *drafts], max_delete, past,
                              source_complete=source_complete, target_complete=target_complete,
                              source_label=source_label, target_label=target_label,
                              target_id_setting=target_id_setting, target_noun=target_noun)
@@ -571,7 +593,7 @@ def _expects_live_event(link: Link) -> bool:
 
 def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, Link],
                  targets: Mapping[str, TargetItem], failures: Sequence[Failure],
-                 max_delete: Callable[[int], float], *, source_complete: bool, target_complete: bool,
+                 max_delete: Callable[[int], float], past: Collection[str], *, source_complete: bool, target_complete: bool,
                  source_label: str, target_label: str, target_id_setting: str, target_noun: str) -> str | None:
     """Why the plan must not run without --force, or None.
 
@@ -587,8 +609,8 @@ def _safety_halt(plan: Plan, sources: Sequence[SourceItem], links: Mapping[str, 
     if len(live) > 1 and source_complete and not live_sources and not failures:
         return (f"{source_label} returned no bookings while {len(live)} are linked to events; refusing to "
                 f"remove their events (check the database id and the integration's access)")
-    ended = {s.key for s in sources if s.deleted or s.common.get("cancelled")}
-    live = [link for link in live if link.source_key not in ended]  # both sides agree on those
+    ended = {s.key for s in sources if s.deleted or s.common.get("cancelled")} | set(past)
+    live = [link for link in live if link.source_key not in ended]  # both sides agree on those (or left alone)
     if len(live) > 1 and all(_event_gone(targets.get(link.target_key), target_complete) for link in live):
         return (f"{target_label} returned none of the {target_noun} linked to {len(live)} bookings (all deleted "
                 f"or missing): was it wiped, or is {target_id_setting} wrong?")

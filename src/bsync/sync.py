@@ -9,8 +9,11 @@ rounded down to the minute, so the window overlaps the previous one and unchange
 are recognised by their content hash), Google events changed since the stored
 ``syncToken`` (a 410 falls back to a full read).  Notion queries cannot return trashed
 pages, so their absence is only visible in a full read: one happens on ``--full``, on the
-first run, and whenever the last one is older than ``[sync] full_every``.  Cursors are
-saved only after the run's writes are committed.
+first run, and whenever the last one is older than ``[sync] full_every``.  Between full
+reads, each run also reads the bookings starting within ``[sync] trash_window`` ahead: a
+linked upcoming booking missing from both reads was trashed, and its slot is freed now.
+Bookings that ended before ``[sync] history`` ago are left alone.  Cursors are saved only
+after the run's writes are committed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Callable, Iterator
 from bsync.apply import ApplyContext, RunCounts, Summary, apply_plan
 from bsync.config import Settings
 from bsync.errors import BsyncError, SafetyHaltError, UsageError
-from bsync.model import Booking, apply_common, booking_common
+from bsync.model import Booking, apply_common, booking_common, parse_when
 from bsync.plan import Action, Failure, Plan, SourceItem, TargetItem, plan_sync
 from bsync.providers.gcal import GoogleCalendarTarget, fields_hash
 from bsync.providers.notion import NotionSource
@@ -37,6 +40,8 @@ GCAL_TO_NOTION = "gcal-to-notion"
 LINK_PAIR = "notion+gcal"  # both directions share one mapping
 DIRECTIONS = {NOTION_TO_GCAL: "push", GCAL_TO_NOTION: "pull"}
 NOTION_OVERLAP = timedelta(minutes=2)  # last_edited_time is rounded down to the minute
+IN_PROGRESS = timedelta(days=1)  # the trash window reaches back this far: a booking under way counts
+TRASH_CONFIRM_MAX = 5  # up to this many missing pages are confirmed trashed with one GET each
 
 
 @dataclass
@@ -136,6 +141,8 @@ class SyncRun:
         self.drafts: list[Failure] = []  # pages with no date yet (ids are booking keys)
         self.next_gcal_token: str | None = None
         self.target_complete = True
+        history = settings.sync.history_delta
+        self.history_cutoff = None if history is None else self.started - history
 
     def _full_read_due(self) -> bool:
         last_full = self.cursors.notion_full
@@ -162,6 +169,74 @@ class SyncRun:
         self._drop_past_unmanaged_events()
         self._reload_failed()
         self._carry_record_issues()
+        if not self.source_full and "push" in self.directions and self.settings.sync.trash_window_delta:
+            self._read_trash_window()
+
+    def _trash_window(self) -> tuple[datetime, datetime]:
+        """The start range read for trashed pages: from a day back (under way) to the window's end."""
+        return self.started - IN_PROGRESS, self.started + self.settings.sync.trash_window_delta
+
+    def _read_trash_window(self) -> None:
+        """Find upcoming bookings trashed since the last full read.
+
+        Notion queries never return trashed pages, so an incremental read can't see a
+        deletion, and deleting the row is how Notion users cancel.  One query (100 pages per
+        request) for the bookings starting in the window; a linked booking whose snapshot
+        starts there but which is in neither this read nor the edited pages is gone.  Its
+        start can't have moved out of the window unseen: that edit puts it in the edited read.
+        Failing and draft pages are known and never taken for deleted.  Up to
+        ``TRASH_CONFIRM_MAX`` missing pages are confirmed with a GET each (cheap, and exact
+        whatever the filter's edge cases); more are taken as trashed and the safety halt
+        judges them, so a wrong window can't cancel a mass of events unasked.
+        """
+        lo, hi = self._trash_window()
+        read = self.source.read_bookings_starting(lo, hi)
+        for booking in read.bookings:
+            self.bookings.setdefault(booking.key, booking)
+        known_failures = {f.id for f in self.failures}
+        self.failures += [f for f in read.failures if f.id not in known_failures]
+        known_drafts = {d.id for d in self.drafts}
+        self.drafts += [d for d in read.drafts if d.id not in known_drafts]
+        missing = self._missing_upcoming(lo, hi)
+        if len(missing) <= TRASH_CONFIRM_MAX:
+            for key in missing:
+                self._load_source(key)
+        else:
+            self.deleted_sources.update(missing)
+
+    def _missing_upcoming(self, lo: datetime, hi: datetime) -> list[str]:
+        """Linked live bookings starting in [lo, hi) by their snapshot that no read returned."""
+        seen = set(self.bookings) | self.deleted_sources | {d.id for d in self.drafts} | {
+            _source_key(f.id) for f in self.failures}
+        missing = []
+        for key, link in self.store.links(LINK_PAIR).items():
+            snapshot = link.snapshot or {}
+            if (link.tombstone or key in seen or not key.startswith("notion:") or snapshot.get("cancelled")
+                    or not snapshot.get("start")):
+                continue
+            if self._starts_within(snapshot["start"], lo, hi):
+                missing.append(key)
+        return sorted(missing)
+
+    def _starts_within(self, start: str, lo: datetime, hi: datetime) -> bool:
+        """Whether a snapshot start is surely inside the queried range: exact for a time, with a
+        day's margin for an all-day date (Notion compares dates at a midnight of its choosing)."""
+        instant, all_day = parse_when(start, self.settings.tz)
+        if all_day:
+            return lo + IN_PROGRESS <= instant < hi - IN_PROGRESS
+        return lo <= instant < hi
+
+    def past_keys(self, links: dict) -> set[str]:
+        """Bookings that ended before the history horizon: by what was read, else by the snapshot."""
+        cutoff = self.history_cutoff
+        if cutoff is None:
+            return set()
+        past = {key for key, booking in self.bookings.items() if booking.end < cutoff}
+        for key, link in links.items():
+            end = (link.snapshot or {}).get("end")
+            if key not in self.bookings and end and parse_when(end, self.settings.tz)[0] < cutoff:
+                past.add(key)
+        return past
 
     def _carry_record_issues(self) -> None:
         """Failing records and drafts reported before and not re-read this run stay reported.
@@ -276,7 +351,7 @@ class SyncRun:
                          drafts=self.drafts,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
                          target_label="Google Calendar", target_id_setting="[google] calendar_id",
-                         target_noun="events", importing=self._imported())
+                         target_noun="events", importing=self._imported(), past=self.past_keys(links))
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", LINK_PAIR)
