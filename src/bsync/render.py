@@ -111,8 +111,9 @@ def duration_line(plan: Plan, pages_per_second: float | None) -> str | None:
     if pages <= LONG_RUN_PAGES:
         return None
     rate = pages_per_second or NOTION_AVERAGE_RATE
-    minutes = pages / rate / 60
-    return f"this run writes {pages} pages: about {minutes:.0f} minutes at {rate:g} requests/s"
+    minutes = round(pages / rate / 60)
+    took = "under a minute" if minutes < 1 else f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"this run writes {pages} pages: {took} at {rate:g} requests/s"
 
 
 def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: Any = None,
