@@ -42,9 +42,14 @@ def seed_starts(sandbox: Sandbox, starts: list[datetime]) -> list[str]:
 
 
 def spread(first: datetime, last: datetime, n: int) -> list[datetime]:
-    """n starts evenly spaced from ``first`` to ``last``, on the minute."""
+    """n starts evenly spaced from ``first`` to ``last``, on the minute, in the business timezone.
+
+    Spaced in UTC: wall-clock arithmetic would land some in a DST gap (a time that doesn't
+    exist), which bsync rightly refuses as a bad record.
+    """
+    first_utc = first.astimezone(timezone.utc)
     step = (last - first) / max(n - 1, 1)
-    return [(first + step * i).replace(second=0, microsecond=0) for i in range(n)]
+    return [(first_utc + step * i).replace(second=0, microsecond=0).astimezone(TZ) for i in range(n)]
 
 
 def measured(sandbox: Sandbox, config: Path, *command: str) -> dict:
