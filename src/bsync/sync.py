@@ -167,28 +167,28 @@ class SyncRun:
         self.drafts = list(read.drafts)
         self.targets, self.next_gcal_token, self.target_complete = self.target.read_changes(self.gcal_token)
         self._drop_past_unmanaged_events()
+        window = self._read_trash_window()
         self._reload_failed()
         self._carry_record_issues()
-        if not self.source_full and "push" in self.directions and self.settings.sync.trash_window_delta:
-            self._read_trash_window()
+        if window is not None:
+            self._find_trashed(*window)
 
     def _trash_window(self) -> tuple[datetime, datetime]:
-        """The start range read for trashed pages: from a day back (under way) to the window's end."""
-        return self.started - IN_PROGRESS, self.started + self.settings.sync.trash_window_delta
+        """The start range read for trashed pages: from a day back (under way) to the window's end,
+        on whole minutes (what a date filter surely compares exactly)."""
+        now = self.started.replace(second=0, microsecond=0)
+        return now - IN_PROGRESS, now + self.settings.sync.trash_window_delta
 
-    def _read_trash_window(self) -> None:
-        """Find upcoming bookings trashed since the last full read.
+    def _read_trash_window(self) -> tuple[datetime, datetime] | None:
+        """An incremental pushing run also reads the bookings starting in the trash window
+        (one query, 100 pages a request); returns the window read, or None.
 
         Notion queries never return trashed pages, so an incremental read can't see a
-        deletion, and deleting the row is how Notion users cancel.  One query (100 pages per
-        request) for the bookings starting in the window; a linked booking whose snapshot
-        starts there but which is in neither this read nor the edited pages is gone.  Its
-        start can't have moved out of the window unseen: that edit puts it in the edited read.
-        Failing and draft pages are known and never taken for deleted.  Up to
-        ``TRASH_CONFIRM_MAX`` missing pages are confirmed with a GET each (cheap, and exact
-        whatever the filter's edge cases); more are taken as trashed and the safety halt
-        judges them, so a wrong window can't cancel a mass of events unasked.
+        deletion, and deleting the row is how Notion users cancel: :meth:`_find_trashed`
+        then compares this read with the links.
         """
+        if self.source_full or "push" not in self.directions or not self.settings.sync.trash_window_delta:
+            return None
         lo, hi = self._trash_window()
         read = self.source.read_bookings_starting(lo, hi)
         for booking in read.bookings:
@@ -197,6 +197,18 @@ class SyncRun:
         self.failures += [f for f in read.failures if f.id not in known_failures]
         known_drafts = {d.id for d in self.drafts}
         self.drafts += [d for d in read.drafts if d.id not in known_drafts]
+        return lo, hi
+
+    def _find_trashed(self, lo: datetime, hi: datetime) -> None:
+        """Linked bookings starting in the window that neither read returned are gone.
+
+        Their start can't have moved out of the window unseen: that edit puts the page in
+        the edited read.  Failing and draft pages (also those carried from earlier runs) are
+        known and never taken for deleted.  Up to ``TRASH_CONFIRM_MAX`` missing pages are
+        confirmed with a GET each (cheap, and exact whatever a date filter's edge cases);
+        more are taken as trashed and the safety halt judges them, so a wrong window can't
+        cancel a mass of events unasked.
+        """
         missing = self._missing_upcoming(lo, hi)
         if len(missing) <= TRASH_CONFIRM_MAX:
             for key in missing:
@@ -226,7 +238,7 @@ class SyncRun:
             return lo + IN_PROGRESS <= instant < hi - IN_PROGRESS
         return lo <= instant < hi
 
-    def past_keys(self, links: dict) -> set[str]:
+    def _past_keys(self, links: dict) -> set[str]:
         """Bookings that ended before the history horizon: by what was read, else by the snapshot."""
         cutoff = self.history_cutoff
         if cutoff is None:
@@ -351,7 +363,7 @@ class SyncRun:
                          drafts=self.drafts,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
                          target_label="Google Calendar", target_id_setting="[google] calendar_id",
-                         target_noun="events", importing=self._imported(), past=self.past_keys(links))
+                         target_noun="events", importing=self._imported(), past=self._past_keys(links))
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", LINK_PAIR)
