@@ -151,6 +151,42 @@ def test_a_series_without_end_is_expanded_only_within_the_window(tmp_path):
     assert intervals[0][0] == "2026-12-01T08:30:00+01:00" and intervals[-1][0] == "2027-03-30T08:30:00+02:00"
 
 
+NEW_YORK_VTIMEZONE = """BEGIN:VTIMEZONE
+TZID:America/New_York
+BEGIN:STANDARD
+DTSTART:19701101T020000
+RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU
+TZOFFSETFROM:-0400
+TZOFFSETTO:-0500
+TZNAME:EST
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19700308T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU
+TZOFFSETFROM:-0500
+TZOFFSETTO:-0400
+TZNAME:EDT
+END:DAYLIGHT
+END:VTIMEZONE
+"""
+
+
+def test_a_collection_export_with_many_events_and_timezones(tmp_path):
+    """Radicale's export of a collection: one VCALENDAR, every item's VTIMEZONE (one repeated),
+    events in two zones whose clocks change on different dates (US 8 March, EU 29 March)."""
+    text = vcalendar(WARSAW_VTIMEZONE, NEW_YORK_VTIMEZONE, WARSAW_VTIMEZONE,
+                     vevent("here@test", "DTSTART;TZID=Custom/Warsaw:20260323T090000",
+                            "DTEND;TZID=Custom/Warsaw:20260323T100000", "RRULE:FREQ=WEEKLY;COUNT=3"),
+                     vevent("there@test", "DTSTART;TZID=America/New_York:20260309T090000",
+                            "DTEND;TZID=America/New_York:20260309T100000", "RRULE:FREQ=DAILY;COUNT=30"))
+    assert busy(tmp_path, text, date(2026, 3, 28), date(2026, 3, 30)) == [
+        ("2026-03-28T14:00:00+01:00", "2026-03-28T15:00:00+01:00"),  # 09:00 EDT, before Warsaw's change
+        ("2026-03-29T15:00:00+02:00", "2026-03-29T16:00:00+02:00"),
+        ("2026-03-30T09:00:00+02:00", "2026-03-30T10:00:00+02:00"),
+        ("2026-03-30T15:00:00+02:00", "2026-03-30T16:00:00+02:00"),
+    ]
+
+
 def test_several_calendars_in_one_file_each_with_its_own_timezones(tmp_path):
     """`cat work.ics home.ics > busy.ics`: two VCALENDARs, only the first defines Custom/Warsaw."""
     work = vcalendar(WARSAW_VTIMEZONE, vevent("w@test", "DTSTART;TZID=Custom/Warsaw:20260330T090000",
