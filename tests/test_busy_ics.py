@@ -205,7 +205,9 @@ def test_several_calendars_in_one_file_each_with_its_own_timezones(tmp_path):
      "busy.ics: event no-start@test (line 5): missing DTSTART; fix or remove that event"),
     (vevent("bad-start@test", "DTSTART;TZID=Europe/Warsaw:2026120", "DTEND;TZID=Europe/Warsaw:20261201T100000"),
      "busy.ics: event bad-start@test (line 5): "),
-], ids=["bad-rrule", "no-dtstart", "bad-dtstart"])
+    (vevent("ninth-monday@test", *SERIES[:2], "RRULE:FREQ=MONTHLY;BYDAY=9MO"),  # dateutil: IndexError
+     "busy.ics: event ninth-monday@test (line 5): cannot expand its recurrence"),
+], ids=["bad-rrule", "no-dtstart", "bad-dtstart", "rule-dateutil-cannot-expand"])
 def test_a_broken_event_names_the_file_and_its_uid(tmp_path, event, message):
     good = vevent("good@test", *SERIES)
     with pytest.raises(UsageError) as caught:

@@ -123,8 +123,8 @@ def _occurrences(calendar: Any, raw: bytes, path: Path, window: Interval) -> lis
 
     try:
         return list(recurring_ical_events.of(calendar).between(*window))
-    except (ValueError, KeyError, TypeError) as exc:
-        reason = f"missing {exc.args[0]}" if isinstance(exc, KeyError) else str(exc)
+    except Exception as exc:  # noqa: BLE001 - only the file's content can fail here; see _expansion_failure
+        reason = _expansion_failure(exc)
         uid = _first_bad_uid(calendar, window)
         where = f"event {uid}{_line_of(raw, uid)}: " if uid else ""
         raise UsageError(f"--busy {path}: {where}{reason}; fix or remove that event") from None
@@ -146,9 +146,20 @@ def _first_bad_uid(calendar: Any, window: Interval) -> str | None:
             alone.add_component(component)
         try:
             recurring_ical_events.of(alone).between(*window)
-        except (ValueError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - the same failures as in _occurrences
             return uid or "(without UID)"
     return None
+
+
+def _expansion_failure(exc: Exception) -> str:
+    """Why expanding failed, in words.  The library reports bad content as ValueError
+    (InvalidCalendar, BadRuleStringFormat), a missing DTSTART as KeyError, and some rules
+    dateutil cannot expand (e.g. BYDAY=9MO) as IndexError; all are the file's fault."""
+    if isinstance(exc, KeyError):
+        return f"missing {exc.args[0]}"
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    return f"cannot expand its recurrence ({type(exc).__name__}: {exc})"
 
 
 def _line_of(raw: bytes, uid: str) -> str:
@@ -162,8 +173,9 @@ def _line_of(raw: bytes, uid: str) -> str:
 def _busy_interval(occurrence: Any, zone: ZoneInfo) -> Interval | None:
     """What one occurrence blocks: None if it is free (TRANSP:TRANSPARENT, STATUS:CANCELLED).
 
-    Floating times (no TZID, no Z) are in the business timezone; an all-day occurrence
-    blocks whole local days there, DTEND being exclusive.
+    Floating times (no TZID, no Z) are in the business timezone, and so is a TZID that is
+    neither an IANA or Windows zone name nor defined by a VTIMEZONE (icalendar reads it as
+    floating); an all-day occurrence blocks whole local days there, DTEND being exclusive.
     """
     if str(occurrence.get("STATUS", "")).upper() == "CANCELLED":
         return None
