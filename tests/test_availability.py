@@ -66,6 +66,33 @@ def test_ics_busy_file_with_an_all_day_event(hours, tmp_path):
     assert len(starts(data, DAY + timedelta(days=1))) == 7
 
 
+def test_ics_busy_file_every_occurrence_of_a_series_is_busy(hours, tmp_path):
+    """A daily 10:00 series begun weeks ago, never ending, with tomorrow's occurrence removed."""
+    ics = tmp_path / "busy.ics"
+    first, skipped = DAY - timedelta(days=30), DAY + timedelta(days=1)
+    ics.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+                   "BEGIN:VEVENT\r\nUID:standup@test\r\n"
+                   f"DTSTART;TZID=Europe/Warsaw:{first:%Y%m%d}T100000\r\n"
+                   f"DTEND;TZID=Europe/Warsaw:{first:%Y%m%d}T110000\r\nRRULE:FREQ=DAILY\r\n"
+                   f"EXDATE;TZID=Europe/Warsaw:{skipped:%Y%m%d}T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    result = hours("availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=2)).isoformat(),
+                   "--busy", str(ics), "--now", NOW, "--json")
+    assert result.exit_code == 0, result.stderr
+    busy_day = ["09:00", "11:00", "13:00", "14:00", "15:00", "16:00"]
+    assert starts(result.json) == busy_day and starts(result.json, DAY + timedelta(days=2)) == busy_day
+    assert "10:00" in starts(result.json, skipped)
+
+
+def test_ics_busy_file_with_a_broken_rule_exits_2_naming_the_event(hours, tmp_path):
+    ics = tmp_path / "busy.ics"
+    ics.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:standup@test\r\n"
+                   f"DTSTART;TZID=Europe/Warsaw:{DAY:%Y%m%d}T100000\r\nRRULE:FREQ=SOMETIMES\r\n"
+                   "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    result = hours("availability", "--date", DAY.isoformat(), "--busy", str(ics), "--now", NOW)
+    assert result.exit_code == 2 and "busy.ics: event standup@test (line 5)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_google_freebusy_one_request_for_30_days_across_3_calendars(sandbox, hours):
     extra = ["staff-anna@group.calendar.google.com", "staff-ben@group.calendar.google.com"]
     for cal in extra:
