@@ -13,8 +13,8 @@ import pytest
 
 from bsync.availability import requested_days
 from bsync.errors import UsageError
-from bsync.errors import RemoteError
-from bsync.providers.gcal import calendar_groups, event_id_for, freebusy_pieces
+from bsync.errors import ConfigError, RemoteError, RemoteUnavailableError
+from bsync.providers.gcal import calendar_groups, event_id_for, freebusy_pieces, raise_calendar_errors
 from bsync.timeutil import parse_day
 from bsync.sandbox.seed import booking_properties
 
@@ -178,6 +178,16 @@ def test_a_calendar_google_cannot_answer_is_an_error_naming_it_not_free_time(san
                    "--calendar", "gone@group.calendar.google.com")
     assert result.exit_code == 2 and "'gone@group.calendar.google.com' (notFound)" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("reasons, error", [
+    (["internalError"], RemoteUnavailableError),  # Google's trouble: exit 5, run again
+    (["notFound"], ConfigError), (["internalError", "notFound"], ConfigError),
+    (["somethingGoogleAddsLater"], ConfigError),
+])
+def test_per_calendar_freebusy_errors_are_raised_by_kind(reasons, error):
+    with pytest.raises(error, match="'c@example.com'"):
+        raise_calendar_errors("c@example.com", reasons)
 
 
 def test_a_range_google_refuses_is_reported_as_a_bsync_bug_without_retrying(sandbox, hours):
