@@ -579,6 +579,54 @@ def test_freebusy_validation(svc, cal):
         "items": [{"id": cal}]}))[:2] == (400, "badRequest")
 
 
+def post_freebusy(srv, body: dict) -> httpx.Response:
+    """freeBusy over plain HTTP, so the test sees Google's exact body, not a client's reading."""
+    return httpx.post(srv.url + "/calendar/v3/freeBusy", json=body,
+                      headers={"Authorization": "Bearer sandbox-token"})
+
+
+def test_freebusy_refuses_a_range_over_90_days_with_googles_body(srv, cal):
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    ok = post_freebusy(srv, {"timeMin": start.isoformat(), "timeMax": (start + timedelta(days=90)).isoformat(),
+                             "items": [{"id": cal}]})
+    assert ok.status_code == 200 and ok.json()["calendars"][cal] == {"busy": []}
+    over = post_freebusy(srv, {"timeMin": start.isoformat(),
+                               "timeMax": (start + timedelta(days=90, minutes=1)).isoformat(),
+                               "items": [{"id": cal}]})
+    assert over.status_code == 400
+    assert over.json() == {"error": {
+        "errors": [{"domain": "calendar", "reason": "timeRangeTooLong",
+                    "message": "The requested time range is too long.",
+                    "locationType": "parameter", "location": "timeMax"}],
+        "code": 400, "message": "The requested time range is too long."}}
+    a_year = post_freebusy(srv, {"timeMin": "2026-01-01T00:00:00Z", "timeMax": "2027-01-01T00:00:00Z",
+                                 "items": [{"id": cal}]})
+    assert a_year.status_code == 400 and a_year.json()["error"]["errors"][0]["reason"] == "timeRangeTooLong"
+
+
+def test_freebusy_answers_50_calendars_and_refuses_the_51st_per_calendar(srv, cal):
+    ids = [cal] + [srv.add_calendar(f"staff-{i:02d}@example.com") for i in range(50)]
+    srv.insert_event(ids[50], timed("fb0000051", "2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z"))
+    srv.insert_event(ids[49], timed("fb0000050", "2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z"))
+    window = {"timeMin": "2026-05-01T00:00:00Z", "timeMax": "2026-05-02T00:00:00Z"}
+    answer = post_freebusy(srv, {**window, "items": [{"id": c} for c in ids]})
+    assert answer.status_code == 200  # the refusal is per calendar, inside a 200
+    calendars = answer.json()["calendars"]
+    assert set(calendars) == set(ids)
+    assert all("errors" not in calendars[c] for c in ids[:50])
+    assert calendars[ids[49]]["busy"] == [{"start": "2026-05-01T09:00:00Z", "end": "2026-05-01T10:00:00Z"}]
+    # the 51st is busy, but Google only says it won't answer for it: empty busy is not "free"
+    assert calendars[ids[50]] == {"errors": [{"domain": "usageLimits", "reason": "tooManyCalendarsRequested"}],
+                                  "busy": []}
+    # calendarExpansionMax lowers the limit; exactly 50 calendars are all answered
+    fewer = post_freebusy(srv, {**window, "calendarExpansionMax": 2, "items": [{"id": c} for c in ids[:3]]})
+    assert [("errors" in v) for v in fewer.json()["calendars"].values()] == [False, False, True]
+    fifty = post_freebusy(srv, {**window, "items": [{"id": c} for c in ids[:50]]}).json()["calendars"]
+    assert len(fifty) == 50 and not any("errors" in v for v in fifty.values())
+    bad = post_freebusy(srv, {**window, "calendarExpansionMax": 0, "items": [{"id": cal}]})
+    assert bad.status_code == 400 and bad.json()["error"]["errors"][0]["location"] == "calendarExpansionMax"
+
+
 # -- faults and recording -------------------------------------------------------------------------
 
 def test_fail_after_n_answers_500_with_google_envelope(srv, svc, cal):

@@ -1,5 +1,5 @@
 """Free slots: working hours and rules from ``[availability]``, busy time from Google freeBusy
-(all configured calendars, one request) plus what bsync knows locally.
+(all configured calendars, one request per 90 days and 50 calendars) plus what bsync knows locally.
 
 Local knowledge matters: a booking made in Notion or on a platform a minute ago may not be
 on the calendar yet, but it is busy; a cancelled one is not.  The slot arithmetic itself

@@ -13,6 +13,10 @@ semantics follow the discovery document shipped with the client
 * ``events.list`` paging, filters and incremental sync with ``syncToken``.  Tokens are
   built on a monotonically increasing change counter, never on wall time, so writes
   landing in the same millisecond are never missed;
+* ``freebusy.query``'s limits: a range over 90 days is a 400 ``timeRangeTooLong``, calendars
+  past the 50th (``calendarExpansionMax``) get a per-calendar ``tooManyCalendarsRequested``
+  error inside the 200 (sources and guesses in ``_check_freebusy_span`` and
+  ``_refuse_calendars_beyond_limit``); groups (``groupExpansionMax``) are not emulated;
 * Google's error envelope, its real 401 body and ``WWW-Authenticate`` header;
 * Google's OAuth 2.0 server for one registered "Desktop app" client (:attr:`client_id`,
   :attr:`client_secret`): the authorization endpoint (``GET /o/oauth2/auth``, where a user
@@ -113,8 +117,11 @@ _DEFAULT_REASONS = {
     405: "badRequest", 409: "duplicate", 410: "deleted", 412: "conditionNotMet",
     429: "rateLimitExceeded",
 }
-_CALENDAR_DOMAIN_REASONS = {"timeRangeEmpty", "fullSyncRequired", "updatedMinTooLongAgo",
+_CALENDAR_DOMAIN_REASONS = {"timeRangeEmpty", "timeRangeTooLong", "fullSyncRequired", "updatedMinTooLongAgo",
                             "forbiddenForNonOrganizer"}
+# freeBusy limits (see _check_freebusy_span and _refuse_calendars_beyond_limit for sources).
+FREEBUSY_MAX_SPAN = timedelta(days=90)
+FREEBUSY_MAX_CALENDARS = 50
 _USAGE_DOMAIN_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 
 _EVENT_ID_RE = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -181,6 +188,42 @@ def _bad_request() -> SandboxApiError:
 
 def _invalid_param(name: str, message: str = "Invalid Value") -> SandboxApiError:
     return SandboxApiError(400, message, "invalid", location=name, location_type="parameter")
+
+
+def _check_freebusy_span(time_min: datetime, time_max: datetime) -> None:
+    """Refuse a freeBusy range longer than 90 days, as Google does.
+
+    Sourced [2°]: the message "The requested time range is too long." with reason
+    ``timeRangeTooLong`` in a 400 (Cal.com's PRs calcom/cal.diy#11696 and #11962, which
+    name the 90-day maximum, and other projects quoting the body they got).  Guessed [?]:
+    that exactly 90 days is still accepted (Cal.com splits into 90-day pieces), that the
+    span is elapsed time rather than calendar days, the ``calendar`` domain and the
+    ``timeMax`` location (copied from ``timeRangeEmpty``).
+    """
+    if time_max - time_min > FREEBUSY_MAX_SPAN:
+        raise SandboxApiError(400, "The requested time range is too long.", "timeRangeTooLong",
+                              location="timeMax", location_type="parameter")
+
+
+def _refuse_calendars_beyond_limit(items: list[Any], calendars: JSON, limit: int) -> None:
+    """Answer every calendar past the first ``limit`` with Google's per-calendar
+    ``tooManyCalendarsRequested`` error instead of its busy time (still inside the 200).
+
+    Sourced [src]: ``calendarExpansionMax`` "Maximum value is 50", and the reason
+    ``tooManyCalendarsRequested`` ("The number of calendars requested is too large for a
+    single query") among ``calendars.(key).errors[]`` (discovery document).  Guessed [?]:
+    that the first ``limit`` calendars are still answered (the field's wording, "maximal
+    number of calendars for which FreeBusy information is to be provided") and the
+    ``usageLimits`` domain.  Either way a client must read each calendar's ``errors``:
+    an empty ``busy`` next to an error does not mean free.
+    """
+    seen: list[str] = []
+    for item in items:
+        if item["id"] not in seen:
+            seen.append(item["id"])
+    for cal_id in seen[limit:]:
+        calendars[cal_id] = {"errors": [{"domain": "usageLimits", "reason": "tooManyCalendarsRequested"}],
+                             "busy": []}
 
 
 # -- OAuth helpers ---------------------------------------------------------------------------
@@ -559,6 +602,9 @@ class GoogleCalendarSandbox(SandboxServer):
             #: False: no refresh token is ever issued (as Google does when re-authorising
             #: without prompt=consent).
             self.issue_refresh_tokens = True
+            #: Calendars one freeBusy request may name (Google: 50); tests lower it to make
+            #: the emulator refuse a group bsync thought small enough.
+            self.freebusy_max_calendars = FREEBUSY_MAX_CALENDARS
             self.add_calendar(self.calendar_id, "UTC", summary=DEFAULT_CALENDAR_SUMMARY)
 
     def _now(self) -> datetime:
@@ -1633,6 +1679,8 @@ class GoogleCalendarSandbox(SandboxServer):
         if time_max <= time_min:
             raise SandboxApiError(400, "The specified time range is empty.", "timeRangeEmpty",
                                   location="timeMax", location_type="parameter")
+        _check_freebusy_span(time_min, time_max)
+        limit = self._freebusy_calendar_limit(body)
         tz: ZoneInfo = ZoneInfo("UTC")
         if body.get("timeZone"):
             zone = _zone(body["timeZone"])
@@ -1657,8 +1705,22 @@ class GoogleCalendarSandbox(SandboxServer):
             calendars[cal_id] = {"busy": [
                 {"start": _local(s, tz), "end": _local(e, tz)}
                 for s, e in self._busy(cal, time_min, time_max)]}
+        _refuse_calendars_beyond_limit(items, calendars, limit)
         return {"kind": "calendar#freeBusy", "timeMin": _ms(time_min), "timeMax": _ms(time_max),
                 "calendars": calendars}
+
+    def _freebusy_calendar_limit(self, body: JSON) -> int:
+        """How many calendars one freeBusy answers: ``calendarExpansionMax`` if the request
+        sets a smaller one, else :attr:`freebusy_max_calendars` (Google's documented 50).
+        [?] unverified: that a larger value is capped rather than refused, and that a
+        non-integer or non-positive one is a 400 ``invalid``."""
+        limit = self.freebusy_max_calendars
+        asked = body.get("calendarExpansionMax")
+        if asked is None:
+            return limit
+        if not isinstance(asked, int) or isinstance(asked, bool) or asked < 1:
+            raise _invalid_param("calendarExpansionMax")
+        return min(asked, limit)
 
     @staticmethod
     def _busy(cal: _Calendar, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
