@@ -90,3 +90,16 @@ def test_a_moved_or_cancelled_occurrence_moves_or_cancels_its_booking(sandbox, b
     assert writes(sandbox) == []
     full = synced(bsync, "--full")  # a full read agrees
     assert full["created"] == full["updated"] == 0
+
+
+def test_deleting_the_series_cancels_every_imported_occurrence(sandbox, bsync, cal):
+    bsync.configure(import_recurring=True)
+    series = lunch(cal)
+    synced(bsync)
+    pages = imported(sandbox)
+    cal.delete(series)
+    halted = bsync("sync")
+    assert halted.exit_code == 1 and "safety halt" in halted.stderr  # every linked event gone at once
+    summary = synced(bsync, "--force")  # the operator says it's right
+    assert summary["updated"] == 3
+    assert [status_of(page_props(sandbox, p)) for p in pages.values()] == ["Cancelled"] * 3

@@ -41,8 +41,8 @@ Recurring events (expanded with python-dateutil's ``rruleset``, in the zone of t
   ``singleEvents``), which then overrides the occurrence in lists, instances and freeBusy;
 * guesses [?]: at most ``MAX_INSTANCES`` occurrences per series when no ``timeMax`` bounds the
   expansion; ``instances`` of a one-off event is an empty list and answers no sync token;
-  exceptions of a deleted series disappear with it; RDATE/EXDATE date values mean that day at
-  the series' start time.
+  deleting a series cancels its exceptions too (each reported by an incremental list);
+  RDATE/EXDATE date values mean that day at the series' start time.
 
 Stored event resources are immutable: every write builds a new dict (copy-on-write), so
 list responses reference them directly instead of deep-copying thousands of events, and
@@ -1402,6 +1402,10 @@ class GoogleCalendarSandbox(SandboxServer):
         ev.change = change
         ev.updated = now
         self._touch(cal, now, change)
+        if resource.get("recurrence"):  # the whole series goes: its exceptions too
+            for other in list(cal.order):
+                if other.resource.get("recurringEventId") == ev.id and not other.cancelled:
+                    self._delete(cal, other)
 
     @staticmethod
     def _touch(cal: _Calendar, now: datetime, change: int) -> None:
