@@ -36,9 +36,13 @@ Recurring events (expanded with python-dateutil's ``rruleset``, in the zone of t
   ``showDeleted``); a cancelled exception keeps id, ``recurringEventId`` and
   ``originalStartTime``;
 * widely observed [2°]: occurrence ids are ``<id>_<YYYYMMDDTHHMMSSZ>`` (original start in UTC)
-  for timed series and ``<id>_<YYYYMMDD>`` for all-day ones; writing or deleting an occurrence
-  by that id turns it into an exception of its own (listed as a separate event without
-  ``singleEvents``), which then overrides the occurrence in lists, instances and freeBusy;
+  for timed series and ``<id>_<YYYYMMDD>`` for all-day ones (kuzmoyev/google-calendar-simple-api
+  #52 shows the form; Google announced in 2025 that instance ids change format from Q3 2026
+  and must be treated as opaque, phw198/OutlookGoogleCalendarSync#2205, so bsync never parses
+  them); writing or deleting an occurrence by that id (the documented "retrieve the instance,
+  update the instance" flow) turns it into an exception of its own (listed as a separate event
+  without ``singleEvents``), which then overrides the occurrence in lists, instances and
+  freeBusy;
 * guesses [?]: at most ``MAX_INSTANCES`` occurrences per series when no ``timeMax`` bounds the
   expansion; ``instances`` of a one-off event is an empty list and answers no sync token;
   deleting a series cancels its exceptions too (each reported by an incremental list);
