@@ -1047,3 +1047,22 @@ def test_a_recurring_event_needs_a_zone_and_readable_rules(srv):
     bad = weekly("x", "2026-06-01T12:00:00", "2026-06-01T13:00:00", "RRULE:FREQ=SOMETIMES")
     assert failure(svc.events().insert(calendarId=cal, body=bad))[:2] == (400, "invalid")
     assert failure(svc.events().list(calendarId=cal, orderBy="startTime"))[0] == 400
+
+
+def test_instances_of_an_endless_series_page_and_filter(srv):
+    svc, cal = service(srv), srv.calendar_id
+    sid = svc.events().insert(calendarId=cal, body=weekly(
+        "Standup", "2026-06-01T09:00:00", "2026-06-01T09:15:00", "RRULE:FREQ=WEEKLY;BYDAY=MO,WE")).execute()["id"]
+    starts, token = [], None
+    while True:
+        page = svc.events().instances(calendarId=cal, eventId=sid, timeMin="2026-06-01T00:00:00Z",
+                                      timeMax="2026-06-15T00:00:00Z", maxResults=2, pageToken=token).execute()
+        starts += [i["start"]["dateTime"][:10] for i in page["items"]]
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert starts == ["2026-06-01", "2026-06-03", "2026-06-08", "2026-06-10"]
+    [one] = svc.events().instances(calendarId=cal, eventId=sid,
+                                   originalStart="2026-06-08T09:00:00+02:00").execute()["items"]
+    assert one["id"] == f"{sid}_20260608T070000Z"
+    assert failure(svc.events().instances(calendarId=cal, eventId="nosuchevent1"))[0] == 404
