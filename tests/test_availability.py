@@ -230,6 +230,20 @@ def test_a_range_google_refuses_is_reported_as_a_bsync_bug_without_retrying(sand
     assert sandbox.google.count("POST", "/freeBusy") == 1
 
 
+def test_every_occurrence_of_a_weekly_block_in_google_is_busy(sandbox, hours):
+    first = DAY - timedelta(days=14)  # the series began before the asked range: no event starts in it
+    sandbox.google.insert_event(sandbox.google.calendar_id, {
+        "summary": "Team meeting", "recurrence": ["RRULE:FREQ=WEEKLY"],
+        "start": {"dateTime": at(13, day=first).replace(tzinfo=None).isoformat(), "timeZone": "Europe/Warsaw"},
+        "end": {"dateTime": at(15, day=first).replace(tzinfo=None).isoformat(), "timeZone": "Europe/Warsaw"}})
+    result = hours("availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=7)).isoformat(),
+                   "--now", NOW, "--json")
+    assert result.exit_code == 0, result.stderr
+    week_later = DAY + timedelta(days=7)
+    assert starts(result.json) == starts(result.json, week_later) == ["09:00", "10:00", "11:00", "15:00", "16:00"]
+    assert "13:00" in starts(result.json, DAY + timedelta(days=1))  # only that weekday is blocked
+
+
 def test_scheduled_bookings_known_locally_are_busy_and_cancelled_ones_free(sandbox, hours):
     booked = sandbox.notion.create_page(booking_properties("Rex", start=at(9), end=at(10), time_zone="Europe/Warsaw"))
     cancelled = sandbox.notion.create_page(booking_properties("Mia", start=at(13), end=at(14),

@@ -58,6 +58,7 @@ def test_env_overrides_file(tmp_path, monkeypatch):
     ("[sync]\ndelete_policy = 'purge'\n", "sync.delete_policy"),
     ("[sync]\nmax_delete = 'lots'\n", "sync.max_delete"),
     ("[sync]\npairs = ['gcal-to-mars']\n", "sync.pairs"),
+    ("[sync]\nrecurring_ahead = 'forever'\n", "sync.recurring_ahead"),
     ("[bogus]\nx = 1\n", "bogus"),
 ])
 def test_bad_keys_fail_naming_the_key(tmp_path, extra, key):

@@ -340,6 +340,10 @@ class SyncConfig(Section):
     delete_policy: Literal["cancel", "delete"] = "cancel"
     max_delete: str = "50%"
     import_unmanaged: bool = True
+    # Occurrences of a recurring series made in the calendar become bookings, one each, from
+    # today to now + recurring_ahead (a daily series never means endless bookings).
+    import_recurring: bool = False
+    recurring_ahead: str = "90d"
     full_every: str = "24h"
     dead_after: int = Field(default=3, ge=1, le=100)
     max_retries: int = Field(default=4, ge=0, le=20)
@@ -362,7 +366,7 @@ class SyncConfig(Section):
             raise ValueError("must be a percentage like '50%' or a count like '20'")
         return value
 
-    @field_validator("full_every")
+    @field_validator("full_every", "recurring_ahead")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -371,6 +375,10 @@ class SyncConfig(Section):
     @property
     def full_every_delta(self) -> timedelta:
         return parse_duration(self.full_every)
+
+    @property
+    def recurring_ahead_delta(self) -> timedelta:
+        return parse_duration(self.recurring_ahead)
 
     def max_delete_allowed(self, mapped: int) -> float:
         """How many deletions a plan may contain before the safety halt trips."""
