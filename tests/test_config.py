@@ -61,6 +61,7 @@ def test_env_overrides_file(tmp_path, monkeypatch):
     ("[sync]\npairs = ['gcal-to-mars']\n", "sync.pairs"),
     ("[sync]\nhistory = 'forever'\n", "sync.history"),
     ("[sync]\ntrash_window = 'two weeks'\n", "sync.trash_window"),
+    ("[sync]\nrecurring_ahead = 'forever'\n", "sync.recurring_ahead"),
     ("[bogus]\nx = 1\n", "bogus"),
 ])
 def test_bad_keys_fail_naming_the_key(tmp_path, extra, key):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import pytest
 
-from bsync.plan import WRITEBACK_FIELD, Failure, SourceItem, TargetItem, plan_sync
+from bsync.plan import (RECURRING_NOT_IMPORTED, SERIES_IMPORTED_BY_OCCURRENCE, WRITEBACK_FIELD, Failure, SourceItem,
+                        TargetItem, plan_sync)
 from bsync.store import Link
 
 BOTH = frozenset({"push", "pull"})
@@ -102,6 +104,19 @@ def test_event_made_in_the_calendar_is_imported_when_pulling():
 @pytest.mark.parametrize("kw", [{"directions": PUSH}, {"import_unmanaged": False}])
 def test_unmanaged_events_are_left_alone_when_not_importing(kw):
     assert plan([], [], [tgt("x:1", managed=False, id="walkin1")], **kw).actions == []
+
+
+@pytest.mark.parametrize("series, import_recurring, op, reason", [
+    (True, False, "skip", RECURRING_NOT_IMPORTED),          # the series' rules
+    (False, False, "skip", RECURRING_NOT_IMPORTED),         # one occurrence (e.g. a moved one)
+    (True, True, "skip", SERIES_IMPORTED_BY_OCCURRENCE),
+    (False, True, "create", "new event in target; importing"),
+])
+def test_recurring_events_are_skipped_with_a_reason_unless_occurrences_are_imported(
+        series, import_recurring, op, reason):
+    event = replace(tgt("x:1", managed=False, id="lunch1"), recurring=True, series=series)
+    a = only(plan([], [], [event], import_recurring=import_recurring))
+    assert (a.op, a.reason, a.target_id) == (op, reason, "lunch1")
 
 
 # -- already synced -----------------------------------------------------------------------

@@ -41,10 +41,12 @@ class Calendar:
     def delete(self, event_id):
         httpx.delete(f"{self.base}/{event_id}", headers=self.headers).raise_for_status()
 
-    def create(self, summary, start, end, **extra):
+    def create(self, summary, start, end, zone=None, **extra):
+        """Insert an event; ``zone`` names its time zone (required for a recurring one)."""
+        where = {"timeZone": zone} if zone else {}
         r = httpx.post(self.base, headers=self.headers, json={
-            "summary": summary, "start": {"dateTime": start.isoformat()}, "end": {"dateTime": end.isoformat()},
-            **extra})
+            "summary": summary, "start": {"dateTime": start.isoformat(), **where},
+            "end": {"dateTime": end.isoformat(), **where}, **extra})
         r.raise_for_status()
         return r.json()["id"]
 
@@ -428,7 +430,7 @@ def test_vanished_event_is_recreated_and_reported(sandbox, bsync):
 
 
 def test_recurring_calendar_events_are_not_imported(sandbox, bsync, cal):
-    cal.create("Team meeting", at(8), at(9), recurrence=["RRULE:FREQ=WEEKLY;COUNT=10"])
+    cal.create("Team meeting", at(8), at(9), "Europe/Warsaw", recurrence=["RRULE:FREQ=WEEKLY;COUNT=10"])
     synced(bsync)
     assert sandbox.notion.page_count() == 0
 

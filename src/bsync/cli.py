@@ -486,7 +486,7 @@ def availability(
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
     """Free slots for a service: working hours minus busy time (Google freeBusy for all
-    configured calendars in one request, plus scheduled bookings bsync knows), with buffers,
+    configured calendars, one request per 90 days and 50 calendars, plus scheduled bookings bsync knows), with buffers,
     minimum notice and maximum advance.  Times are in the business timezone."""
     from bsync.availability import availability as compute, requested_days
     from bsync.timeutil import now_utc, parse_instant

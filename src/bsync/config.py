@@ -340,6 +340,10 @@ class SyncConfig(Section):
     delete_policy: Literal["cancel", "delete"] = "cancel"
     max_delete: str = "50%"
     import_unmanaged: bool = True
+    # Occurrences of a recurring series made in the calendar become bookings, one each, from
+    # today to now + recurring_ahead (a daily series never means endless bookings).
+    import_recurring: bool = False
+    recurring_ahead: str = "90d"
     full_every: str = "24h"
     # Incremental runs also read the bookings starting within this window ahead, so a page
     # trashed in Notion frees its slot on the next run instead of the next full read.
@@ -368,7 +372,7 @@ class SyncConfig(Section):
             raise ValueError("must be a percentage like '50%' or a count like '20'")
         return value
 
-    @field_validator("full_every", "trash_window")
+    @field_validator("full_every", "recurring_ahead", "trash_window")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -388,6 +392,10 @@ class SyncConfig(Section):
     @property
     def full_every_delta(self) -> timedelta:
         return parse_duration(self.full_every)
+
+    @property
+    def recurring_ahead_delta(self) -> timedelta:
+        return parse_duration(self.recurring_ahead)
 
     @property
     def trash_window_delta(self) -> timedelta:

@@ -34,6 +34,10 @@ SourceWrite = Literal["create", "update", "restore"]
 WRITEBACK_FIELD = "source.target_id"
 """The pseudo-field in ``changes`` meaning "store the target id on the source record"."""
 SOURCE_PREFIX = "source."
+# Why an event of a recurring series made in the calendar is not imported (a weekly block or
+# a daily lunch is rarely a booking), and why a series itself isn't when its occurrences are.
+RECURRING_NOT_IMPORTED = "part of a recurring series (set [sync] import_recurring = true to import each occurrence)"
+SERIES_IMPORTED_BY_OCCURRENCE = "a recurring series; its occurrences are imported one by one"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class TargetItem:
     updated: str | None = None
     label: str = ""
     recurring: bool = False  # a recurring series or one of its instances
+    series: bool = False  # the series itself (its rules), not one occurrence
 
     @property
     def cancelled(self) -> bool:
@@ -206,6 +211,7 @@ class _Ctx:
     target_label: str
     import_unmanaged: bool = True
     importing: frozenset[str] = frozenset()
+    import_recurring: bool = False
     needs_source: set[str] = field(default_factory=set)
     needs_target: set[str] = field(default_factory=set)
 
@@ -240,6 +246,7 @@ def plan_sync(
     target_id_setting: str = "the target's id",
     target_noun: str = "items",
     importing: Collection[str] = (),
+    import_recurring: bool = False,
     past: Collection[str] = (),
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
@@ -254,9 +261,12 @@ def plan_sync(
     ``past``: source keys of bookings that ended before the history horizon.  They are left
     alone: no action for them, their links, or events claiming them (a first sync of years of
     bookings must not create or write back thousands of old ones), and they are counted.
+    ``import_recurring``: occurrences of a recurring series are imported one by one (else every
+    part of a series is skipped, with the setting that changes it as the reason).
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
-               target_complete, source_label, target_label, import_unmanaged, frozenset(importing))
+               target_complete, source_label, target_label, import_unmanaged, frozenset(importing),
+               import_recurring)
     actions: list[Action] = []
     refused: list[Failure] = []
     failed = {f.id for f in failures} | {d.id for d in drafts}
@@ -581,6 +591,10 @@ def _plan_unlinked_target(ctx: _Ctx, target: TargetItem, links: Mapping[str, Lin
                       reason=f"event claims booking {target.key}, which is not in {ctx.source_label}")
     if target.cancelled or not ctx.pull or not ctx.import_unmanaged:
         return None
+    if target.series and ctx.import_recurring:
+        return Action("skip", None, target.id, reason=SERIES_IMPORTED_BY_OCCURRENCE, label=target.label)
+    if target.recurring and not ctx.import_recurring:
+        return Action("skip", None, target.id, reason=RECURRING_NOT_IMPORTED, label=target.label)
     changes = {SOURCE_PREFIX + name: (None, value) for name, value in target.common.items()}
     return Action("create", None, target.id, changes, reason=f"new event in {ctx.target_label}; importing",
                   label=target.label, source_write="create", target_write="stamp", merged=dict(target.common))

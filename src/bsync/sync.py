@@ -166,6 +166,7 @@ class SyncRun:
         self.failures = list(read.failures)
         self.drafts = list(read.drafts)
         self.targets, self.next_gcal_token, self.target_complete = self.target.read_changes(self.gcal_token)
+        self._read_occurrences()
         self._drop_past_unmanaged_events()
         window = self._read_trash_window()
         self._reload_failed()
@@ -277,10 +278,26 @@ class SyncRun:
         self.store.save_record_issues(self.source.name, issues, cleared=set(self.bookings) | self.deleted_sources,
                                       clear_unlisted=self.source_full)
 
+    def _start_of_today(self) -> datetime:
+        return datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def _read_occurrences(self) -> None:
+        """With ``[sync] import_recurring``, add each occurrence of every series from today to
+        now + ``recurring_ahead``: a change read returns a series once, as its rules, and only
+        when it changes, while its occurrences come into the window as time passes."""
+        if not self.settings.sync.import_recurring or "pull" not in self.directions:
+            return
+        ahead = self.started + self.settings.sync.recurring_ahead_delta
+        self.targets.update(self.target.read_occurrences(to_utc(self._start_of_today()), ahead))
+
     def _drop_past_unmanaged_events(self) -> None:
-        """Events bsync doesn't manage that ended before today are history, not bookings; and
-        recurring ones (staff meetings, opening hours) are not bookings either."""
-        today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        """Events bsync doesn't manage that ended before today are history, not bookings.
+
+        A recurring series stays whatever its first occurrence's date: the planner reports it
+        as skipped (staff meetings and opening hours are rarely bookings), or imports its
+        occurrences one by one, each judged by its own end.
+        """
+        today = self._start_of_today()
         by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
         linked = {link.target_key for link in self.store.links(LINK_PAIR).values()}
         recorded = {b.target_ids.get("gcal") for b in self.bookings.values()}  # the planner judges those
@@ -288,7 +305,7 @@ class SyncRun:
             if item.key is not None or event_id in linked or event_id in recorded:
                 continue  # ours (an interrupted import may not carry its key yet)
             end = item.common.get("end") or ""
-            if item.recurring or end <= (by_date if end.startswith("date:") else by_instant):
+            if not item.series and end <= (by_date if end.startswith("date:") else by_instant):
                 del self.targets[event_id]
 
     def _reload_failed(self) -> None:
@@ -363,7 +380,8 @@ class SyncRun:
                          drafts=self.drafts,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
                          target_label="Google Calendar", target_id_setting="[google] calendar_id",
-                         target_noun="events", importing=self._imported(), past=self._past_keys(links))
+                         target_noun="events", importing=self._imported(),
+                         import_recurring=self.settings.sync.import_recurring, past=self._past_keys(links))
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", LINK_PAIR)
