@@ -4,7 +4,8 @@ the state store; the slot arithmetic itself is covered by tests/test_slots.py.""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import chain, pairwise
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -12,7 +13,8 @@ import pytest
 
 from bsync.availability import requested_days
 from bsync.errors import UsageError
-from bsync.providers.gcal import event_id_for
+from bsync.errors import ConfigError, RemoteError, RemoteUnavailableError
+from bsync.providers.gcal import calendar_groups, event_id_for, freebusy_pieces, raise_calendar_errors
 from bsync.timeutil import parse_day
 from bsync.sandbox.seed import booking_properties
 
@@ -25,14 +27,18 @@ def at(h, m=0, day=DAY):
     return datetime(day.year, day.month, day.day, h, m, tzinfo=WAW)
 
 
-@pytest.fixture
-def hours(bsync):
+def working_hours(bsync, max_advance: str = "60d"):
     """A simple week: 09:00-12:00 and 13:00-17:00 every day, 60-minute slots."""
     with bsync.config.open("a") as f:
-        f.write('\n[availability]\nduration = 60\nmin_notice = "0"\nmax_advance = "60d"\n'
+        f.write(f'\n[availability]\nduration = 60\nmin_notice = "0"\nmax_advance = "{max_advance}"\n'
                 '[availability.hours]\n' + "".join(f'{d} = ["09:00-12:00", "13:00-17:00"]\n'
                                                    for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")))
     return bsync
+
+
+@pytest.fixture
+def hours(bsync):
+    return working_hours(bsync)
 
 
 def starts(result, day=DAY):
@@ -66,6 +72,33 @@ def test_ics_busy_file_with_an_all_day_event(hours, tmp_path):
     assert len(starts(data, DAY + timedelta(days=1))) == 7
 
 
+def test_ics_busy_file_every_occurrence_of_a_series_is_busy(hours, tmp_path):
+    """A daily 10:00 series begun weeks ago, never ending, with tomorrow's occurrence removed."""
+    ics = tmp_path / "busy.ics"
+    first, skipped = DAY - timedelta(days=30), DAY + timedelta(days=1)
+    ics.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+                   "BEGIN:VEVENT\r\nUID:standup@test\r\n"
+                   f"DTSTART;TZID=Europe/Warsaw:{first:%Y%m%d}T100000\r\n"
+                   f"DTEND;TZID=Europe/Warsaw:{first:%Y%m%d}T110000\r\nRRULE:FREQ=DAILY\r\n"
+                   f"EXDATE;TZID=Europe/Warsaw:{skipped:%Y%m%d}T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    result = hours("availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=2)).isoformat(),
+                   "--busy", str(ics), "--now", NOW, "--json")
+    assert result.exit_code == 0, result.stderr
+    busy_day = ["09:00", "11:00", "13:00", "14:00", "15:00", "16:00"]
+    assert starts(result.json) == busy_day and starts(result.json, DAY + timedelta(days=2)) == busy_day
+    assert "10:00" in starts(result.json, skipped)
+
+
+def test_ics_busy_file_with_a_broken_rule_exits_2_naming_the_event(hours, tmp_path):
+    ics = tmp_path / "busy.ics"
+    ics.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:standup@test\r\n"
+                   f"DTSTART;TZID=Europe/Warsaw:{DAY:%Y%m%d}T100000\r\nRRULE:FREQ=SOMETIMES\r\n"
+                   "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    result = hours("availability", "--date", DAY.isoformat(), "--busy", str(ics), "--now", NOW)
+    assert result.exit_code == 2 and "busy.ics: event standup@test (line 5)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_google_freebusy_one_request_for_30_days_across_3_calendars(sandbox, hours):
     extra = ["staff-anna@group.calendar.google.com", "staff-ben@group.calendar.google.com"]
     for cal in extra:
@@ -85,6 +118,130 @@ def test_google_freebusy_one_request_for_30_days_across_3_calendars(sandbox, hou
     assert len(result.json["days"]) == 30
     assert sandbox.google.count("POST", "/freeBusy") == 1 and len(sandbox.google.requests) <= 2  # (+ token)
     assert starts(result.json) == ["10:00", "11:00", "13:00", "14:00"]
+
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("length, expected", [
+    (timedelta(days=90), [timedelta(days=90)]),
+    (timedelta(days=90, minutes=1), [timedelta(days=90), timedelta(minutes=1)]),
+    (timedelta(days=365), [timedelta(days=90)] * 4 + [timedelta(days=5)]),
+])
+def test_freebusy_pieces_are_at_most_90_days_and_cover_the_range(length, expected):
+    pieces = freebusy_pieces(T0, T0 + length)
+    assert [end - start for start, end in pieces] == expected
+    assert pieces[0][0] == T0 and pieces[-1][1] == T0 + length
+    assert all(a[1] == b[0] for a, b in pairwise(pieces))
+
+
+def test_freebusy_pieces_count_elapsed_time_across_the_end_of_summer_time():
+    """90 local days from a Warsaw midnight in August are 90 days and an hour (October's
+    extra hour): Google would refuse that, so pieces are cut in UTC."""
+    start = datetime(2026, 8, 1, tzinfo=WAW)
+    pieces = freebusy_pieces(start, datetime(2026, 11, 15, tzinfo=WAW))
+    assert all(end - start <= timedelta(days=90) for start, end in pieces)
+    assert pieces[0] == (start.astimezone(UTC), start.astimezone(UTC) + timedelta(days=90))
+
+
+@pytest.mark.parametrize("count, sizes", [(1, [1]), (50, [50]), (51, [50, 1]), (120, [50, 50, 20])])
+def test_calendar_groups_hold_at_most_50(count, sizes):
+    cals = [f"c{i}@example.com" for i in range(count)]
+    groups = calendar_groups(cals + cals[:3])  # a calendar named twice is asked once
+    assert [len(g) for g in groups] == sizes and list(chain(*groups)) == cals
+
+
+def freebusy_requests(sandbox) -> list[tuple[datetime, datetime, list[str]]]:
+    """(timeMin, timeMax, calendar ids) of every freeBusy request in the Google emulator's log."""
+    return [(datetime.fromisoformat(r.json["timeMin"]), datetime.fromisoformat(r.json["timeMax"]),
+             [item["id"] for item in r.json["items"]])
+            for r in sandbox.google.requests if r.path.endswith("/freeBusy")]
+
+
+def test_120_days_across_120_calendars_stay_within_googles_freebusy_limits(sandbox, bsync):
+    hours = working_hours(bsync, max_advance="200d")
+    cals = [sandbox.google.calendar_id] + [sandbox.google.add_calendar(f"room-{i:03d}@group.calendar.google.com",
+                                                                       time_zone="Europe/Warsaw")
+                                           for i in range(119)]
+    late = DAY + timedelta(days=110)  # in the second piece
+    sandbox.google.insert_event(cals[119], {"summary": "Room 119", "start": {"dateTime": at(9, day=late).isoformat()},
+                                            "end": {"dateTime": at(10, day=late).isoformat()}})
+    sandbox.google.insert_event(cals[50], {"summary": "Room 50", "start": {"dateTime": at(13).isoformat()},
+                                           "end": {"dateTime": at(14).isoformat()}})
+    sandbox.clear_requests()
+    args = ["availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=120)).isoformat(),
+            "--now", NOW, "--json"]
+    for cal in cals:
+        args += ["--calendar", cal]
+    result = hours(*args)
+    assert result.exit_code == 0, result.stderr
+    asked = freebusy_requests(sandbox)
+    assert len(asked) == 2 * 3  # 124 padded days: 2 pieces; 120 calendars: 3 groups
+    assert all(time_max - time_min <= timedelta(days=90) and len(ids) <= 50 for time_min, time_max, ids in asked)
+    for cal in cals:  # every calendar asked over the whole padded range, no gap
+        spans = sorted((lo, hi) for lo, hi, ids in asked if cal in ids)
+        assert spans[0][0] <= at(0, day=DAY) and spans[-1][1] >= at(0, day=DAY + timedelta(days=121))
+        assert all(a[1] == b[0] for a, b in pairwise(spans))
+    assert "13:00" not in starts(result.json) and "09:00" not in starts(result.json, late)
+    assert "09:00" in starts(result.json) and "13:00" in starts(result.json, late)
+
+
+def test_calendars_google_refuses_as_too_many_are_asked_again_in_smaller_groups(sandbox, hours):
+    sandbox.google.freebusy_max_calendars = 7  # Google answers fewer than bsync's groups of 50
+    cals = [sandbox.google.add_calendar(f"desk-{i:02d}@group.calendar.google.com") for i in range(20)]
+    sandbox.google.insert_event(cals[-1], {"summary": "Desk 19", "start": {"dateTime": at(9).isoformat()},
+                                           "end": {"dateTime": at(10).isoformat()}})
+    sandbox.clear_requests()
+    result = hours("availability", "--date", DAY.isoformat(), "--now", NOW, "--json",
+                   *[arg for cal in cals for arg in ("--calendar", cal)])
+    assert result.exit_code == 0, result.stderr
+    assert "09:00" not in starts(result.json)  # the refused calendar's busy time is not lost
+    asked = [ids for _, _, ids in freebusy_requests(sandbox)]
+    assert len(asked[0]) == 20 and len(asked) > 1 and all(len(ids) <= 10 for ids in asked[1:])
+
+
+def test_a_calendar_google_cannot_answer_is_an_error_naming_it_not_free_time(sandbox, hours):
+    result = hours("availability", "--date", DAY.isoformat(), "--now", NOW, "--calendar", sandbox.google.calendar_id,
+                   "--calendar", "gone@group.calendar.google.com")
+    assert result.exit_code == 2 and "'gone@group.calendar.google.com' (notFound)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("reasons, error", [
+    (["internalError"], RemoteUnavailableError),  # Google's trouble: exit 5, run again
+    (["notFound"], ConfigError), (["internalError", "notFound"], ConfigError),
+    (["somethingGoogleAddsLater"], ConfigError),
+])
+def test_per_calendar_freebusy_errors_are_raised_by_kind(reasons, error):
+    with pytest.raises(error, match="'c@example.com'"):
+        raise_calendar_errors("c@example.com", reasons)
+
+
+def test_a_range_google_refuses_is_reported_as_a_bsync_bug_without_retrying(sandbox, hours):
+    from bsync.config import load_config
+    from bsync.sync import build_gcal_target
+
+    target = build_gcal_target(load_config(hours.config))
+    sandbox.clear_requests()
+    with pytest.raises(RemoteError) as info:  # only a bsync bug could send this: pieces stay at 90 days
+        target._query_free_busy({"timeMin": "2026-01-01T00:00:00Z", "timeMax": "2026-04-02T00:00:00Z",
+                                 "items": [{"id": sandbox.google.calendar_id}]})
+    assert "timeRangeTooLong" in str(info.value) and "bsync bug" in info.value.hint
+    assert sandbox.google.count("POST", "/freeBusy") == 1
+
+
+def test_every_occurrence_of_a_weekly_block_in_google_is_busy(sandbox, hours):
+    first = DAY - timedelta(days=14)  # the series began before the asked range: no event starts in it
+    sandbox.google.insert_event(sandbox.google.calendar_id, {
+        "summary": "Team meeting", "recurrence": ["RRULE:FREQ=WEEKLY"],
+        "start": {"dateTime": at(13, day=first).replace(tzinfo=None).isoformat(), "timeZone": "Europe/Warsaw"},
+        "end": {"dateTime": at(15, day=first).replace(tzinfo=None).isoformat(), "timeZone": "Europe/Warsaw"}})
+    result = hours("availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=7)).isoformat(),
+                   "--now", NOW, "--json")
+    assert result.exit_code == 0, result.stderr
+    week_later = DAY + timedelta(days=7)
+    assert starts(result.json) == starts(result.json, week_later) == ["09:00", "10:00", "11:00", "15:00", "16:00"]
+    assert "13:00" in starts(result.json, DAY + timedelta(days=1))  # only that weekday is blocked
 
 
 def test_scheduled_bookings_known_locally_are_busy_and_cancelled_ones_free(sandbox, hours):

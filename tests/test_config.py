@@ -1,4 +1,5 @@
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,22 @@ def test_env_overrides_file(tmp_path, monkeypatch):
     ("[sync]\ndelete_policy = 'purge'\n", "sync.delete_policy"),
     ("[sync]\nmax_delete = 'lots'\n", "sync.max_delete"),
     ("[sync]\npairs = ['gcal-to-mars']\n", "sync.pairs"),
+    ("[sync]\nhistory = 'forever'\n", "sync.history"),
+    ("[sync]\ntrash_window = 'two weeks'\n", "sync.trash_window"),
+    ("[sync]\nrecurring_ahead = 'forever'\n", "sync.recurring_ahead"),
     ("[bogus]\nx = 1\n", "bogus"),
 ])
 def test_bad_keys_fail_naming_the_key(tmp_path, extra, key):
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, MINIMAL + extra))
     assert key in str(info.value)
+
+
+def test_history_and_trash_window_defaults_and_all(tmp_path):
+    sync = load_config(write(tmp_path, MINIMAL)).sync
+    assert sync.history_delta == timedelta(days=30) and sync.trash_window_delta == timedelta(days=14)
+    sync = load_config(write(tmp_path, MINIMAL + "[sync]\nhistory = 'ALL'\ntrash_window = '0'\n")).sync
+    assert sync.history_delta is None and sync.trash_window_delta == timedelta(0)
 
 
 def test_missing_required_key_is_named(tmp_path):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import pytest
 
-from bsync.plan import WRITEBACK_FIELD, Failure, SourceItem, TargetItem, plan_sync
+from bsync.plan import (RECURRING_NOT_IMPORTED, SERIES_IMPORTED_BY_OCCURRENCE, WRITEBACK_FIELD, Failure, SourceItem,
+                        TargetItem, plan_sync)
 from bsync.store import Link
 
 BOTH = frozenset({"push", "pull"})
@@ -102,6 +104,19 @@ def test_event_made_in_the_calendar_is_imported_when_pulling():
 @pytest.mark.parametrize("kw", [{"directions": PUSH}, {"import_unmanaged": False}])
 def test_unmanaged_events_are_left_alone_when_not_importing(kw):
     assert plan([], [], [tgt("x:1", managed=False, id="walkin1")], **kw).actions == []
+
+
+@pytest.mark.parametrize("series, import_recurring, op, reason", [
+    (True, False, "skip", RECURRING_NOT_IMPORTED),          # the series' rules
+    (False, False, "skip", RECURRING_NOT_IMPORTED),         # one occurrence (e.g. a moved one)
+    (True, True, "skip", SERIES_IMPORTED_BY_OCCURRENCE),
+    (False, True, "create", "new event in target; importing"),
+])
+def test_recurring_events_are_skipped_with_a_reason_unless_occurrences_are_imported(
+        series, import_recurring, op, reason):
+    event = replace(tgt("x:1", managed=False, id="lunch1"), recurring=True, series=series)
+    a = only(plan([], [], [event], import_recurring=import_recurring))
+    assert (a.op, a.reason, a.target_id) == (op, reason, "lunch1")
 
 
 # -- already synced -----------------------------------------------------------------------
@@ -389,3 +404,50 @@ def test_page_made_by_an_interrupted_import_adopts_its_event():
 def test_booking_recording_an_event_that_claims_it_is_adopted_by_that_id():
     a = only(plan([src(recorded="walkin42")], [], [tgt(id="walkin42")]))
     assert a.target_id == "walkin42" and a.refresh_link and not a.target_write
+
+
+# -- the trash window and the history horizon ----------------------------------------------
+def test_booking_found_trashed_by_a_fetch_removes_its_event_like_a_full_read():
+    """An incremental run learns of a trashed page from a GET or the trash window: the
+    deleted source takes the deleted-source path (cancel the event, leave a tombstone)."""
+    for directions in (PUSH, BOTH):
+        a = only(plan([src(deleted=True)], [link()], [], directions, source_complete=False,
+                      target_complete=False))
+        assert a.op == "delete" and a.target_write == "remove" and a.tombstone
+
+
+def test_booking_found_trashed_whose_event_was_edited_comes_back():
+    a = only(plan([src(deleted=True)], [link()], [tgt(c=common(title="moved in calendar"))],
+                  source_complete=False, target_complete=False))
+    assert a.source_write == "restore" and a.changes["source.title"][1] == "moved in calendar"
+
+
+def test_many_bookings_found_trashed_in_an_incremental_run_halt():
+    keys = [f"n:{i}" for i in range(4)]
+    p = plan([src(k, deleted=True) for k in keys[:3]], [link(k) for k in keys], [],
+             source_complete=False, target_complete=False)
+    assert p.count("delete") == 3 and "3 of 4" in p.halt
+
+
+def test_bookings_before_the_history_horizon_are_left_alone_and_counted():
+    old, new = common(start="2024-12-01T09:00:00+00:00", end="2024-12-01T10:00:00+00:00"), common()
+    p = plan([src("n:old", old, recorded=None), src("n:new", new, recorded=None)], [], [], PUSH,
+             past={"n:old"})
+    assert [(a.op, a.source_id) for a in p.actions] == [("create", "n:new")] and p.outside_horizon == 1
+    assert p.source_writes() == 1 and p.as_json()["outside_horizon"] == 1
+
+
+def test_linked_past_bookings_are_neither_written_nor_taken_for_deleted():
+    old = common(start="2024-12-01T09:00:00+00:00", end="2024-12-01T10:00:00+00:00")
+    edited = common(title="renamed long after", start=old["start"], end=old["end"])
+    # read and edited, its event edited too: nothing is written either way
+    p = plan([src("n:1", edited)], [link("n:1", old)], [tgt("n:1", common(title="x", start=old["start"],
+                                                                         end=old["end"]))], past={"n:1"})
+    assert p.actions == [] and p.halt is None
+    # gone from a full read (trashed long ago), their events still there: no removal, no halt
+    p = plan([src("n:3")], [link("n:1", old), link("n:2", old), link("n:3")], [tgt("n:1", old), tgt("n:2", old),
+                                                                              tgt("n:3")], past={"n:1", "n:2"})
+    assert p.count("delete") == 0 and p.halt is None
+    # their events missing from a full calendar read: neither recreated nor a wiped calendar
+    p = plan([src("n:1", old), src("n:2", old)], [link("n:1", old), link("n:2", old)], [], past={"n:1", "n:2"})
+    assert p.actions == [] and p.halt is None

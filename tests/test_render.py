@@ -67,3 +67,21 @@ def test_halt_and_failures_are_printed_under_the_table():
     p.halt = "the plan would cancel [3] of 4"
     text = rendered(p)
     assert "safety halt: the plan would cancel [3] of 4" in text
+
+
+def test_plan_says_how_many_bookings_the_history_horizon_leaves_alone():
+    p = Plan("p", [])
+    p.outside_horizon = 9840
+    assert "9840 bookings ended before the 30-day history horizon: left alone" in rendered(p, history="30d")
+    assert "horizon" not in rendered(p, history="all") and "horizon" not in rendered(Plan("p", []), history="30d")
+
+
+def test_plan_estimates_a_long_run_at_the_notion_pace():
+    writeback = {"source.target_id": (None, "ev1")}
+    long = Plan("p", [Action("create", f"n:{i}", f"ev{i}", writeback, target_write="create") for i in range(360)])
+    assert "this run writes 360 pages: about 2 minutes at 3 requests/s" in rendered(long, pages_per_second=3)
+    assert "about 1 minute at 6 requests/s" in rendered(long, pages_per_second=6)
+    assert "under a minute at 20 requests/s" in rendered(long, pages_per_second=20)
+    assert "at 3 requests/s" in rendered(long, pages_per_second=0)  # unpaced still meets Notion's average
+    short = Plan("p", long.actions[:100])
+    assert "this run writes" not in rendered(short, pages_per_second=3)

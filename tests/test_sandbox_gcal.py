@@ -579,6 +579,54 @@ def test_freebusy_validation(svc, cal):
         "items": [{"id": cal}]}))[:2] == (400, "badRequest")
 
 
+def post_freebusy(srv, body: dict) -> httpx.Response:
+    """freeBusy over plain HTTP, so the test sees Google's exact body, not a client's reading."""
+    return httpx.post(srv.url + "/calendar/v3/freeBusy", json=body,
+                      headers={"Authorization": "Bearer sandbox-token"})
+
+
+def test_freebusy_refuses_a_range_over_90_days_with_googles_body(srv, cal):
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    ok = post_freebusy(srv, {"timeMin": start.isoformat(), "timeMax": (start + timedelta(days=90)).isoformat(),
+                             "items": [{"id": cal}]})
+    assert ok.status_code == 200 and ok.json()["calendars"][cal] == {"busy": []}
+    over = post_freebusy(srv, {"timeMin": start.isoformat(),
+                               "timeMax": (start + timedelta(days=90, minutes=1)).isoformat(),
+                               "items": [{"id": cal}]})
+    assert over.status_code == 400
+    assert over.json() == {"error": {
+        "errors": [{"domain": "calendar", "reason": "timeRangeTooLong",
+                    "message": "The requested time range is too long.",
+                    "locationType": "parameter", "location": "timeMax"}],
+        "code": 400, "message": "The requested time range is too long."}}
+    a_year = post_freebusy(srv, {"timeMin": "2026-01-01T00:00:00Z", "timeMax": "2027-01-01T00:00:00Z",
+                                 "items": [{"id": cal}]})
+    assert a_year.status_code == 400 and a_year.json()["error"]["errors"][0]["reason"] == "timeRangeTooLong"
+
+
+def test_freebusy_answers_50_calendars_and_refuses_the_51st_per_calendar(srv, cal):
+    ids = [cal] + [srv.add_calendar(f"staff-{i:02d}@example.com") for i in range(50)]
+    srv.insert_event(ids[50], timed("fb0000051", "2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z"))
+    srv.insert_event(ids[49], timed("fb0000050", "2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z"))
+    window = {"timeMin": "2026-05-01T00:00:00Z", "timeMax": "2026-05-02T00:00:00Z"}
+    answer = post_freebusy(srv, {**window, "items": [{"id": c} for c in ids]})
+    assert answer.status_code == 200  # the refusal is per calendar, inside a 200
+    calendars = answer.json()["calendars"]
+    assert set(calendars) == set(ids)
+    assert all("errors" not in calendars[c] for c in ids[:50])
+    assert calendars[ids[49]]["busy"] == [{"start": "2026-05-01T09:00:00Z", "end": "2026-05-01T10:00:00Z"}]
+    # the 51st is busy, but Google only says it won't answer for it: empty busy is not "free"
+    assert calendars[ids[50]] == {"errors": [{"domain": "usageLimits", "reason": "tooManyCalendarsRequested"}],
+                                  "busy": []}
+    # calendarExpansionMax lowers the limit; exactly 50 calendars are all answered
+    fewer = post_freebusy(srv, {**window, "calendarExpansionMax": 2, "items": [{"id": c} for c in ids[:3]]})
+    assert [("errors" in v) for v in fewer.json()["calendars"].values()] == [False, False, True]
+    fifty = post_freebusy(srv, {**window, "items": [{"id": c} for c in ids[:50]]}).json()["calendars"]
+    assert len(fifty) == 50 and not any("errors" in v for v in fifty.values())
+    bad = post_freebusy(srv, {**window, "calendarExpansionMax": 0, "items": [{"id": cal}]})
+    assert bad.status_code == 400 and bad.json()["error"]["errors"][0]["location"] == "calendarExpansionMax"
+
+
 # -- faults and recording -------------------------------------------------------------------------
 
 def test_fail_after_n_answers_500_with_google_envelope(srv, svc, cal):
@@ -931,3 +979,138 @@ def test_batch_faults_per_call_and_on_the_envelope(srv, svc, cal):
         run("fltdd")
     assert info.value.resp.status == 500 and srv.requests[-1].status == 500
     assert srv.event_count(cal) == 3 + 2 + 5
+
+
+# -- recurring events -------------------------------------------------------------------------
+
+def weekly(summary: str, start: str, end: str, *rules: str, zone: str = "Europe/Warsaw", **extra) -> dict:
+    """A recurring timed event in ``zone`` (Google requires the zone on a recurring event)."""
+    return {"summary": summary, "start": {"dateTime": start, "timeZone": zone},
+            "end": {"dateTime": end, "timeZone": zone}, "recurrence": list(rules), **extra}
+
+
+def busy(svc, cal: str, lo: str, hi: str) -> list[tuple[str, str]]:
+    answer = svc.freebusy().query(body={"timeMin": lo, "timeMax": hi, "items": [{"id": cal}]}).execute()
+    return [(b["start"], b["end"]) for b in answer["calendars"][cal]["busy"]]
+
+
+def test_a_daily_series_is_busy_on_each_day_and_listed_as_instances(srv):
+    svc, cal = service(srv), srv.calendar_id
+    series = svc.events().insert(calendarId=cal, body=weekly(
+        "Lunch", "2026-06-01T12:00:00", "2026-06-01T13:00:00", "RRULE:FREQ=DAILY;COUNT=3")).execute()
+    assert busy(svc, cal, "2026-06-02T00:00:00Z", "2026-06-03T00:00:00Z") == [
+        ("2026-06-02T10:00:00Z", "2026-06-02T11:00:00Z")]
+    items, _ = list_all(svc, cal, singleEvents=True, orderBy="startTime")
+    assert [i["id"] for i in items] == [f"{series['id']}_2026060{d}T100000Z" for d in (1, 2, 3)]
+    second = items[1]
+    assert second["recurringEventId"] == series["id"] and "recurrence" not in second
+    assert second["originalStartTime"] == {"dateTime": "2026-06-02T12:00:00+02:00", "timeZone": "Europe/Warsaw"}
+    assert second["start"] == {"dateTime": "2026-06-02T12:00:00+02:00", "timeZone": "Europe/Warsaw"}
+    assert svc.events().get(calendarId=cal, eventId=second["id"]).execute() == second
+    assert failure(svc.events().get(calendarId=cal, eventId=series["id"] + "_20260604T100000Z"))[0] == 404
+    plain, _ = list_all(svc, cal)  # without singleEvents the series is one event
+    assert [i["id"] for i in plain] == [series["id"]] and plain[0]["recurrence"] == ["RRULE:FREQ=DAILY;COUNT=3"]
+    window, _ = list_all(svc, cal, singleEvents=True, timeMin="2026-06-02T10:30:00Z",
+                         timeMax="2026-06-03T00:00:00Z")
+    assert [i["id"] for i in window] == [second["id"]]
+    paged, pages = list_all(svc, cal, singleEvents=True, maxResults=1)
+    assert [i["id"] for i in paged] == [i["id"] for i in items] and len(pages) == 3
+
+
+@pytest.mark.parametrize("first, last, before, after", [
+    ("2026-03-19", "2026-04-02", "08:00", "07:00"),   # spring forward, 29 March 2026
+    ("2026-10-15", "2026-10-29", "07:00", "08:00"),   # fall back, 25 October 2026
+])
+def test_a_weekly_series_stays_at_local_nine_across_the_dst_change(srv, first, last, before, after):
+    svc, cal = service(srv), srv.calendar_id
+    svc.events().insert(calendarId=cal, body=weekly(
+        "Staff meeting", f"{first}T09:00:00", f"{first}T10:00:00", "RRULE:FREQ=WEEKLY;COUNT=3")).execute()
+    items, _ = list_all(svc, cal, singleEvents=True, orderBy="startTime")
+    assert [i["start"]["dateTime"][11:19] for i in items] == ["09:00:00"] * 3
+    spans = busy(svc, cal, f"{first}T00:00:00Z", f"{last}T23:00:00Z")
+    assert [s[11:16] for s, _ in spans] == [before, before, after]  # UTC moves, local time doesn't
+
+
+def test_exdate_and_rdate_shape_the_occurrences(srv):
+    svc, cal = service(srv), srv.calendar_id
+    svc.events().insert(calendarId=cal, body=weekly(
+        "Lunch", "2026-06-01T12:00:00", "2026-06-01T13:00:00", "RRULE:FREQ=DAILY;COUNT=3",
+        "EXDATE;TZID=Europe/Warsaw:20260602T120000", "RDATE:20260610T100000Z")).execute()
+    items, _ = list_all(svc, cal, singleEvents=True, orderBy="startTime")
+    assert [i["start"]["dateTime"][:10] for i in items] == ["2026-06-01", "2026-06-03", "2026-06-10"]
+    assert busy(svc, cal, "2026-06-02T00:00:00Z", "2026-06-03T00:00:00Z") == []
+
+
+def test_a_moved_and_a_cancelled_occurrence_override_their_instances(srv):
+    svc, cal = service(srv), srv.calendar_id
+    series = svc.events().insert(calendarId=cal, body=weekly(
+        "Lunch", "2026-06-01T12:00:00", "2026-06-01T13:00:00", "RRULE:FREQ=DAILY;COUNT=3")).execute()
+    sid = series["id"]
+    moved = svc.events().patch(calendarId=cal, eventId=f"{sid}_20260602T100000Z", body={
+        "start": {"dateTime": "2026-06-02T15:00:00", "timeZone": "Europe/Warsaw"},
+        "end": {"dateTime": "2026-06-02T16:00:00", "timeZone": "Europe/Warsaw"}}).execute()
+    assert moved["recurringEventId"] == sid and moved["originalStartTime"]["dateTime"] == "2026-06-02T12:00:00+02:00"
+    svc.events().delete(calendarId=cal, eventId=f"{sid}_20260603T100000Z").execute()
+
+    items, _ = list_all(svc, cal, singleEvents=True, orderBy="startTime")
+    assert [(i["id"], i["start"]["dateTime"]) for i in items] == [
+        (f"{sid}_20260601T100000Z", "2026-06-01T12:00:00+02:00"),
+        (f"{sid}_20260602T100000Z", "2026-06-02T15:00:00+02:00")]
+    with_deleted, _ = list_all(svc, cal, singleEvents=True, showDeleted=True)
+    assert [i["status"] for i in with_deleted if i["id"].endswith("0603T100000Z")] == ["cancelled"]
+    instances = svc.events().instances(calendarId=cal, eventId=sid).execute()["items"]
+    assert [i["start"]["dateTime"] for i in instances] == ["2026-06-01T12:00:00+02:00", "2026-06-02T15:00:00+02:00"]
+    everything = svc.events().instances(calendarId=cal, eventId=sid, showDeleted=True).execute()["items"]
+    assert [i["status"] for i in everything] == ["confirmed", "confirmed", "cancelled"]
+    assert busy(svc, cal, "2026-06-01T00:00:00Z", "2026-06-04T00:00:00Z") == [
+        ("2026-06-01T10:00:00Z", "2026-06-01T11:00:00Z"), ("2026-06-02T13:00:00Z", "2026-06-02T14:00:00Z")]
+    plain, _ = list_all(svc, cal)  # the moved exception is an event of its own; cancelled ones hide
+    assert [i["id"] for i in plain] == [sid, moved["id"]]
+    svc.events().delete(calendarId=cal, eventId=sid).execute()  # the whole series goes
+    assert list_all(svc, cal, singleEvents=True)[0] == []
+    assert busy(svc, cal, "2026-06-01T00:00:00Z", "2026-06-04T00:00:00Z") == []
+
+
+def test_transparent_series_are_free_and_all_day_series_are_busy(srv):
+    svc, cal = service(srv), srv.calendar_id
+    svc.events().insert(calendarId=cal, body=weekly(
+        "Reminder", "2026-06-01T08:00:00", "2026-06-01T09:00:00", "RRULE:FREQ=DAILY",
+        transparency="transparent")).execute()
+    svc.events().insert(calendarId=cal, body={
+        "summary": "Closed", "start": {"date": "2026-06-01"}, "end": {"date": "2026-06-02"},
+        "recurrence": ["RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=20260630"]}).execute()
+    assert busy(svc, cal, "2026-06-07T00:00:00Z", "2026-06-16T00:00:00Z") == [
+        ("2026-06-08T00:00:00Z", "2026-06-09T00:00:00Z"), ("2026-06-15T00:00:00Z", "2026-06-16T00:00:00Z")]
+    closed = [i for i in list_all(svc, cal, singleEvents=True, timeMin="2026-06-01T00:00:00Z",
+                                  timeMax="2026-07-31T00:00:00Z")[0] if i["summary"] == "Closed"]
+    assert [i["start"]["date"] for i in closed] == ["2026-06-01", "2026-06-08", "2026-06-15", "2026-06-22",
+                                                    "2026-06-29"]
+    assert closed[0]["id"].endswith("_20260601") and closed[0]["originalStartTime"] == {"date": "2026-06-01"}
+
+
+def test_a_recurring_event_needs_a_zone_and_readable_rules(srv):
+    svc, cal = service(srv), srv.calendar_id
+    no_zone = timed(None, "2026-06-01T12:00:00Z", "2026-06-01T13:00:00Z", recurrence=["RRULE:FREQ=DAILY"])
+    assert failure(svc.events().insert(calendarId=cal, body=no_zone))[:2] == (400, "required")
+    bad = weekly("x", "2026-06-01T12:00:00", "2026-06-01T13:00:00", "RRULE:FREQ=SOMETIMES")
+    assert failure(svc.events().insert(calendarId=cal, body=bad))[:2] == (400, "invalid")
+    assert failure(svc.events().list(calendarId=cal, orderBy="startTime"))[0] == 400
+
+
+def test_instances_of_an_endless_series_page_and_filter(srv):
+    svc, cal = service(srv), srv.calendar_id
+    sid = svc.events().insert(calendarId=cal, body=weekly(
+        "Standup", "2026-06-01T09:00:00", "2026-06-01T09:15:00", "RRULE:FREQ=WEEKLY;BYDAY=MO,WE")).execute()["id"]
+    starts, token = [], None
+    while True:
+        page = svc.events().instances(calendarId=cal, eventId=sid, timeMin="2026-06-01T00:00:00Z",
+                                      timeMax="2026-06-15T00:00:00Z", maxResults=2, pageToken=token).execute()
+        starts += [i["start"]["dateTime"][:10] for i in page["items"]]
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert starts == ["2026-06-01", "2026-06-03", "2026-06-08", "2026-06-10"]
+    [one] = svc.events().instances(calendarId=cal, eventId=sid,
+                                   originalStart="2026-06-08T09:00:00+02:00").execute()["items"]
+    assert one["id"] == f"{sid}_20260608T070000Z"
+    assert failure(svc.events().instances(calendarId=cal, eventId="nosuchevent1"))[0] == 404

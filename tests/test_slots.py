@@ -53,7 +53,9 @@ def oracle_slots(rules_dict: dict, day: date, busy: list, now: datetime) -> list
     d, step = rules_dict["duration"], rules_dict["step"] or rules_dict["duration"]
     bb, ba = rules_dict["buffer_before"], rules_dict["buffer_after"]
     earliest, latest = now + rules_dict["min_notice"], now + rules_dict["max_advance"]
-    busy_utc = [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in busy if a != b]
+    # compared in UTC: two times in one zone compare by wall clock, so 01:00 and 01:00 fold=1
+    # (an hour apart on the night clocks go back) would look equal
+    busy_utc = [(a, b) for a, b in ((a.astimezone(UTC), b.astimezone(UTC)) for a, b in busy) if a != b]
     out = []
     for start_t, end_t in ranges:
         rs = oracle_local(day, start_t, key)

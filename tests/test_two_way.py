@@ -41,10 +41,12 @@ class Calendar:
     def delete(self, event_id):
         httpx.delete(f"{self.base}/{event_id}", headers=self.headers).raise_for_status()
 
-    def create(self, summary, start, end, **extra):
+    def create(self, summary, start, end, zone=None, **extra):
+        """Insert an event; ``zone`` names its time zone (required for a recurring one)."""
+        where = {"timeZone": zone} if zone else {}
         r = httpx.post(self.base, headers=self.headers, json={
-            "summary": summary, "start": {"dateTime": start.isoformat()}, "end": {"dateTime": end.isoformat()},
-            **extra})
+            "summary": summary, "start": {"dateTime": start.isoformat(), **where},
+            "end": {"dateTime": end.isoformat(), **where}, **extra})
         r.raise_for_status()
         return r.json()["id"]
 
@@ -296,18 +298,30 @@ def test_expired_sync_token_falls_back_to_a_full_read(sandbox, bsync, cal):
     assert writes(sandbox) == []
 
 
-def test_no_change_rerun_costs_two_requests(sandbox, bsync):
-    for i in range(5):
-        add(sandbox, f"B{i}", at(8 + i), at(9 + i))
+@pytest.mark.parametrize("upcoming", [5, 230])
+def test_no_change_rerun_costs_two_requests_and_one_per_100_upcoming(sandbox, bsync, monkeypatch, upcoming):
+    # Notion's clock runs 10 minutes behind, so the first run's write-backs are older than the
+    # next run's edited-pages window (which overlaps the previous run by two minutes).
+    monkeypatch.setattr(sandbox.notion, "clock", lambda: datetime.now(ZoneInfo("UTC")) - timedelta(minutes=10))
+    for i in range(upcoming):
+        day = DAY + timedelta(days=i % 9)
+        add(sandbox, f"B{i}", at(8 + i % 10, day=day), at(9 + i % 10, day=day))
+    later = DAY + timedelta(days=30)  # beyond the trash window: not read again
+    add(sandbox, "Later", at(9, day=later), at(10, day=later))
     synced(bsync)
     sandbox.clear_requests()
     summary = synced(bsync)
-    assert summary["requests"] == 2  # one Notion query since the cursor, one Google list with the sync token
-    assert len(sandbox.notion.requests) == 1 and len(sandbox.google.requests) == 1
+    # one Notion query since the cursor, the trash window's (100 bookings a request), one Google
+    # list with the sync token
+    window_reads = -(-upcoming // 100)
+    assert summary["requests"] == 2 + window_reads
+    assert len(sandbox.notion.requests) == 1 + window_reads and len(sandbox.google.requests) == 1
+    assert writes(sandbox) == []
 
 
 @pytest.mark.parametrize("day", [date(2026, 3, 29), date(2026, 10, 25)])
 def test_dst_and_all_day_bookings_survive_a_round_trip(sandbox, bsync, cal, day):
+    bsync.configure(history="all")  # these days are past
     timed = add(sandbox, "DST day", at(10, day=day), at(11, day=day))
     allday = sandbox.notion.create_page(booking_properties("Closed", start=day, end=day + timedelta(days=1)))["id"]
     synced(bsync)
@@ -366,7 +380,8 @@ def test_a_write_that_keeps_failing_becomes_dead_and_retry_revives_it(sandbox, b
 
 
 def test_since_reads_pages_edited_in_that_window(sandbox, bsync):
-    page = add(sandbox, "Rex", at(10), at(11))
+    later = DAY + timedelta(days=30)  # beyond the trash window, which reads upcoming pages every run
+    page = add(sandbox, "Rex", at(10, day=later), at(11, day=later))
     synced(bsync)
     sandbox.notion.clock = lambda: datetime.now(ZoneInfo("UTC")) - timedelta(hours=5)  # an old, missed edit
     sandbox.notion.update_page(page, properties={"Name": {"title": [{"text": {"content": "Rex (old edit)"}}]}})
@@ -415,7 +430,7 @@ def test_vanished_event_is_recreated_and_reported(sandbox, bsync):
 
 
 def test_recurring_calendar_events_are_not_imported(sandbox, bsync, cal):
-    cal.create("Team meeting", at(8), at(9), recurrence=["RRULE:FREQ=WEEKLY;COUNT=10"])
+    cal.create("Team meeting", at(8), at(9), "Europe/Warsaw", recurrence=["RRULE:FREQ=WEEKLY;COUNT=10"])
     synced(bsync)
     assert sandbox.notion.page_count() == 0
 
@@ -478,3 +493,122 @@ def test_an_emptied_calendar_halts_instead_of_cancelling_every_booking(sandbox, 
     synced(bsync)  # settled: no halt, nothing to write
     assert writes(sandbox) == []
 
+
+
+def event_status(sandbox, page_id):
+    return sandbox.google.get_event(sandbox.google.calendar_id, event_id_for(f"notion:{page_id}"))["status"]
+
+
+def test_trashed_upcoming_page_frees_its_slot_on_the_next_incremental_run(sandbox, bsync):
+    keep = add(sandbox, "Keep", at(9), at(10))
+    gone = add(sandbox, "Gone", at(10), at(11))
+    later = DAY + timedelta(days=20)  # beyond the 14-day trash window
+    far = add(sandbox, "Far", at(10, day=later), at(11, day=later))
+    synced(bsync)
+    sandbox.notion.update_page(gone, in_trash=True)
+    sandbox.notion.update_page(far, in_trash=True)
+    sandbox.clear_requests()
+    summary = synced(bsync)  # incremental: the trash window read misses the upcoming page
+    assert summary["deleted"] == 1
+    assert event_status(sandbox, gone) == "cancelled" and event_status(sandbox, keep) == "confirmed"
+    assert sandbox.notion.count("GET", f"/pages/{gone}") == 1  # one missing page: confirmed trashed first
+    assert event_status(sandbox, far) == "confirmed"  # beyond the window: the next full read sees it
+    sandbox.clear_requests()
+    synced(bsync)
+    assert writes(sandbox) == []  # a tombstone: not again
+    synced(bsync, "--full")
+    assert event_status(sandbox, far) == "cancelled"
+
+
+def test_trash_window_off_leaves_trash_to_the_full_read(sandbox, bsync):
+    bsync.configure(trash_window="0")
+    gone = add(sandbox, "Gone", at(10), at(11))
+    add(sandbox, "Keep", at(9), at(10))
+    synced(bsync)
+    sandbox.notion.update_page(gone, in_trash=True)
+    sandbox.clear_requests()
+    assert synced(bsync)["requests"] == 2 and event_status(sandbox, gone) == "confirmed"
+
+
+def test_many_upcoming_pages_trashed_halt_without_a_request_each(sandbox, bsync):
+    pages = [add(sandbox, f"B{i}", at(8 + i), at(9 + i)) for i in range(8)]
+    synced(bsync)
+    for page in pages[:6]:
+        sandbox.notion.update_page(page, in_trash=True)
+    sandbox.clear_requests()
+    result = bsync("sync")
+    assert result.exit_code == 1 and "safety halt" in result.stderr and "6 of 8" in result.stderr
+    assert writes(sandbox) == [] and sandbox.notion.count("GET", "/pages/") == 0  # more than 5: not each confirmed
+    summary = synced(bsync, "--force")
+    assert summary["deleted"] == 6 and [event_status(sandbox, p) for p in pages].count("cancelled") == 6
+
+
+def test_upcoming_pages_that_are_drafts_or_failing_are_not_taken_for_trashed(sandbox, bsync):
+    draft = add(sandbox, "Draft", at(9), at(10))
+    broken = add(sandbox, "Broken", at(11), at(12))
+    add(sandbox, "Keep", at(13), at(14))
+    synced(bsync)
+    sandbox.notion.update_page(draft, properties={"When": {"date": None}, "Status": {"status": {"name": "Pending"}}})
+    sandbox.notion.update_page(broken, properties={"When": {"date": None}})  # Confirmed needs a date
+    synced_or_failed = bsync("sync", "--json")
+    assert synced_or_failed.exit_code == 1  # the broken page is reported
+    sandbox.clear_requests()
+    assert bsync("sync", "--json").exit_code == 1  # not edited since: carried, still not trashed
+    assert writes(sandbox) == [] and sandbox.notion.count("GET", "/pages/") == 0
+    assert event_status(sandbox, draft) == "confirmed" and event_status(sandbox, broken) == "confirmed"
+
+
+def event_id_of(sandbox, page_id):
+    return "".join(t["plain_text"] for t in page_props(sandbox, page_id)["Calendar Event ID"]["rich_text"])
+
+
+def test_first_sync_leaves_bookings_before_the_history_horizon_alone(sandbox, bsync, cal):
+    today = date.today()
+    old = [add(sandbox, f"Old {i}", at(10, day=today - timedelta(days=40 + 6 * i)),
+               at(11, day=today - timedelta(days=40 + 6 * i))) for i in range(110)]  # 2 years back
+    recent = add(sandbox, "Last week", at(10, day=today - timedelta(days=7)), at(11, day=today - timedelta(days=7)))
+    upcoming = [add(sandbox, f"Soon {i}", at(9 + i), at(10 + i)) for i in range(3)]
+    cal.create("Old dentist", at(8, day=today - timedelta(days=300)), at(9, day=today - timedelta(days=300)))
+    plan = bsync("sync", "--plan")
+    assert "110 bookings ended before the 30-day history horizon: left alone" in plan.stdout
+    assert "this run writes" not in plan.stdout  # 4 pages: no estimate
+    sandbox.clear_requests()
+    summary = synced(bsync)
+    assert summary["created"] == 4 and summary["errors"] == 0
+    assert sandbox.google.event_count(sandbox.google.calendar_id) == 5  # ours, and the old event not imported
+    assert [w[:2] for w in writes(sandbox) if w[0] == "notion"] == [("notion", "PATCH")] * 4  # write-backs
+    assert all(event_id_of(sandbox, page) for page in [recent, *upcoming])
+    assert not any(event_id_of(sandbox, page) for page in old)
+    sandbox.clear_requests()
+    synced(bsync, "--full")
+    assert writes(sandbox) == []
+
+
+def test_history_all_syncs_every_booking_and_plan_estimates_the_long_run(sandbox, bsync):
+    today = date.today()
+    for i in range(110):
+        add(sandbox, f"Old {i}", at(10, day=today - timedelta(days=40 + 6 * i)), at(11, day=today - timedelta(days=40 + 6 * i)))
+    bsync.options["notion_rate"] = 1
+    bsync.configure(history="all")
+    plan = bsync("sync", "--plan")
+    assert "history horizon" not in plan.stdout
+    assert "this run writes 110 pages: about 2 minutes at 1 requests/s" in plan.stdout
+
+
+def test_linked_bookings_that_fall_behind_the_horizon_are_left_alone(sandbox, bsync, cal):
+    today = date.today()
+    old = [add(sandbox, f"Old {i}", at(10, day=today - timedelta(days=60 + i)), at(11, day=today - timedelta(days=60 + i)))
+           for i in range(3)]
+    soon = add(sandbox, "Soon", at(9), at(10))
+    bsync.configure(history="all")
+    assert synced(bsync)["created"] == 4
+    bsync.configure()  # the default horizon, 30 days
+    sandbox.notion.update_page(old[0], properties={"Name": {"title": [{"text": {"content": "renamed"}}]}})
+    cal.patch(event_id_for(f"notion:{old[1]}"), {"summary": "edited in the calendar"})
+    sandbox.notion.update_page(old[2], in_trash=True)
+    sandbox.clear_requests()
+    synced(bsync)
+    synced(bsync, "--full")
+    assert writes(sandbox) == []
+    assert event_status(sandbox, old[2]) == "confirmed" and title_of(page_props(sandbox, old[1])) == "Old 1"
+    assert event_status(sandbox, soon) == "confirmed"

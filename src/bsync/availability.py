@@ -1,5 +1,5 @@
 """Free slots: working hours and rules from ``[availability]``, busy time from Google freeBusy
-(all configured calendars, one request) plus what bsync knows locally.
+(all configured calendars, one request per 90 days and 50 calendars) plus what bsync knows locally.
 
 Local knowledge matters: a booking made in Notion or on a platform a minute ago may not be
 on the calendar yet, but it is busy; a cancelled one is not.  The slot arithmetic itself
@@ -63,14 +63,18 @@ def local_busy(store: Store, zone: ZoneInfo) -> list[Interval]:
     return busy
 
 
-def read_busy_file(path: Path, zone: ZoneInfo) -> list[Interval]:
-    """A JSON list of {"start", "end"} (ISO 8601 with offsets) or an .ics file; UsageError if unreadable."""
+def read_busy_file(path: Path, zone: ZoneInfo, window: Interval) -> list[Interval]:
+    """A JSON list of {"start", "end"} (ISO 8601 with offsets) or an .ics file; UsageError if unreadable.
+
+    An .ics file's events are expanded within ``window`` only, so a series that never ends
+    costs no more than the days asked for.
+    """
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"--busy {path}: cannot read it ({exc.strerror})") from None
     if Path(path).suffix.lower() == ".ics" or raw.lstrip().startswith(b"BEGIN:VCALENDAR"):
-        return _busy_from_ics(raw, path, zone)
+        return _busy_from_ics(raw, path, zone, window)
     try:
         items = json.loads(raw)
         if not isinstance(items, list):
@@ -86,28 +90,103 @@ def read_busy_file(path: Path, zone: ZoneInfo) -> list[Interval]:
         raise UsageError(f"--busy {path}: {exc}") from None
 
 
-def _busy_from_ics(raw: bytes, path: Path, zone: ZoneInfo) -> list[Interval]:
+def _busy_from_ics(raw: bytes, path: Path, zone: ZoneInfo, window: Interval) -> list[Interval]:
+    """Every busy occurrence within ``window`` of every VCALENDAR in the file.
+
+    Recurrence (RRULE, RDATE, EXDATE, RECURRENCE-ID overrides, DST through TZID/VTIMEZONE) is
+    expanded by ``recurring-ical-events``; this only decides what an occurrence blocks.  A
+    file concatenated from several calendars (``cat *.ics``) holds several VCALENDARs; each
+    keeps its own VTIMEZONEs.
+    """
     import icalendar
 
     try:
-        calendar = icalendar.Calendar.from_ical(raw)
+        calendars = icalendar.Calendar.from_ical(raw, multiple=True)
     except ValueError as exc:
-        raise UsageError(f"--busy {path}: not a valid iCalendar file ({exc})") from None
+        raise UsageError(f"--busy {path}: not a valid iCalendar file ({exc}); "
+                         "export the calendar again or give a JSON list of {start, end}") from None
+    if not calendars:
+        raise UsageError(f"--busy {path}: no VCALENDAR in it; export the calendar again")
     out: list[Interval] = []
-    for event in calendar.walk("VEVENT"):
-        if str(event.get("STATUS", "")).upper() == "CANCELLED" or str(event.get("TRANSP", "")).upper() == "TRANSPARENT":
-            continue
-        start = event.decoded("DTSTART")
-        end = event.decoded("DTEND") if event.get("DTEND") else None
-        if isinstance(start, datetime):
-            start = start if start.tzinfo else start.replace(tzinfo=zone)
-            end = end if isinstance(end, datetime) else start + (event.decoded("DURATION") if event.get("DURATION") else timedelta(0))
-            end = end if end.tzinfo else end.replace(tzinfo=zone)
-            out.append((start, end))
-        else:  # an all-day event: whole local days, DTEND exclusive
-            last = end if isinstance(end, date) else start + timedelta(days=1)  # DTEND is exclusive
-            out.append((slots.busy_from_all_day(start, zone)[0], slots.busy_from_all_day(last, zone)[0]))
+    for calendar in calendars:
+        for occurrence in _occurrences(calendar, raw, path, window):
+            interval = _busy_interval(occurrence, zone)
+            if interval is not None:
+                out.append(interval)
     return out
+
+
+def _occurrences(calendar: Any, raw: bytes, path: Path, window: Interval) -> list[Any]:
+    """The VEVENT occurrences of one VCALENDAR overlapping ``window``; a broken event is a
+    UsageError naming its UID, since skipping it would show its time as free."""
+    import recurring_ical_events
+
+    try:
+        return list(recurring_ical_events.of(calendar).between(*window))
+    except Exception as exc:  # noqa: BLE001 - only the file's content can fail here; see _expansion_failure
+        reason = _expansion_failure(exc)
+        uid = _first_bad_uid(calendar, window)
+        where = f"event {uid}{_line_of(raw, uid)}: " if uid else ""
+        raise UsageError(f"--busy {path}: {where}{reason}; fix or remove that event") from None
+
+
+def _first_bad_uid(calendar: Any, window: Interval) -> str | None:
+    """Which series made the expansion fail: each UID is expanded alone (with the calendar's
+    VTIMEZONEs).  Only run once something failed, so its cost does not matter."""
+    import icalendar
+    import recurring_ical_events
+
+    zones = calendar.walk("VTIMEZONE")
+    series: dict[str, list[Any]] = {}
+    for event in calendar.walk("VEVENT"):
+        series.setdefault(str(event.get("UID", "")), []).append(event)
+    for uid, events in series.items():
+        alone = icalendar.Calendar()
+        for component in zones + events:
+            alone.add_component(component)
+        try:
+            recurring_ical_events.of(alone).between(*window)
+        except Exception:  # noqa: BLE001 - the same failures as in _occurrences
+            return uid or "(without UID)"
+    return None
+
+
+def _expansion_failure(exc: Exception) -> str:
+    """Why expanding failed, in words.  The library reports bad content as ValueError
+    (InvalidCalendar, BadRuleStringFormat), a missing DTSTART as KeyError, and some rules
+    dateutil cannot expand (e.g. BYDAY=9MO) as IndexError; all are the file's fault."""
+    if isinstance(exc, KeyError):
+        return f"missing {exc.args[0]}"
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    return f"cannot expand its recurrence ({type(exc).__name__}: {exc})"
+
+
+def _line_of(raw: bytes, uid: str) -> str:
+    """' (line N)' for the line holding ``UID:uid``, so an editor can jump to it; '' if not found."""
+    for number, line in enumerate(raw.splitlines(), 1):
+        if line.strip() == b"UID:" + uid.encode():
+            return f" (line {number})"
+    return ""
+
+
+def _busy_interval(occurrence: Any, zone: ZoneInfo) -> Interval | None:
+    """What one occurrence blocks: None if it is free (TRANSP:TRANSPARENT, STATUS:CANCELLED).
+
+    Floating times (no TZID, no Z) are in the business timezone, and so is a TZID that is
+    neither an IANA or Windows zone name nor defined by a VTIMEZONE (icalendar reads it as
+    floating); an all-day occurrence blocks whole local days there, DTEND being exclusive.
+    """
+    if str(occurrence.get("STATUS", "")).upper() == "CANCELLED":
+        return None
+    if str(occurrence.get("TRANSP", "")).upper() == "TRANSPARENT":
+        return None
+    start, end = occurrence.decoded("DTSTART"), occurrence.decoded("DTEND")
+    if isinstance(start, datetime):
+        end = end if isinstance(end, datetime) else start
+        return (start if start.tzinfo else start.replace(tzinfo=zone), end if end.tzinfo else end.replace(tzinfo=zone))
+    last = end if isinstance(end, date) and not isinstance(end, datetime) and end > start else start + timedelta(days=1)
+    return slots.busy_from_all_day(start, zone)[0], slots.busy_from_all_day(last, zone)[0]
 
 
 def check_dates(settings: Settings, dates: list[date], now: datetime) -> None:
@@ -164,7 +243,7 @@ def availability(settings: Settings, dates: Iterable[date], *, duration: int | N
     end = datetime.combine(days[-1] + timedelta(days=2), time(0), zone)
     busy: list[Interval] = []
     if busy_file is not None:
-        busy = read_busy_file(busy_file, zone)
+        busy = read_busy_file(busy_file, zone, (start, end))
     else:
         if target is None:
             from bsync.sync import build_gcal_target

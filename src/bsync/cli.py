@@ -248,7 +248,9 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
         if ctx.json:
             render.print_json(ctx.out, result.plan.as_json())
         else:
-            render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0, tz=settings.tz)
+            render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0, tz=settings.tz,
+                              history=settings.sync.history,
+                              pages_per_second=settings.notion.requests_per_second if settings.notion else None)
         return 1 if result.plan.failures or result.plan.halt else 0
     assert result.summary is not None
     if ctx.json and ctx.held_json is not None:
@@ -484,7 +486,7 @@ def availability(
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
     """Free slots for a service: working hours minus busy time (Google freeBusy for all
-    configured calendars in one request, plus scheduled bookings bsync knows), with buffers,
+    configured calendars, one request per 90 days and 50 calendars, plus scheduled bookings bsync knows), with buffers,
     minimum notice and maximum advance.  Times are in the business timezone."""
     from bsync.availability import availability as compute, requested_days
     from bsync.timeutil import now_utc, parse_instant

@@ -340,7 +340,17 @@ class SyncConfig(Section):
     delete_policy: Literal["cancel", "delete"] = "cancel"
     max_delete: str = "50%"
     import_unmanaged: bool = True
+    # Occurrences of a recurring series made in the calendar become bookings, one each, from
+    # today to now + recurring_ahead (a daily series never means endless bookings).
+    import_recurring: bool = False
+    recurring_ahead: str = "90d"
     full_every: str = "24h"
+    # Incremental runs also read the bookings starting within this window ahead, so a page
+    # trashed in Notion frees its slot on the next run instead of the next full read.
+    trash_window: str = "14d"
+    # Bookings that ended before now - history are left alone (not created, not written
+    # back); "all" syncs every booking however old.
+    history: str = "30d"
     dead_after: int = Field(default=3, ge=1, le=100)
     max_retries: int = Field(default=4, ge=0, le=20)
     retry_base_delay: float = Field(default=0.5, ge=0)
@@ -362,15 +372,39 @@ class SyncConfig(Section):
             raise ValueError("must be a percentage like '50%' or a count like '20'")
         return value
 
-    @field_validator("full_every")
+    @field_validator("full_every", "recurring_ahead", "trash_window")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
 
+    @field_validator("history")
+    @classmethod
+    def _history(cls, value: str) -> str:
+        if str(value).strip().lower() == "all":
+            return "all"
+        try:
+            parse_duration(value)
+        except ValueError:
+            raise ValueError(f"must be a duration like '30d' or \"all\", not {value!r}") from None
+        return value
+
     @property
     def full_every_delta(self) -> timedelta:
         return parse_duration(self.full_every)
+
+    @property
+    def recurring_ahead_delta(self) -> timedelta:
+        return parse_duration(self.recurring_ahead)
+
+    @property
+    def trash_window_delta(self) -> timedelta:
+        return parse_duration(self.trash_window)
+
+    @property
+    def history_delta(self) -> timedelta | None:
+        """How far back bookings are synced; None for "all"."""
+        return None if self.history == "all" else parse_duration(self.history)
 
     def max_delete_allowed(self, mapped: int) -> float:
         """How many deletions a plan may contain before the safety halt trips."""

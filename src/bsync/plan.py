@@ -34,6 +34,10 @@ SourceWrite = Literal["create", "update", "restore"]
 WRITEBACK_FIELD = "source.target_id"
 """The pseudo-field in ``changes`` meaning "store the target id on the source record"."""
 SOURCE_PREFIX = "source."
+# Why an event of a recurring series made in the calendar is not imported (a weekly block or
+# a daily lunch is rarely a booking), and why a series itself isn't when its occurrences are.
+RECURRING_NOT_IMPORTED = "part of a recurring series (set [sync] import_recurring = true to import each occurrence)"
+SERIES_IMPORTED_BY_OCCURRENCE = "a recurring series; its occurrences are imported one by one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class TargetItem:
     updated: str | None = None
     label: str = ""
     recurring: bool = False  # a recurring series or one of its instances
+    series: bool = False  # the series itself (its rules), not one occurrence
 
     @property
     def cancelled(self) -> bool:
@@ -125,6 +130,7 @@ class Plan:
     halt: str | None = None  # why apply must not run without --force
     needs_source: set[str] = field(default_factory=set)  # source keys to load fully, then plan again
     needs_target: set[str] = field(default_factory=set)  # target ids worth fetching before planning again
+    outside_horizon: int = 0  # bookings read that ended before the history horizon: left alone
 
     def count(self, op: Op) -> int:
         return sum(1 for a in self.actions if a.op == op)
@@ -135,7 +141,13 @@ class Plan:
             out["failures"] = [f.as_json() for f in self.failures]
         if self.halt:
             out["halt"] = self.halt
+        if self.outside_horizon:
+            out["outside_horizon"] = self.outside_horizon
         return out
+
+    def source_writes(self) -> int:
+        """How many source records (Notion pages) applying the plan writes: one request each."""
+        return sum(1 for a in self.actions if a.source_write or a.writeback)
 
 
 def diff_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -199,6 +211,7 @@ class _Ctx:
     target_label: str
     import_unmanaged: bool = True
     importing: frozenset[str] = frozenset()
+    import_recurring: bool = False
     needs_source: set[str] = field(default_factory=set)
     needs_target: set[str] = field(default_factory=set)
 
@@ -233,6 +246,8 @@ def plan_sync(
     target_id_setting: str = "the target's id",
     target_noun: str = "items",
     importing: Collection[str] = (),
+    import_recurring: bool = False,
+    past: Collection[str] = (),
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
 
@@ -245,9 +260,15 @@ def plan_sync(
     ``target_id_setting`` names the setting that picks the target and ``target_noun`` what it
     holds ("events"), for the safety halt's message.  ``importing``: target ids an earlier run
     began importing (a source record recording one of them was made by that import).
+    ``past``: source keys of bookings that ended before the history horizon.  They are left
+    alone: no action for them, their links, or events claiming them (a first sync of years of
+    bookings must not create or write back thousands of old ones), and they are counted.
+    ``import_recurring``: occurrences of a recurring series are imported one by one (else every
+    part of a series is skipped, with the setting that changes it as the reason).
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
-               target_complete, source_label, target_label, import_unmanaged, frozenset(importing))
+               target_complete, source_label, target_label, import_unmanaged, frozenset(importing),
+               import_recurring)
     actions: list[Action] = []
     refused: list[Failure] = []
     failed = {f.id for f in failures} | {d.id for d in drafts}
@@ -256,6 +277,8 @@ def plan_sync(
     by_key = {t.key: t for t in targets.values() if t.key}
     # Only membership is asked of it: a set of ids, not the links (which may be built on access).
     link_by_target = {link.target_key for link in links.values() if not link.tombstone}
+    past = frozenset(past)
+    outside_horizon = 0
 
     live_sources = 0
     ended: set[str] = set()  # source keys deleted or cancelled (for the safety halt)
@@ -265,10 +288,19 @@ def plan_sync(
             ended.add(item.key)
         live_sources += not item.deleted
         link = links.get(item.key)
+        if item.key in past:
+            outside_horizon += 1
+            claimed_targets.update(t.id for t in (by_key.get(item.key),) if t is not None)
+            if link is not None and not link.tombstone:
+                claimed_targets.add(link.target_key)
+            continue
         if link is not None and not link.tombstone:
             target = targets.get(link.target_key)
             claimed_targets.add(link.target_key)
-            actions.append(_plan_linked(ctx, item, target, link))
+            if item.deleted:  # found trashed by a fetch or the trash window: as a full read would
+                actions.append(_plan_source_deleted(ctx, item.key, target, link))
+            else:
+                actions.append(_plan_linked(ctx, item, target, link))
             continue
         foreign = _foreign_recorded_target(ctx, item, targets, link_by_target)
         if foreign is not None:  # never take over an event bsync did not make
@@ -287,7 +319,7 @@ def plan_sync(
         if link.tombstone:
             continue
         claimed_targets.add(link.target_key)
-        if _record_id(key) in failed or key in failed:
+        if _record_id(key) in failed or key in failed or key in past:
             continue  # a record we could not read is not a record that was deleted
         target = targets.get(link.target_key)
         if source_complete:
@@ -298,7 +330,7 @@ def plan_sync(
             actions.append(_plan_linked(ctx, None, None, link))
 
     for target in targets.values():
-        if target.id in claimed_targets:
+        if target.id in claimed_targets or target.key in past:
             continue
         action = _plan_unlinked_target(ctx, target, links, source_complete)
         if action is not None:
@@ -311,8 +343,8 @@ def plan_sync(
 
     actions = [a for a in actions if a is not None]
     plan = Plan(pair, actions, [*failures, *refused], needs_source=ctx.needs_source,
-                needs_target=ctx.needs_target)
-    plan.halt = _safety_halt(plan, live_sources, ended, links, targets, [*failures, *drafts], max_delete,
+                needs_target=ctx.needs_target, outside_horizon=outside_horizon)
+    plan.halt = _safety_halt(plan, live_sources, ended, links, targets, [*failures, *drafts], max_delete, past,
                              source_complete=source_complete, target_complete=target_complete,
                              source_label=source_label, target_label=target_label,
                              target_id_setting=target_id_setting, target_noun=target_noun)
@@ -570,6 +602,10 @@ def _plan_unlinked_target(ctx: _Ctx, target: TargetItem, links: Mapping[str, Lin
                       reason=f"event claims booking {target.key}, which is not in {ctx.source_label}")
     if target.cancelled or not ctx.pull or not ctx.import_unmanaged:
         return None
+    if target.series and ctx.import_recurring:
+        return Action("skip", None, target.id, reason=SERIES_IMPORTED_BY_OCCURRENCE, label=target.label)
+    if target.recurring and not ctx.import_recurring:
+        return Action("skip", None, target.id, reason=RECURRING_NOT_IMPORTED, label=target.label)
     changes = {SOURCE_PREFIX + name: (None, value) for name, value in target.common.items()}
     return Action("create", None, target.id, changes, reason=f"new event in {ctx.target_label}; importing",
                   label=target.label, source_write="create", target_write="stamp", merged=dict(target.common))
@@ -582,7 +618,7 @@ def _expects_live_event(link: Link) -> bool:
 
 def _safety_halt(plan: Plan, live_sources: int, ended: Collection[str], links: Mapping[str, Link],
                  targets: Mapping[str, TargetItem], failures: Sequence[Failure],
-                 max_delete: Callable[[int], float], *, source_complete: bool, target_complete: bool,
+                 max_delete: Callable[[int], float], past: Collection[str], *, source_complete: bool, target_complete: bool,
                  source_label: str, target_label: str, target_id_setting: str, target_noun: str) -> str | None:
     """Why the plan must not run without --force, or None.
 
@@ -603,7 +639,7 @@ def _safety_halt(plan: Plan, live_sources: int, ended: Collection[str], links: M
     if len(live) > 1 and source_complete and not live_sources and not failures:
         return (f"{source_label} returned no bookings while {len(live)} are linked to events; refusing to "
                 f"remove their events (check the database id and the integration's access)")
-    live = [ids for ids in live if ids[0] not in ended]  # both sides agree on those
+    live = [ids for ids in live if ids[0] not in ended and ids[0] not in past]  # both sides agree (or left alone)
     if len(live) > 1 and all(_event_gone(targets.get(target_key), target_complete) for _, target_key in live):
         return (f"{target_label} returned none of the {target_noun} linked to {len(live)} bookings (all deleted "
                 f"or missing): was it wiped, or is {target_id_setting} wrong?")

@@ -156,7 +156,7 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
                                                  f"{_describe(event.common.get('start'), booking.tz)}"))
 
     for event_id, event in sorted(events.items()):
-        if event.cancelled or event.recurring or _ended(event.common, now_value,
+        if event.cancelled or (event.recurring and not event.key) or _ended(event.common, now_value,
                                                         "date:" + now.astimezone(tz).date().isoformat()):
             continue
         if event.key:
@@ -257,7 +257,7 @@ def orphan_plan(report: Report, events: Mapping[str, TargetItem], *, delete_poli
                               merged=dict(event.common) if event else None,
                               reason=f"its booking is no longer in Notion; {verb} the event"))
     plan = Plan(ORPHAN_PAIR, actions)
-    managed = sum(1 for e in events.values() if e.key and not e.cancelled and not e.recurring)
+    managed = sum(1 for e in events.values() if e.key and not e.cancelled)
     if actions and report.checked.get("bookings", 0) == 0 and not report.failures:
         plan.halt = (f"Notion returned no bookings; refusing to remove {len(actions)} event(s) of bookings it "
                      f"may still have (check [notion] database_id and the integration's access)")

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from bsync.apply import Summary
 from bsync.plan import SOURCE_PREFIX, Action, Plan
+from bsync.timeutil import parse_duration
 
 OP_STYLE = {"create": "green", "update": "yellow", "delete": "red", "skip": "dim", "conflict": "magenta"}
 
@@ -87,8 +88,38 @@ def plan_table(plan: Plan, *, show_skips: bool = False, tz: Any = None) -> Table
     return table
 
 
-def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: Any = None) -> None:
-    """The plan as a table (times shown in ``tz``, the business timezone) and its counts."""
+NOTION_AVERAGE_RATE = 3.0  # Notion's documented average: what an unpaced run meets anyway
+LONG_RUN_PAGES = 100  # above this many page writes, --plan says how long they take
+
+
+def horizon_line(plan: Plan, history: str | None) -> str | None:
+    """``N bookings ended before the 30-day history horizon: left alone``, or None."""
+    if not plan.outside_horizon or not history or history == "all":
+        return None
+    days = parse_duration(history).total_seconds() / 86400
+    span = f"{days:g}-day" if days >= 1 else history
+    noun = "booking" if plan.outside_horizon == 1 else "bookings"
+    return f"{plan.outside_horizon} {noun} ended before the {span} history horizon: left alone"
+
+
+def duration_line(plan: Plan, pages_per_second: float | None) -> str | None:
+    """``this run writes N pages: about M minutes at 3 requests/s`` for a long run, or None.
+
+    An unpaced config (0) still meets Notion's average of three requests a second.
+    """
+    pages = plan.source_writes()
+    if pages <= LONG_RUN_PAGES:
+        return None
+    rate = pages_per_second or NOTION_AVERAGE_RATE
+    minutes = round(pages / rate / 60)
+    took = "under a minute" if minutes < 1 else f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"this run writes {pages} pages: {took} at {rate:g} requests/s"
+
+
+def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: Any = None,
+               history: str | None = None, pages_per_second: float | None = None) -> None:
+    """The plan as a table (times shown in ``tz``, the business timezone) and its counts, with
+    how many old bookings the history horizon leaves alone and how long a long run takes."""
     if any(a.op != "skip" for a in plan.actions) or show_skips:
         console.print(plan_table(plan, show_skips=show_skips, tz=tz))
     counts = ", ".join(f"{plan.count(op)} {op}" for op in ("create", "update", "delete", "skip", "conflict"))
@@ -97,6 +128,9 @@ def print_plan(console: Console, plan: Plan, *, show_skips: bool = False, tz: An
     for failure in plan.failures:
         title = f" ({escape(failure.title)})" if failure.title else ""
         console.print(f"[red]✗[/] {failure.id}{title}: {escape(failure.reason)}")
+    for line in (horizon_line(plan, history), duration_line(plan, pages_per_second)):
+        if line:
+            console.print(line)
     if plan.halt:
         console.print(f"[bold red]safety halt:[/] {escape(plan.halt)}")
 

@@ -9,8 +9,11 @@ rounded down to the minute, so the window overlaps the previous one and unchange
 are recognised by their content hash), Google events changed since the stored
 ``syncToken`` (a 410 falls back to a full read).  Notion queries cannot return trashed
 pages, so their absence is only visible in a full read: one happens on ``--full``, on the
-first run, and whenever the last one is older than ``[sync] full_every``.  Cursors are
-saved only after the run's writes are committed.
+first run, and whenever the last one is older than ``[sync] full_every``.  Between full
+reads, each run also reads the bookings starting within ``[sync] trash_window`` ahead: a
+linked upcoming booking missing from both reads was trashed, and its slot is freed now.
+Bookings that ended before ``[sync] history`` ago are left alone.  Cursors are saved only
+after the run's writes are committed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, Callable, Iterator
 from bsync.apply import ApplyContext, RunCounts, Summary, apply_plan
 from bsync.config import Settings
 from bsync.errors import BsyncError, SafetyHaltError, UsageError
-from bsync.model import Booking, apply_common, booking_common
+from bsync.model import Booking, apply_common, booking_common, parse_when
 from bsync.plan import Action, Failure, Plan, SourceItem, TargetItem, plan_sync
 from bsync.providers.gcal import GoogleCalendarTarget, fields_hash
 from bsync.providers.notion import NotionSource
@@ -38,6 +41,8 @@ GCAL_TO_NOTION = "gcal-to-notion"
 LINK_PAIR = "notion+gcal"  # both directions share one mapping
 DIRECTIONS = {NOTION_TO_GCAL: "push", GCAL_TO_NOTION: "pull"}
 NOTION_OVERLAP = timedelta(minutes=2)  # last_edited_time is rounded down to the minute
+IN_PROGRESS = timedelta(days=1)  # the trash window reaches back this far: a booking under way counts
+TRASH_CONFIRM_MAX = 5  # up to this many missing pages are confirmed trashed with one GET each
 
 
 @dataclass
@@ -137,6 +142,8 @@ class SyncRun:
         self.drafts: list[Failure] = []  # pages with no date yet (ids are booking keys)
         self.next_gcal_token: str | None = None
         self.target_complete = True
+        history = settings.sync.history_delta
+        self.history_cutoff = None if history is None else self.started - history
 
     def _full_read_due(self) -> bool:
         last_full = self.cursors.notion_full
@@ -160,9 +167,90 @@ class SyncRun:
         self.failures = list(read.failures)
         self.drafts = list(read.drafts)
         self.targets, self.next_gcal_token, self.target_complete = self.target.read_changes(self.gcal_token)
+        self._read_occurrences()
         self._drop_past_unmanaged_events()
+        window = self._read_trash_window()
         self._reload_failed()
         self._carry_record_issues()
+        if window is not None:
+            self._find_trashed(*window)
+
+    def _trash_window(self) -> tuple[datetime, datetime]:
+        """The start range read for trashed pages: from a day back (under way) to the window's end,
+        on whole minutes (what a date filter surely compares exactly)."""
+        now = self.started.replace(second=0, microsecond=0)
+        return now - IN_PROGRESS, now + self.settings.sync.trash_window_delta
+
+    def _read_trash_window(self) -> tuple[datetime, datetime] | None:
+        """An incremental pushing run also reads the bookings starting in the trash window
+        (one query, 100 pages a request); returns the window read, or None.
+
+        Notion queries never return trashed pages, so an incremental read can't see a
+        deletion, and deleting the row is how Notion users cancel: :meth:`_find_trashed`
+        then compares this read with the links.
+        """
+        if self.source_full or "push" not in self.directions or not self.settings.sync.trash_window_delta:
+            return None
+        lo, hi = self._trash_window()
+        read = self.source.read_bookings_starting(lo, hi)
+        for booking in read.bookings:
+            self.bookings.setdefault(booking.key, booking)
+        known_failures = {f.id for f in self.failures}
+        self.failures += [f for f in read.failures if f.id not in known_failures]
+        known_drafts = {d.id for d in self.drafts}
+        self.drafts += [d for d in read.drafts if d.id not in known_drafts]
+        return lo, hi
+
+    def _find_trashed(self, lo: datetime, hi: datetime) -> None:
+        """Linked bookings starting in the window that neither read returned are gone.
+
+        Their start can't have moved out of the window unseen: that edit puts the page in
+        the edited read.  Failing and draft pages (also those carried from earlier runs) are
+        known and never taken for deleted.  Up to ``TRASH_CONFIRM_MAX`` missing pages are
+        confirmed with a GET each (cheap, and exact whatever a date filter's edge cases);
+        more are taken as trashed and the safety halt judges them, so a wrong window can't
+        cancel a mass of events unasked.
+        """
+        missing = self._missing_upcoming(lo, hi)
+        if len(missing) <= TRASH_CONFIRM_MAX:
+            for key in missing:
+                self._load_source(key)
+        else:
+            self.deleted_sources.update(missing)
+
+    def _missing_upcoming(self, lo: datetime, hi: datetime) -> list[str]:
+        """Linked live bookings starting in [lo, hi) by their snapshot that no read returned."""
+        seen = set(self.bookings) | self.deleted_sources | {d.id for d in self.drafts} | {
+            _source_key(f.id) for f in self.failures}
+        missing = []
+        for key, link in self.store.link_map(LINK_PAIR).items():  # streamed, not all held at once
+            snapshot = link.snapshot or {}
+            if (link.tombstone or key in seen or not key.startswith("notion:") or snapshot.get("cancelled")
+                    or not snapshot.get("start")):
+                continue
+            if self._starts_within(snapshot["start"], lo, hi):
+                missing.append(key)
+        return sorted(missing)
+
+    def _starts_within(self, start: str, lo: datetime, hi: datetime) -> bool:
+        """Whether a snapshot start is surely inside the queried range: exact for a time, with a
+        day's margin for an all-day date (Notion compares dates at a midnight of its choosing)."""
+        instant, all_day = parse_when(start, self.settings.tz)
+        if all_day:
+            return lo + IN_PROGRESS <= instant < hi - IN_PROGRESS
+        return lo <= instant < hi
+
+    def _past_keys(self, links: dict) -> set[str]:
+        """Bookings that ended before the history horizon: by what was read, else by the snapshot."""
+        cutoff = self.history_cutoff
+        if cutoff is None:
+            return set()
+        past = {key for key, booking in self.bookings.items() if booking.end < cutoff}
+        for key, link in links.items():
+            end = (link.snapshot or {}).get("end")
+            if key not in self.bookings and end and parse_when(end, self.settings.tz)[0] < cutoff:
+                past.add(key)
+        return past
 
     def _carry_record_issues(self) -> None:
         """Failing records and drafts reported before and not re-read this run stay reported.
@@ -191,10 +279,26 @@ class SyncRun:
         self.store.save_record_issues(self.source.name, issues, cleared=set(self.bookings) | self.deleted_sources,
                                       clear_unlisted=self.source_full)
 
+    def _start_of_today(self) -> datetime:
+        return datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def _read_occurrences(self) -> None:
+        """With ``[sync] import_recurring``, add each occurrence of every series from today to
+        now + ``recurring_ahead``: a change read returns a series once, as its rules, and only
+        when it changes, while its occurrences come into the window as time passes."""
+        if not self.settings.sync.import_recurring or "pull" not in self.directions:
+            return
+        ahead = self.started + self.settings.sync.recurring_ahead_delta
+        self.targets.update(self.target.read_occurrences(to_utc(self._start_of_today()), ahead))
+
     def _drop_past_unmanaged_events(self) -> None:
-        """Events bsync doesn't manage that ended before today are history, not bookings; and
-        recurring ones (staff meetings, opening hours) are not bookings either."""
-        today = datetime.now(self.settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        """Events bsync doesn't manage that ended before today are history, not bookings.
+
+        A recurring series stays whatever its first occurrence's date: the planner reports it
+        as skipped (staff meetings and opening hours are rarely bookings), or imports its
+        occurrences one by one, each judged by its own end.
+        """
+        today = self._start_of_today()
         by_date, by_instant = "date:" + today.date().isoformat(), to_utc(today).isoformat()
         linked = self.store.link_map(LINK_PAIR).target_keys()
         recorded = {b.target_ids.get("gcal") for b in self.bookings.values()}  # the planner judges those
@@ -202,7 +306,7 @@ class SyncRun:
             if item.key is not None or event_id in linked or event_id in recorded:
                 continue  # ours (an interrupted import may not carry its key yet)
             end = item.common.get("end") or ""
-            if item.recurring or end <= (by_date if end.startswith("date:") else by_instant):
+            if not item.series and end <= (by_date if end.startswith("date:") else by_instant):
                 del self.targets[event_id]
 
     def _reload_failed(self) -> None:
@@ -278,7 +382,8 @@ class SyncRun:
                          drafts=self.drafts,
                          max_delete=self.settings.sync.max_delete_allowed, source_label=self.source.label,
                          target_label="Google Calendar", target_id_setting="[google] calendar_id",
-                         target_noun="events", importing=self._imported())
+                         target_noun="events", importing=self._imported(),
+                         import_recurring=self.settings.sync.import_recurring, past=self._past_keys(links))
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", LINK_PAIR)

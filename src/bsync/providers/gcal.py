@@ -42,7 +42,10 @@ from bsync.timeutil import allday_dates, local_iso, parse_instant, rfc3339, to_u
 T = TypeVar("T")
 KEY_PROPERTY = "bsync_key"
 LIST_PAGE_SIZE = 2500  # the API's maximum
-FREEBUSY_SPAN = timedelta(days=92)  # no documented maximum; 92 days covers a quarter in one request
+# Google refuses a freeBusy range over 90 days (400 timeRangeTooLong, found by Cal.com: not in
+# the reference) and answers at most 50 calendars per request (calendarExpansionMax, documented).
+FREEBUSY_SPAN = timedelta(days=90)
+FREEBUSY_MAX_CALENDARS = 50
 BATCH_SIZE = 50  # calls per batch request, as the Calendar docs advise (the hard limit is 1000)
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 
@@ -62,6 +65,29 @@ def error_reason(exc: HttpError) -> str | None:
         return json.loads(exc.content)["error"]["errors"][0]["reason"]
     except (ValueError, KeyError, IndexError, TypeError):
         return None
+
+
+def freebusy_pieces(start: datetime, end: datetime,
+                    span: timedelta = FREEBUSY_SPAN) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive pieces no longer than ``span`` of elapsed time.
+
+    The arithmetic is done in UTC: adding 90 days to a local midnight in a zone that
+    leaves summer time would give 90 days and one hour, which Google refuses.
+    """
+    pieces: list[tuple[datetime, datetime]] = []
+    piece_start, end = to_utc(start), to_utc(end)
+    while piece_start < end:
+        piece_end = min(end, piece_start + span)
+        pieces.append((piece_start, piece_end))
+        piece_start = piece_end
+    return pieces
+
+
+def calendar_groups(calendars: list[str], size: int = FREEBUSY_MAX_CALENDARS) -> list[list[str]]:
+    """The calendars (first mention kept, duplicates dropped: the answer is keyed by id)
+    in groups of at most ``size``, one freeBusy request each."""
+    unique = list(dict.fromkeys(calendars))
+    return [unique[i:i + size] for i in range(0, len(unique), size)]
 
 
 def make_classifier(handled: tuple[int, ...] = ()) -> Callable[[BaseException], CallFailure | None]:
@@ -91,6 +117,17 @@ def make_classifier(handled: tuple[int, ...] = ()) -> Callable[[BaseException], 
         return None
 
     return classify
+
+
+def raise_calendar_errors(calendar: str, reasons: list[str]) -> None:
+    """Raise the error a per-calendar freeBusy failure stands for: Google's own trouble
+    (internalError) is worth running again, anything else is the calendar id or its sharing."""
+    listed = ", ".join(reasons)
+    if reasons == ["internalError"] * len(reasons):
+        raise RemoteUnavailableError(f"Google could not compute free/busy for calendar {calendar!r} ({listed})",
+                                     hint="a problem on Google's side: run again in a few minutes")
+    raise ConfigError(f"availability.calendars: Google can't answer for {calendar!r} ({listed})",
+                      hint="check the calendar id and that it is shared with this account")
 
 
 class CountingHttp(httplib2.Http):
@@ -212,29 +249,76 @@ class GoogleCalendarTarget:
             if not page_token:
                 return items, page.get("nextSyncToken"), complete
 
-    def free_busy(self, calendars: list[str], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-        """Busy intervals of ``calendars`` in [start, end): one freeBusy request per span.
+    def read_occurrences(self, start: datetime, end: datetime) -> dict[str, TargetItem]:
+        """Occurrences of recurring series meeting [start, end), cancelled ones included.
 
-        The API documents no maximum span, so long ranges are split into FREEBUSY_SPAN
-        pieces (a 90-day question is still one request).  Per-calendar errors come back
-        inside the 200 and are raised, naming the calendar.
+        One ``singleEvents`` list over the window (Google expands every series in it); one-off
+        events in the window come back too and are left out, the change read covers them.
+        Each occurrence is keyed by its instance id (``<series>_<start stamp>``), which a
+        write to it turns into an event of its own.
+        """
+        items: dict[str, TargetItem] = {}
+        page_token: str | None = None
+        while True:
+            params: dict[str, Any] = {"calendarId": self.calendar_id, "singleEvents": True, "showDeleted": True,
+                                      "timeMin": rfc3339(start), "timeMax": rfc3339(end),
+                                      "maxResults": LIST_PAGE_SIZE}
+            if page_token:
+                params["pageToken"] = page_token
+            page = self._execute(self.events.list(**params), f"Google: listing recurring events of {self.calendar_id}")
+            for event in page.get("items", []):
+                if event.get("recurringEventId"):
+                    items[event["id"]] = to_target_item(event)
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return items
+
+    def free_busy(self, calendars: list[str], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """Busy intervals of ``calendars`` in [start, end), whatever padding the caller added.
+
+        One freeBusy request per piece of at most FREEBUSY_SPAN and group of at most
+        FREEBUSY_MAX_CALENDARS (Google's limits); the intervals of all answers together,
+        unmerged (the slot arithmetic merges them).
         """
         busy: list[tuple[datetime, datetime]] = []
-        piece_start = start
-        while piece_start < end:
-            piece_end = min(end, piece_start + FREEBUSY_SPAN)
-            body = {"timeMin": rfc3339(piece_start), "timeMax": rfc3339(piece_end), "timeZone": "UTC",
-                    "items": [{"id": cal} for cal in calendars]}
-            answer = self._execute(self.service.freebusy().query(body=body), "Google: asking free/busy")
-            for cal, info in (answer.get("calendars") or {}).items():
-                errors = info.get("errors") or []
-                if errors:
-                    reasons = ", ".join(e.get("reason", "?") for e in errors)
-                    raise ConfigError(f"availability.calendars: Google can't answer for {cal!r} ({reasons})",
-                                      hint="check the calendar id and that it is shared with this account")
-                busy.extend((parse_instant(b["start"]), parse_instant(b["end"])) for b in info.get("busy") or [])
-            piece_start = piece_end
+        for piece_start, piece_end in freebusy_pieces(start, end):
+            for group in calendar_groups(calendars):
+                busy.extend(self._free_busy_group(group, piece_start, piece_end))
         return busy
+
+    def _free_busy_group(self, group: list[str], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """One freeBusy request for ``group``; calendars Google refused as too many are asked
+        again in groups half the size (the limit is Google's to lower), any other
+        per-calendar error is raised naming the calendar: an error's empty ``busy`` is
+        not free time."""
+        body = {"timeMin": rfc3339(start), "timeMax": rfc3339(end), "timeZone": "UTC",
+                "items": [{"id": cal} for cal in group]}
+        answer = self._query_free_busy(body)
+        busy: list[tuple[datetime, datetime]] = []
+        too_many: list[str] = []
+        for cal, info in (answer.get("calendars") or {}).items():
+            reasons = [e.get("reason") or "?" for e in info.get("errors") or []]
+            if "tooManyCalendarsRequested" in reasons and len(group) > 1:
+                too_many.append(cal)
+            elif reasons:
+                raise_calendar_errors(cal, reasons)
+            else:
+                busy.extend((parse_instant(b["start"]), parse_instant(b["end"])) for b in info.get("busy") or [])
+        for smaller in calendar_groups(too_many, max(1, len(group) // 2)):
+            busy.extend(self._free_busy_group(smaller, start, end))
+        return busy
+
+    def _query_free_busy(self, body: dict[str, Any]) -> dict[str, Any]:
+        """freebusy.query; a 400 is a request bsync built wrong (its pieces are meant to stay
+        inside Google's limits), reported as such instead of as the user's mistake."""
+        what = f"Google: asking free/busy from {body['timeMin']} to {body['timeMax']}"
+        try:
+            return self._execute(self.service.freebusy().query(body=body), what, handled=(400,))
+        except HttpError as exc:
+            reason = error_reason(exc) or "badRequest"
+            raise RemoteError(f"{what}: Google refused the request (400 {reason}: {exc.reason})",
+                              hint="this is a bsync bug (its requests should stay within Google's "
+                                   "freeBusy limits): please report it with the dates you asked for") from None
 
     def fetch(self, target_id: str) -> TargetItem | None:
         """One event by id (cancelled ones too), or None if Google has never heard of it."""
@@ -465,6 +549,7 @@ def to_target_item(event: Mapping[str, Any]) -> TargetItem:
                       hash=fields_hash(fields, common["cancelled"]),
                       updated=parse_instant(event["updated"]).isoformat(timespec="microseconds") if event.get("updated") else None,
                       recurring=bool(event.get("recurrence") or event.get("recurringEventId")),
+                      series=bool(event.get("recurrence")),
                       label=f"{fields['title']} · {(fields['start'] or '')[:16].replace('T', ' ')}")
 
 

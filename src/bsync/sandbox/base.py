@@ -356,7 +356,8 @@ class SandboxServer:
                     for key, value in response.headers.items():
                         self.send_header(key, value)
                     self.send_header("Content-Length", str(len(payload)))
-                    self.send_header("Date", self.date_time_string())
+                    # No Date here: send_response already wrote one (with Server), and two
+                    # Date headers are a protocol error some clients reject or fold.
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(payload)

@@ -13,6 +13,10 @@ semantics follow the discovery document shipped with the client
 * ``events.list`` paging, filters and incremental sync with ``syncToken``.  Tokens are
   built on a monotonically increasing change counter, never on wall time, so writes
   landing in the same millisecond are never missed;
+* ``freebusy.query``'s limits: a range over 90 days is a 400 ``timeRangeTooLong``, calendars
+  past the 50th (``calendarExpansionMax``) get a per-calendar ``tooManyCalendarsRequested``
+  error inside the 200 (sources and guesses in ``_check_freebusy_span`` and
+  ``_refuse_calendars_beyond_limit``); groups (``groupExpansionMax``) are not emulated;
 * Google's error envelope, its real 401 body and ``WWW-Authenticate`` header;
 * Google's OAuth 2.0 server for one registered "Desktop app" client (:attr:`client_id`,
   :attr:`client_secret`): the authorization endpoint (``GET /o/oauth2/auth``, where a user
@@ -24,6 +28,29 @@ semantics follow the discovery document shipped with the client
   answer is a 200 whose parts carry each call's own status; every call goes through the
   same fault injection, auth check and handlers as a plain request, and is recorded with
   ``batch=True`` (see :meth:`GoogleCalendarSandbox.batch`).
+
+Recurring events (expanded with python-dateutil's ``rruleset``, in the zone of the series'
+``start.timeZone``, so a 09:00 Europe/Warsaw series stays at 09:00 local across DST):
+
+* sourced (discovery document / Calendar reference): ``singleEvents=true`` lists occurrences
+  instead of series; ``orderBy=startTime`` needs it (400 otherwise); ``timeMin``/``timeMax``
+  filter occurrences by their own end/start; an occurrence carries ``recurringEventId`` and
+  ``originalStartTime`` and no ``recurrence``; ``start.timeZone`` is required on a recurring
+  timed event; ``events.instances`` lists one series' occurrences (cancelled ones only with
+  ``showDeleted``); a cancelled exception keeps id, ``recurringEventId`` and
+  ``originalStartTime``;
+* widely observed [2°]: occurrence ids are ``<id>_<YYYYMMDDTHHMMSSZ>`` (original start in UTC)
+  for timed series and ``<id>_<YYYYMMDD>`` for all-day ones (kuzmoyev/google-calendar-simple-api
+  #52 shows the form; Google announced in 2025 that instance ids change format from Q3 2026
+  and must be treated as opaque, phw198/OutlookGoogleCalendarSync#2205, so bsync never parses
+  them); writing or deleting an occurrence by that id (the documented "retrieve the instance,
+  update the instance" flow) turns it into an exception of its own (listed as a separate event
+  without ``singleEvents``), which then overrides the occurrence in lists, instances and
+  freeBusy;
+* guesses [?]: at most ``MAX_INSTANCES`` occurrences per series when no ``timeMax`` bounds the
+  expansion; ``instances`` of a one-off event is an empty list and answers no sync token;
+  deleting a series cancels its exceptions too (each reported by an incremental list);
+  RDATE/EXDATE date values mean that day at the series' start time.
 
 Stored event resources are immutable: every write builds a new dict (copy-on-write), so
 list responses reference them directly instead of deep-copying thousands of events, and
@@ -43,12 +70,14 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs, quote, unquote, unquote_plus, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.rrule import rruleset, rrulestr
 
 from bsync.sandbox.base import JSON, RecordedRequest, Request, Response, SandboxServer, route
 
@@ -113,8 +142,11 @@ _DEFAULT_REASONS = {
     405: "badRequest", 409: "duplicate", 410: "deleted", 412: "conditionNotMet",
     429: "rateLimitExceeded",
 }
-_CALENDAR_DOMAIN_REASONS = {"timeRangeEmpty", "fullSyncRequired", "updatedMinTooLongAgo",
+_CALENDAR_DOMAIN_REASONS = {"timeRangeEmpty", "timeRangeTooLong", "fullSyncRequired", "updatedMinTooLongAgo",
                             "forbiddenForNonOrganizer"}
+# freeBusy limits (see _check_freebusy_span and _refuse_calendars_beyond_limit for sources).
+FREEBUSY_MAX_SPAN = timedelta(days=90)
+FREEBUSY_MAX_CALENDARS = 50
 _USAGE_DOMAIN_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 
 _EVENT_ID_RE = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -138,7 +170,8 @@ _WRITABLE = (
 _FIELD_ORDER = (
     "kind", "etag", "id", "status", "htmlLink", "created", "updated", "summary", "description",
     "location", "colorId", "creator", "organizer", "start", "end", "endTimeUnspecified",
-    "recurrence", "originalStartTime", "transparency", "visibility", "iCalUID", "sequence",
+    "recurrence", "recurringEventId", "originalStartTime", "transparency", "visibility", "iCalUID",
+    "sequence",
     "attendees", "attendeesOmitted", "extendedProperties", "gadget", "anyoneCanAddSelf",
     "guestsCanInviteOthers", "guestsCanModify", "guestsCanSeeOtherGuests", "privateCopy",
     "reminders", "source", "attachments", "conferenceData", "eventType",
@@ -181,6 +214,42 @@ def _bad_request() -> SandboxApiError:
 
 def _invalid_param(name: str, message: str = "Invalid Value") -> SandboxApiError:
     return SandboxApiError(400, message, "invalid", location=name, location_type="parameter")
+
+
+def _check_freebusy_span(time_min: datetime, time_max: datetime) -> None:
+    """Refuse a freeBusy range longer than 90 days, as Google does.
+
+    Sourced [2°]: the message "The requested time range is too long." with reason
+    ``timeRangeTooLong`` in a 400 (Cal.com's PRs calcom/cal.diy#11696 and #11962, which
+    name the 90-day maximum, and other projects quoting the body they got).  Guessed [?]:
+    that exactly 90 days is still accepted (Cal.com splits into 90-day pieces), that the
+    span is elapsed time rather than calendar days, the ``calendar`` domain and the
+    ``timeMax`` location (copied from ``timeRangeEmpty``).
+    """
+    if time_max - time_min > FREEBUSY_MAX_SPAN:
+        raise SandboxApiError(400, "The requested time range is too long.", "timeRangeTooLong",
+                              location="timeMax", location_type="parameter")
+
+
+def _refuse_calendars_beyond_limit(items: list[Any], calendars: JSON, limit: int) -> None:
+    """Answer every calendar past the first ``limit`` with Google's per-calendar
+    ``tooManyCalendarsRequested`` error instead of its busy time (still inside the 200).
+
+    Sourced [src]: ``calendarExpansionMax`` "Maximum value is 50", and the reason
+    ``tooManyCalendarsRequested`` ("The number of calendars requested is too large for a
+    single query") among ``calendars.(key).errors[]`` (discovery document).  Guessed [?]:
+    that the first ``limit`` calendars are still answered (the field's wording, "maximal
+    number of calendars for which FreeBusy information is to be provided") and the
+    ``usageLimits`` domain.  Either way a client must read each calendar's ``errors``:
+    an empty ``busy`` next to an error does not mean free.
+    """
+    seen: list[str] = []
+    for item in items:
+        if item["id"] not in seen:
+            seen.append(item["id"])
+    for cal_id in seen[limit:]:
+        calendars[cal_id] = {"errors": [{"domain": "usageLimits", "reason": "tooManyCalendarsRequested"}],
+                             "busy": []}
 
 
 # -- OAuth helpers ---------------------------------------------------------------------------
@@ -458,6 +527,94 @@ def _response_content_id(content_id: str | None) -> str:
     return f"response-{content_id}"
 
 
+# -- recurrence -------------------------------------------------------------------------------
+# Google expands a series in the zone of its ``start.timeZone`` (required for recurring timed
+# events), so a weekly 09:00 Europe/Warsaw event stays at 09:00 local across DST.  Expansion
+# runs on naive wall-clock times with python-dateutil's rruleset; the zone is attached to each
+# occurrence afterwards, which is exactly "same wall time, that day's offset".
+
+MAX_INSTANCES = 730  # [guess] occurrences expanded per series when no timeMax bounds a query
+_STAMP_DATE_RE = re.compile(r"^\d{8}$")
+_STAMP_UTC_RE = re.compile(r"^\d{8}T\d{6}Z$")
+_STAMP_LOCAL_RE = re.compile(r"^\d{8}T\d{6}$")
+_UNTIL_UTC_RE = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
+
+
+@dataclass
+class _Series:
+    """A recurring event's rules, ready to expand: naive wall-clock times in ``zone``."""
+
+    rules: rruleset
+    zone: ZoneInfo
+    duration: timedelta   # timed: end - start; all-day: whole days
+    all_day: bool
+
+
+def _wall(dt: datetime, zone: ZoneInfo) -> datetime:
+    """An aware instant as a naive wall-clock time in ``zone`` (what the rules expand on)."""
+    return dt.astimezone(zone).replace(tzinfo=None)
+
+
+def _recurrence_dates(line: str, head: str, zone: ZoneInfo, at: time) -> list[datetime]:
+    """The values of an RDATE/EXDATE line as naive wall-clock times in the series' zone.
+
+    ``TZID=`` names the values' zone, a trailing ``Z`` means UTC, a bare date means that day
+    at the series' start time.
+    """
+    params = dict(p.split("=", 1) for p in head.split(";")[1:] if "=" in p)
+    value_zone = zone
+    if "TZID" in params:
+        value_zone = _zone(params["TZID"])
+        if value_zone is None:
+            raise ValueError(f"unknown TZID in {line!r}")
+    out = []
+    for raw in line.split(":", 1)[1].split(","):
+        raw = raw.strip()
+        if _STAMP_DATE_RE.match(raw):
+            out.append(datetime.combine(datetime.strptime(raw, "%Y%m%d").date(), at))
+        elif _STAMP_UTC_RE.match(raw):
+            out.append(_wall(datetime.strptime(raw, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc), zone))
+        elif _STAMP_LOCAL_RE.match(raw):
+            out.append(_wall(datetime.strptime(raw, "%Y%m%dT%H%M%S").replace(tzinfo=value_zone), zone))
+        else:
+            raise ValueError(f"bad date {raw!r} in {line!r}")
+    return out
+
+
+def _series_rules(recurrence: list[str], dtstart: datetime, zone: ZoneInfo) -> rruleset:
+    """Build the rule set of a ``recurrence`` list (RRULE, EXRULE, RDATE, EXDATE lines).
+
+    ``dtstart`` is naive wall-clock time in ``zone``; a UTC ``UNTIL`` is turned into that
+    zone's wall time (dateutil wants UNTIL and DTSTART both naive or both aware).  Raises
+    ValueError for a line it cannot read.
+    """
+    rules = rruleset()
+    for line in recurrence:
+        head = line.split(":", 1)[0]
+        name = head.split(";", 1)[0].upper()
+        if ":" not in line:
+            raise ValueError(f"no value in {line!r}")
+        if name in ("RRULE", "EXRULE"):
+            text = _UNTIL_UTC_RE.sub(lambda m: "UNTIL=" + _wall(datetime.strptime(
+                m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc), zone).strftime("%Y%m%dT%H%M%S"),
+                line.split(":", 1)[1])
+            rule = rrulestr(text, dtstart=dtstart)
+            (rules.rrule if name == "RRULE" else rules.exrule)(rule)  # type: ignore[operator]
+        elif name in ("RDATE", "EXDATE"):
+            for value in _recurrence_dates(line, head, zone, dtstart.time()):
+                (rules.rdate if name == "RDATE" else rules.exdate)(value)
+        else:
+            raise ValueError(f"unknown recurrence line {line!r}")
+    return rules
+
+
+def _instance_id(series_id: str, start: datetime, all_day: bool, zone: ZoneInfo) -> str:
+    """Google's id of one occurrence: ``<id>_<YYYYMMDD>`` (all-day) or ``<id>_<UTC stamp>``."""
+    if all_day:
+        return f"{series_id}_{_wall(start, zone):%Y%m%d}"
+    return f"{series_id}_{_utc(start):%Y%m%dT%H%M%SZ}"
+
+
 # -- state ------------------------------------------------------------------------------------
 
 @dataclass
@@ -470,6 +627,7 @@ class _Event:
     end: datetime
     all_day: bool
     updated: datetime
+    occurrence: int = 0     # an instance of a series: its original start (µs since epoch)
 
     @property
     def cancelled(self) -> bool:
@@ -559,6 +717,9 @@ class GoogleCalendarSandbox(SandboxServer):
             #: False: no refresh token is ever issued (as Google does when re-authorising
             #: without prompt=consent).
             self.issue_refresh_tokens = True
+            #: Calendars one freeBusy request may name (Google: 50); tests lower it to make
+            #: the emulator refuse a group bsync thought small enough.
+            self.freebusy_max_calendars = FREEBUSY_MAX_CALENDARS
             self.add_calendar(self.calendar_id, "UTC", summary=DEFAULT_CALENDAR_SUMMARY)
 
     def _now(self) -> datetime:
@@ -1024,7 +1185,7 @@ class GoogleCalendarSandbox(SandboxServer):
         def run() -> Response:
             cal_id, event_id = self._params(request)
             cal = self._calendar(cal_id)
-            ev = self._event(cal, event_id)
+            ev, _ = self._stored_or_instance(cal, event_id)
             if_none = request.headers.get("if-none-match")
             if if_none and if_none.strip() in (ev.resource["etag"], "*"):
                 return Response(304, None)
@@ -1045,12 +1206,14 @@ class GoogleCalendarSandbox(SandboxServer):
         def run() -> Response:
             cal_id, event_id = self._params(request)
             cal = self._calendar(cal_id)
-            ev = self._event(cal, event_id)
+            ev, instance = self._stored_or_instance(cal, event_id)
             self._check_if_match(request, ev)
             body = self._body(request)
             ev = self._write(cal, ev, body, patch=patch,
                              attachments=bool(self._flag(request, "supportsAttachments")),
                              conference=self._conference_version(request))
+            if instance:  # writing one occurrence makes it an exception of its own
+                self._adopt_instance(cal, ev)
             return Response(200, ev.resource)
         return self._call(run)
 
@@ -1059,15 +1222,21 @@ class GoogleCalendarSandbox(SandboxServer):
         def run() -> Response:
             cal_id, event_id = self._params(request)
             cal = self._calendar(cal_id)
-            ev = self._event(cal, event_id)
+            ev, instance = self._stored_or_instance(cal, event_id)
             self._check_if_match(request, ev)
             self._delete(cal, ev)
+            if instance:  # a deleted occurrence is a cancelled exception
+                self._adopt_instance(cal, ev)
             return Response(204, None)
         return self._call(run)
 
     @route("GET", API + "/calendars/{calendar_id}/events")
     def events_list(self, request: Request) -> Response:
         return self._call(lambda: Response(200, self._list(request)))
+
+    @route("GET", API + "/calendars/{calendar_id}/events/{event_id}/instances")
+    def events_instances(self, request: Request) -> Response:
+        return self._call(lambda: Response(200, self._instances_page(request)))
 
     @route("POST", API + "/freeBusy")
     def freebusy_query(self, request: Request) -> Response:
@@ -1251,6 +1420,11 @@ class GoogleCalendarSandbox(SandboxServer):
         resource, when = self._compose(cal, ev.id, fields,
                                        created=_parse_rfc3339(old["created"]) or now,
                                        updated=now, sequence=0, ical_uid=old["iCalUID"])
+        if old.get("recurringEventId"):  # an exception stays an occurrence of its series
+            resource.pop("recurrence", None)
+            resource["recurringEventId"] = old["recurringEventId"]
+            resource["originalStartTime"] = old["originalStartTime"]
+            resource = {k: resource[k] for k in _FIELD_ORDER if k in resource}
         timing_changed = ((when[0].all_day, when[0].instant, when[1].instant)
                           != (ev.all_day, ev.start, ev.end)
                           or resource.get("recurrence") != old.get("recurrence"))
@@ -1278,6 +1452,10 @@ class GoogleCalendarSandbox(SandboxServer):
         ev.change = change
         ev.updated = now
         self._touch(cal, now, change)
+        if resource.get("recurrence"):  # the whole series goes: its exceptions too
+            for other in list(cal.order):
+                if other.resource.get("recurringEventId") == ev.id and not other.cancelled:
+                    self._delete(cal, other)
 
     @staticmethod
     def _touch(cal: _Calendar, now: datetime, change: int) -> None:
@@ -1364,6 +1542,15 @@ class GoogleCalendarSandbox(SandboxServer):
             raise SandboxApiError(400, "The specified time range is empty.", "timeRangeEmpty",
                                   location="timeMax", location_type="parameter")
         fields["start"], fields["end"] = start.rendered, end.rendered
+        if fields.get("recurrence"):
+            # "For recurring events this field is required and specifies the time zone in which
+            # the recurrence is expanded" (EventDateTime.timeZone).
+            if not start.all_day and "timeZone" not in start.rendered:
+                raise SandboxApiError(400, "Missing time zone definition for start time.", "required")
+            try:
+                self._series_of(cal, fields, start.instant, end.instant, start.all_day)
+            except (ValueError, TypeError):
+                raise SandboxApiError(400, "Invalid recurrence rule.", "invalid") from None
         fields.pop("sequence", None)
         if "attendees" in fields:
             for attendee in fields["attendees"]:
@@ -1531,14 +1718,22 @@ class GoogleCalendarSandbox(SandboxServer):
             return True
 
         # Each order has a unique, stable key; a page token carries the last key served.
+        # singleEvents: series are replaced by their occurrences (which share the series'
+        # index and change), so keys add the occurrence's original start to stay unique.
         key: Callable[[_Event], Any]
         candidates: Iterable[_Event]
+        pool: Iterable[_Event] = (self._single_events(cal, time_min, time_max) if single_events
+                                  else cal.order)
         if since is not None or order_by == "updated":
-            key = lambda ev: ev.change  # noqa: E731
-            candidates = sorted((ev for ev in cal.order if keep(ev)), key=key)
+            key = ((lambda ev: [ev.change, ev.index, ev.occurrence]) if single_events  # noqa: E731
+                   else (lambda ev: ev.change))
+            candidates = sorted((ev for ev in pool if keep(ev)), key=key)
         elif order_by == "startTime":
-            key = lambda ev: [int(ev.start.timestamp() * 1_000_000), ev.index]  # noqa: E731
-            candidates = sorted((ev for ev in cal.order if keep(ev)), key=key)
+            key = lambda ev: [int(ev.start.timestamp() * 1_000_000), ev.index, ev.occurrence]  # noqa: E731
+            candidates = sorted((ev for ev in pool if keep(ev)), key=key)
+        elif single_events:
+            key = lambda ev: [ev.index, ev.occurrence]  # noqa: E731
+            candidates = sorted((ev for ev in pool if keep(ev)), key=key)
         else:
             key = lambda ev: ev.index  # noqa: E731
             start_at = cursor + 1 if isinstance(cursor, int) else 0
@@ -1619,6 +1814,172 @@ class GoogleCalendarSandbox(SandboxServer):
             out.append((prop, value))
         return out
 
+    # -- recurrence -------------------------------------------------------------------------------
+    def _series_of(self, cal: _Calendar, resource: JSON, start: datetime, end: datetime,
+                   all_day: bool) -> _Series:
+        """The rules of a recurring event, expanded in its start zone (all-day: the calendar's)."""
+        zone = (cal.tz if all_day else _zone(resource["start"].get("timeZone"))) or cal.tz
+        if all_day:
+            first = _wall(start, zone)
+            duration = timedelta(days=(_wall(end, zone).date() - first.date()).days)
+        else:
+            first, duration = _wall(start, zone), end - start
+        return _Series(_series_rules(resource["recurrence"], first, zone), zone, duration, all_day)
+
+    def _occurrences(self, cal: _Calendar, series: _Event, lo: datetime | None,
+                     hi: datetime | None) -> Iterator[_Event]:
+        """The series' occurrences (as unsaved instances) whose original span meets [lo, hi).
+
+        Without ``hi`` at most MAX_INSTANCES are produced, so an endless rule stays finite.
+        """
+        sr = self._series_of(cal, series.resource, series.start, series.end, series.all_day)
+        after = _wall((lo or series.start) - sr.duration - timedelta(days=1), sr.zone)
+        produced = 0
+        for occ in sr.rules.xafter(after, inc=True):
+            start = _utc(occ.replace(tzinfo=sr.zone))
+            if hi is not None and start >= hi:
+                break
+            if sr.all_day:
+                end = _midnight(occ.date() + sr.duration, sr.zone)
+            else:
+                end = start + sr.duration
+            if lo is not None and end <= lo and start < lo:
+                continue
+            produced += 1
+            if hi is None and produced > MAX_INSTANCES:
+                break
+            yield self._instance(cal, series, sr, start, end)
+
+    def _instance(self, cal: _Calendar, series: _Event, sr: _Series, start: datetime,
+                  end: datetime) -> _Event:
+        """One occurrence as Google shows it: the series' fields at the occurrence's times,
+        its own id, ``recurringEventId`` and ``originalStartTime``, no ``recurrence``."""
+        r = series.resource
+        iid = _instance_id(series.id, start, sr.all_day, sr.zone)
+        out = {k: v for k, v in r.items() if k != "recurrence"}
+        if sr.all_day:
+            first = _wall(start, sr.zone).date()
+            out["start"] = {**r["start"], "date": first.isoformat()}
+            out["end"] = {**r["end"], "date": (first + sr.duration).isoformat()}
+            out["originalStartTime"] = {"date": first.isoformat()}
+        else:
+            end_zone = _zone(r["end"].get("timeZone")) or sr.zone
+            out["start"] = {**r["start"], "dateTime": _local(start, sr.zone)}
+            out["end"] = {**r["end"], "dateTime": _local(end, end_zone)}
+            out["originalStartTime"] = {"dateTime": _local(start, sr.zone),
+                                        "timeZone": r["start"]["timeZone"]}
+        out["id"] = iid
+        out["recurringEventId"] = series.id
+        out["htmlLink"] = "https://www.google.com/calendar/event?eid=" + _b64(f"{iid} {cal.id}".encode())
+        resource = {k: out[k] for k in _FIELD_ORDER if k in out}
+        return _Event(id=iid, index=series.index, resource=resource, change=series.change,
+                      start=start, end=end, all_day=sr.all_day, updated=series.updated,
+                      occurrence=int(start.timestamp() * 1_000_000))
+
+    def _live_series(self, cal: _Calendar, event_id: str) -> _Event | None:
+        ev = cal.events.get(event_id)
+        if ev is None or ev.cancelled or not ev.resource.get("recurrence"):
+            return None
+        return ev
+
+    def _single_events(self, cal: _Calendar, lo: datetime | None,
+                       hi: datetime | None) -> Iterator[_Event]:
+        """One-off events, exceptions, and each live series' other occurrences in [lo, hi).
+
+        What ``singleEvents=true`` lists and freeBusy counts: a series itself never appears,
+        and an occurrence that was modified or cancelled is replaced by its exception.
+        Exceptions of a deleted series go with it.
+        """
+        for ev in cal.order:
+            if ev.resource.get("recurrence"):
+                if not ev.cancelled:
+                    yield from (inst for inst in self._occurrences(cal, ev, lo, hi)
+                                if inst.id not in cal.events)
+            elif ev.resource.get("recurringEventId"):
+                if self._live_series(cal, ev.resource["recurringEventId"]) is not None:
+                    yield ev
+            else:
+                yield ev
+
+    def _stored_or_instance(self, cal: _Calendar, event_id: str | None) -> tuple[_Event, bool]:
+        """The stored event with this id, else the unsaved occurrence it names (``True``)."""
+        ev = cal.events.get(event_id or "")
+        if ev is not None:
+            return ev, False
+        series_id, sep, stamp = (event_id or "").rpartition("_")
+        series = self._live_series(cal, series_id) if sep else None
+        if series is not None:
+            if _STAMP_DATE_RE.match(stamp):
+                lo = _midnight(datetime.strptime(stamp, "%Y%m%d").date(), cal.tz)
+            elif _STAMP_UTC_RE.match(stamp):
+                lo = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            else:
+                lo = None
+            if lo is not None:
+                for inst in self._occurrences(cal, series, lo, lo + timedelta(seconds=1)):
+                    if inst.id == event_id:
+                        return inst, True
+        raise SandboxApiError(404, "Not Found", "notFound")
+
+    @staticmethod
+    def _adopt_instance(cal: _Calendar, ev: _Event) -> None:
+        """Store a written occurrence as an exception (stays so, like every event id)."""
+        ev.index = len(cal.order)
+        cal.events[ev.id] = ev
+        cal.order.append(ev)
+
+    def _instances_page(self, request: Request) -> JSON:
+        """events.instances: a series' occurrences in original-start order, exceptions in place.
+
+        Cancelled occurrences only with ``showDeleted``; ``timeMin``/``timeMax`` filter on
+        the occurrence's own times; paging by a token carrying the last original start.
+        """
+        cal_id, event_id = self._params(request)
+        cal = self._calendar(cal_id)
+        series = cal.events.get(event_id or "")
+        if series is None:
+            raise SandboxApiError(404, "Not Found", "notFound")
+        if series.cancelled:
+            raise SandboxApiError(410, "Resource has been deleted", "deleted")
+        max_results = self._max_results(request)
+        show_deleted = bool(self._flag(request, "showDeleted"))
+        tz = self._request_zone(request, cal)
+        time_min = self._time_param(request, "timeMin")
+        time_max = self._time_param(request, "timeMax")
+        original = self._time_param(request, "originalStart")
+        cursor = None
+        if request.arg("pageToken"):
+            try:
+                cursor = int(json.loads(_unb64(request.arg("pageToken") or ""))["o"])
+            except Exception:
+                raise _invalid_param("pageToken") from None
+        rows: list[_Event] = []
+        if series.resource.get("recurrence"):
+            for inst in self._occurrences(cal, series, None, None):
+                rows.append(cal.events.get(inst.id, inst))
+        items: list[JSON] = []
+        more = False
+        last = None
+        for ev in rows:
+            if (cursor is not None and ev.occurrence <= cursor) or (ev.cancelled and not show_deleted):
+                continue
+            if (time_min is not None and ev.end <= time_min) or (time_max is not None and ev.start >= time_max):
+                continue
+            if original is not None and ev.occurrence != int(original.timestamp() * 1_000_000):
+                continue
+            if len(items) == max_results:
+                more = True
+                break
+            items.append(self._render(ev, cal, tz, full=True))
+            last = ev.occurrence
+        out: JSON = {"kind": "calendar#events", "etag": f'"p{cal.change:x}"', "summary": cal.summary,
+                     "updated": _ms(cal.updated), "timeZone": cal.time_zone, "accessRole": "owner",
+                     "defaultReminders": []}
+        if more:
+            out["nextPageToken"] = _b64(json.dumps({"o": last}).encode())
+        out["items"] = items
+        return out
+
     # -- freeBusy ---------------------------------------------------------------------------------
     def _freebusy(self, body: JSON) -> JSON:
         for name in ("timeMin", "timeMax"):
@@ -1633,6 +1994,8 @@ class GoogleCalendarSandbox(SandboxServer):
         if time_max <= time_min:
             raise SandboxApiError(400, "The specified time range is empty.", "timeRangeEmpty",
                                   location="timeMax", location_type="parameter")
+        _check_freebusy_span(time_min, time_max)
+        limit = self._freebusy_calendar_limit(body)
         tz: ZoneInfo = ZoneInfo("UTC")
         if body.get("timeZone"):
             zone = _zone(body["timeZone"])
@@ -1657,13 +2020,27 @@ class GoogleCalendarSandbox(SandboxServer):
             calendars[cal_id] = {"busy": [
                 {"start": _local(s, tz), "end": _local(e, tz)}
                 for s, e in self._busy(cal, time_min, time_max)]}
+        _refuse_calendars_beyond_limit(items, calendars, limit)
         return {"kind": "calendar#freeBusy", "timeMin": _ms(time_min), "timeMax": _ms(time_max),
                 "calendars": calendars}
 
-    @staticmethod
-    def _busy(cal: _Calendar, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+    def _freebusy_calendar_limit(self, body: JSON) -> int:
+        """How many calendars one freeBusy answers: ``calendarExpansionMax`` if the request
+        sets a smaller one, else :attr:`freebusy_max_calendars` (Google's documented 50).
+        [?] unverified: that a larger value is capped rather than refused, and that a
+        non-integer or non-positive one is a 400 ``invalid``."""
+        limit = self.freebusy_max_calendars
+        asked = body.get("calendarExpansionMax")
+        if asked is None:
+            return limit
+        if not isinstance(asked, int) or isinstance(asked, bool) or asked < 1:
+            raise _invalid_param("calendarExpansionMax")
+        return min(asked, limit)
+
+    def _busy(self, cal: _Calendar, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+        """Busy spans in [lo, hi): every occurrence of a series counts, its exceptions override."""
         spans = sorted(
-            (max(ev.start, lo), min(ev.end, hi)) for ev in cal.order
+            (max(ev.start, lo), min(ev.end, hi)) for ev in self._single_events(cal, lo, hi)
             if not ev.cancelled and ev.resource.get("transparency") != "transparent"
             and ev.start < hi and ev.end > lo and ev.end > ev.start)
         merged: list[tuple[datetime, datetime]] = []
