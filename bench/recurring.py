@@ -75,7 +75,7 @@ def main() -> None:
         print(f"{DAYS} days, 3 calendars, {SERIES} recurring series: {len(busy)} busy intervals after "
               f"freeBusy's merge, {len(free)} free 30-minute slots, {clashes} overlapping an occurrence")
         print(f"whole question incl. HTTP: {total * 1000:.0f} ms; requests: {requests} "
-              f"({freebusy} freeBusy calls, one per 92-day span, plus the OAuth refresh of a fresh token)")
+              f"({freebusy} freeBusy calls, one per piece of at most 90 days, plus the OAuth refresh of a fresh token)")
         assert clashes == 0
 
 
