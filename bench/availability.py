@@ -14,6 +14,7 @@ import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bsync import slots
@@ -28,32 +29,48 @@ DAYS = 90
 BUSY = 5000
 
 
+CALENDARS = ["staff-a@group.calendar.google.com", "staff-b@group.calendar.google.com"]
+
+
+def sandbox_calendars(sandbox: Sandbox) -> list[str]:
+    """The sandbox's calendar and two staff calendars, as a salon would ask about them."""
+    for cal in CALENDARS:
+        sandbox.google.add_calendar(cal, time_zone="Europe/Warsaw")
+    return [sandbox.google.calendar_id, *CALENDARS]
+
+
+def ask(sandbox: Sandbox, folder: str, availability_toml: str, first: date, n_days: int,
+        calendars: list[str]) -> tuple[Any, list[date], Any, float, dict, int]:
+    """Configure bsync against the sandbox and ask for ``n_days`` from ``first``: returns the
+    settings, the days, the answer, its wall seconds, Google requests and freeBusy calls."""
+    config = write_sandbox_config(sandbox, Path(folder))
+    with config.open("a") as f:
+        f.write("\n[availability]\n" + availability_toml)
+    settings = load_config(config)
+    days = [first + timedelta(days=i) for i in range(n_days)]
+    sandbox.clear_requests()
+    started = time.perf_counter()
+    result = availability(settings, days, calendars=calendars, now=datetime.now(timezone.utc))
+    total = time.perf_counter() - started
+    return settings, days, result, total, sandbox.google.counts_by_method(), sandbox.google.count("POST", "/freeBusy")
+
+
 def main() -> None:
     rng = random.Random(42)
     first = date.today() + timedelta(days=1)
     with Sandbox() as sandbox, tempfile.TemporaryDirectory() as folder:
-        calendars = [sandbox.google.calendar_id, "staff-a@group.calendar.google.com", "staff-b@group.calendar.google.com"]
-        for cal in calendars[1:]:
-            sandbox.google.add_calendar(cal, time_zone="Europe/Warsaw")
+        calendars = sandbox_calendars(sandbox)
         for i in range(BUSY):
             day = first + timedelta(days=rng.randrange(DAYS))
             start = datetime(day.year, day.month, day.day, rng.randrange(0, 24), rng.choice((0, 15, 30, 45)), tzinfo=TZ)
             sandbox.google.insert_event(calendars[i % 3], {
                 "summary": f"busy {i}", "start": {"dateTime": start.isoformat()},
                 "end": {"dateTime": (start + timedelta(minutes=rng.choice((5, 10, 15, 20)))).isoformat()}})
-        config = write_sandbox_config(sandbox, Path(folder))
-        with config.open("a") as f:
-            f.write('\n[availability]\nduration = 45\nstep = 15\nbuffer_after = 10\nmin_notice = "0"\n'
-                    'max_advance = "120d"\n')
-        settings = load_config(config)
-        days = [first + timedelta(days=i) for i in range(DAYS)]
+        settings, days, result, total, google, freebusy_calls = ask(
+            sandbox, folder, 'duration = 45\nstep = 15\nbuffer_after = 10\nmin_notice = "0"\nmax_advance = "120d"\n',
+            first, DAYS, calendars)
+        requests = {"google": google}
         now = datetime.now(timezone.utc)
-        sandbox.clear_requests()
-        started = time.perf_counter()
-        result = availability(settings, days, calendars=calendars, now=now)
-        total = time.perf_counter() - started
-        requests = {"google": sandbox.google.counts_by_method()}
-        freebusy_calls = sandbox.google.count("POST", "/freeBusy")
         # the pure engine alone, on the same busy set
         from bsync.sync import build_gcal_target
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import random
 import tempfile
-import time
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bsync.availability import availability
-from bsync.config import load_config
+from availability import ask, sandbox_calendars
+
 from bsync.sandbox import Sandbox
-from bsync.sandbox.seed import write_sandbox_config
 from bsync.timeutil import parse_instant
 
 TZ = ZoneInfo("Europe/Warsaw")
@@ -46,24 +43,12 @@ def main() -> None:
     rng = random.Random(42)
     first = date.today() + timedelta(days=1)
     with Sandbox() as sandbox, tempfile.TemporaryDirectory() as folder:
-        calendars = [sandbox.google.calendar_id, "staff-a@group.calendar.google.com",
-                     "staff-b@group.calendar.google.com"]
-        for cal in calendars[1:]:
-            sandbox.google.add_calendar(cal, time_zone="Europe/Warsaw")
+        calendars = sandbox_calendars(sandbox)
         for i in range(SERIES):
             sandbox.google.insert_event(calendars[i % 3], series_body(i, rng, first))
-        config = write_sandbox_config(sandbox, Path(folder))
-        with config.open("a") as f:
-            f.write('\n[availability]\nduration = 30\nstep = 15\nmin_notice = "0"\nmax_advance = "130d"\n')
-        settings = load_config(config)
-        days = [first + timedelta(days=i) for i in range(DAYS)]
-        now = datetime.now(timezone.utc)
-        sandbox.clear_requests()
-        started = time.perf_counter()
-        result = availability(settings, days, calendars=calendars, now=now)
-        total = time.perf_counter() - started
-        requests = sandbox.google.counts_by_method()
-        freebusy = sandbox.google.count("POST", "/freeBusy")
+        settings, days, result, total, requests, freebusy = ask(
+            sandbox, folder, 'duration = 30\nstep = 15\nmin_notice = "0"\nmax_advance = "130d"\n',
+            first, DAYS, calendars)
 
         from bsync.sync import build_gcal_target
 
