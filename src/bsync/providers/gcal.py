@@ -550,7 +550,14 @@ def to_target_item(event: Mapping[str, Any]) -> TargetItem:
                       updated=parse_instant(event["updated"]).isoformat(timespec="microseconds") if event.get("updated") else None,
                       recurring=bool(event.get("recurrence") or event.get("recurringEventId")),
                       series=bool(event.get("recurrence")),
-                      label=f"{fields['title']} · {(fields['start'] or '')[:16].replace('T', ' ')}")
+                      label=f"{fields['title']} · {_local_start(event)}")
+
+
+def _local_start(event: Mapping[str, Any]) -> str:
+    """The event's start as Google gave it, in the event's own zone (``2026-12-03 12:00``), for
+    plans and reports; the UTC form in ``fields`` is for comparing."""
+    start = event.get("start") or {}
+    return (start.get("dateTime") or start.get("date") or "")[:16].replace("T", " ")
 
 
 def result_of(event: Mapping[str, Any]) -> WriteResult:
