@@ -41,6 +41,12 @@ def hours(bsync):
     return working_hours(bsync)
 
 
+def ask_days(more: int, calendars: list[str]) -> list[str]:
+    """`bsync availability` from DAY to DAY + ``more`` days across ``calendars``, as JSON."""
+    return ["availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=more)).isoformat(),
+            "--now", NOW, "--json", *(arg for cal in calendars for arg in ("--calendar", cal))]
+
+
 def starts(result, day=DAY):
     [d] = [d for d in result["days"] if d["date"] == day.isoformat()]
     return [datetime.fromisoformat(s["start"]).astimezone(WAW).strftime("%H:%M") for s in d["slots"]]
@@ -109,11 +115,7 @@ def test_google_freebusy_one_request_for_30_days_across_3_calendars(sandbox, hou
                                            "end": {"dateTime": at(16, 30).isoformat()}})
     sandbox.clear_requests()
     calendars = [sandbox.google.calendar_id, *extra]
-    args = ["availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=29)).isoformat(),
-            "--now", NOW, "--json"]
-    for cal in calendars:
-        args += ["--calendar", cal]
-    result = hours(*args)
+    result = hours(*ask_days(29, calendars))
     assert result.exit_code == 0, result.stderr
     assert len(result.json["days"]) == 30
     assert sandbox.google.count("POST", "/freeBusy") == 1 and len(sandbox.google.requests) <= 2  # (+ token)
@@ -169,11 +171,7 @@ def test_120_days_across_120_calendars_stay_within_googles_freebusy_limits(sandb
     sandbox.google.insert_event(cals[50], {"summary": "Room 50", "start": {"dateTime": at(13).isoformat()},
                                            "end": {"dateTime": at(14).isoformat()}})
     sandbox.clear_requests()
-    args = ["availability", "--date", DAY.isoformat(), "--to", (DAY + timedelta(days=120)).isoformat(),
-            "--now", NOW, "--json"]
-    for cal in cals:
-        args += ["--calendar", cal]
-    result = hours(*args)
+    result = hours(*ask_days(120, cals))
     assert result.exit_code == 0, result.stderr
     asked = freebusy_requests(sandbox)
     assert len(asked) == 2 * 3  # 124 padded days: 2 pieces; 120 calendars: 3 groups
