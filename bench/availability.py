@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bsync import slots
-from bsync.availability import availability, rules_from
+from bsync.availability import slots
+from bsync.availability.query import availability, rules_from
 from bsync.config import load_config
 from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import write_sandbox_config
-from bsync.timeutil import parse_instant
+from bsync.core.timeutil import parse_instant
 
 TZ = ZoneInfo("Europe/Warsaw")
 DAYS = 90
@@ -72,7 +72,7 @@ def main() -> None:
         requests = {"google": google}
         now = datetime.now(timezone.utc)
         # the pure engine alone, on the same busy set
-        from bsync.sync import build_gcal_target
+        from bsync.core.sync import build_gcal_target
 
         busy = build_gcal_target(settings).free_busy(calendars, datetime.combine(first, datetime.min.time(), TZ),
                                                      datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), TZ))

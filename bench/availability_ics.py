@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bsync.availability import availability, read_busy_file
+from bsync.availability.query import availability, read_busy_file
 from bsync.config import load_config
 
 TZ = ZoneInfo("Europe/Warsaw")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from availability import ask, sandbox_calendars
 
 from bsync.sandbox import Sandbox
-from bsync.timeutil import parse_instant
+from bsync.core.timeutil import parse_instant
 
 TZ = ZoneInfo("Europe/Warsaw")
 DAYS = 120
@@ -50,7 +50,7 @@ def main() -> None:
             sandbox, folder, 'duration = 30\nstep = 15\nmin_notice = "0"\nmax_advance = "130d"\n',
             first, DAYS, calendars)
 
-        from bsync.sync import build_gcal_target
+        from bsync.core.sync import build_gcal_target
 
         lo = datetime.combine(first, datetime.min.time(), TZ)
         hi = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), TZ)

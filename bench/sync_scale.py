@@ -43,7 +43,7 @@ def seed(sandbox: Sandbox, n: int) -> None:
 
 def edit_both_sides(sandbox: Sandbox, n: int) -> None:
     """5 bookings retitled in Notion, 5 events moved in the calendar (through the real API)."""
-    from bsync.providers.gcal import event_id_for
+    from bsync.calendars.gcal import event_id_for
 
     pages = list(sandbox.notion.pages)
     for page in pages[:5]:
@@ -97,7 +97,7 @@ def import_cpu_s() -> float:
     """CPU seconds a bsync process spends importing its modules (best of 3), to report net figures."""
     best = float("inf")
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", "import bsync.cli, bsync.sync"])
+        proc = subprocess.Popen([sys.executable, "-c", "import bsync.cli, bsync.core.sync"])
         _, _, usage = os.wait4(proc.pid, 0)
         best = min(best, usage.ru_utime + usage.ru_stime)
     return best

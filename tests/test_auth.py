@@ -18,7 +18,7 @@ import httpx
 import pytest
 from google.oauth2 import service_account
 
-from bsync.auth import (
+from bsync.calendars.google_auth import (
     OBTAINED_AT_KEY,
     UserCredentials,
     auth_url_instructions,
@@ -29,8 +29,8 @@ from bsync.auth import (
 )
 from bsync.config import GoogleConfig, load_config
 from bsync.errors import AuthError, ConfigError, UsageError
-from bsync.providers.gcal import GoogleCalendarTarget, event_id_for
-from bsync.retry import RetryPolicy
+from bsync.calendars.gcal import GoogleCalendarTarget, event_id_for
+from bsync.core.retry import RetryPolicy
 from bsync.sandbox.gcal import DEFAULT_REFRESH_TOKEN
 from bsync.sandbox.seed import booking_properties
 

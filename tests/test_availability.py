@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bsync.availability import requested_days
+from bsync.availability.query import requested_days
 from bsync.errors import UsageError
 from bsync.errors import ConfigError, RemoteError, RemoteUnavailableError
-from bsync.providers.gcal import calendar_groups, event_id_for, freebusy_pieces, raise_calendar_errors
-from bsync.timeutil import parse_day
+from bsync.calendars.gcal import calendar_groups, event_id_for, freebusy_pieces, raise_calendar_errors
+from bsync.core.timeutil import parse_day
 from bsync.sandbox.seed import booking_properties
 
 WAW = ZoneInfo("Europe/Warsaw")
@@ -217,7 +217,7 @@ def test_per_calendar_freebusy_errors_are_raised_by_kind(reasons, error):
 
 def test_a_range_google_refuses_is_reported_as_a_bsync_bug_without_retrying(sandbox, hours):
     from bsync.config import load_config
-    from bsync.sync import build_gcal_target
+    from bsync.core.sync import build_gcal_target
 
     target = build_gcal_target(load_config(hours.config))
     sandbox.clear_requests()
@@ -326,8 +326,8 @@ def http(sandbox, hours):
     import uvicorn
 
     from bsync.config import load_config
-    from bsync.server import create_app
-    from bsync.store import Store
+    from bsync.serve.app import create_app
+    from bsync.core.store import Store
 
     settings = load_config(hours.config)
     with Store.open(settings.state_path):

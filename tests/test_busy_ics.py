@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bsync.availability import read_busy_file
+from bsync.availability.query import read_busy_file
 from bsync.errors import UsageError
 
 WAW = ZoneInfo("Europe/Warsaw")

@@ -16,10 +16,10 @@ import pytest
 import uvicorn
 
 from bsync.config import load_config
-from bsync.providers.gcal import event_id_for
+from bsync.calendars.gcal import event_id_for
 from bsync.sandbox.seed import CALCOM_WEBHOOK_SECRET
-from bsync.server import Worker, create_app
-from bsync.store import Store
+from bsync.serve.app import Worker, create_app
+from bsync.core.store import Store
 from conftest import write_requests
 
 UTC = timezone.utc
@@ -312,7 +312,7 @@ def test_sesami_delivery_becomes_a_booking(sandbox, configured, receiver):
 def test_notion_webhook_handshake_signature_and_events(sandbox, configured, receiver, caplog):
     url = f"{receiver.url}/webhooks/notion"
     attacker = "secret_attackerChoseThis0123456789"
-    with caplog.at_level(logging.INFO, logger="bsync.server"):
+    with caplog.at_level(logging.INFO, logger="bsync.serve.app"):
         # the first token posted is an attacker's: logged for the admin, never trusted
         assert httpx.post(url, json={"verification_token": attacker}).status_code == 200
         assert httpx.post(url, json={"verification_token": "secret_notion_verify"}).status_code == 200
@@ -479,7 +479,7 @@ def test_unsigned_floods_keep_a_bounded_trace_not_the_bodies(sandbox, bsync, rec
 
 
 def test_healthz_is_503_with_the_reason_when_a_delivery_waits_too_long(sandbox, bsync, receiver):
-    from bsync.store import RunLock
+    from bsync.core.store import RunLock
 
     long_run = RunLock(bsync.state_path).acquire()  # a long cron sync: the worker waits for it
     try:

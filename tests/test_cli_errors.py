@@ -18,9 +18,9 @@ from typing import Iterator
 
 import pytest
 
-from bsync.failures import boundary_error
-from bsync.store import Store
-from bsync.sync import LINK_PAIR
+from bsync.core.failures import boundary_error
+from bsync.core.store import Store
+from bsync.core.sync import LINK_PAIR
 
 AS_ROOT = os.geteuid() == 0
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bsync import doctor
-from bsync.doctor import (
+from bsync.ops import doctor
+from bsync.ops.doctor import (
     CHECK_NAMES,
     Check,
     exit_code,
@@ -25,7 +25,7 @@ from bsync.doctor import (
     state_check,
 )
 from bsync.sandbox.seed import write_sandbox_config
-from bsync.store import SCHEMA_VERSION, Store
+from bsync.core.store import SCHEMA_VERSION, Store
 from conftest import copy_example
 
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from bsync.ics import PRODID, booking_invite, ics_content_type, ics_filename, uid_for
-from bsync.model import Booking, Customer, Status
-from bsync.timeutil import UTC, allday_span
+from bsync.notices.ics import PRODID, booking_invite, ics_content_type, ics_filename, uid_for
+from bsync.core.model import Booking, Customer, Status
+from bsync.core.timeutil import UTC, allday_span
 
 STAMP = datetime(2026, 9, 1, 8, 30, tzinfo=UTC)
 

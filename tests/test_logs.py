@@ -1,4 +1,4 @@
-"""bsync.logs: stderr levels, the rotating 0600 log file, JSON lines, context fields, redaction."""
+"""bsync.ops.logs: stderr levels, the rotating 0600 log file, JSON lines, context fields, redaction."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from types import MappingProxyType
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from bsync import logs
+from bsync.ops import logs
 from bsync.errors import ConfigError
-from bsync.logs import (
+from bsync.ops.logs import (
     bind_log_context,
     configure_logging,
     log_context,
@@ -121,7 +121,7 @@ def test_file_keeps_library_chatter_out_unless_verbose(tmp_path):
     logging.getLogger("httpx").info("HTTP Request: GET https://api.notion.com/v1/x")
     logging.getLogger("bsync.notion").info("request success: method=get")
     logging.getLogger("bsync.notion").warning("request fail: code=rate_limited")
-    logging.getLogger("bsync.apply").debug("not at -v0")
+    logging.getLogger("bsync.core.apply").debug("not at -v0")
     logging.getLogger("googleapiclient.discovery").warning("library warning")
     text = path.read_text()
     assert "HTTP Request" not in text and "request success" not in text and "not at -v0" not in text
@@ -129,7 +129,7 @@ def test_file_keeps_library_chatter_out_unless_verbose(tmp_path):
 
     configure_logging(verbose=2, log_file=path)
     logging.getLogger("httpx").info("HTTP Request: second")
-    logging.getLogger("bsync.apply").debug("debug at -vv")
+    logging.getLogger("bsync.core.apply").debug("debug at -vv")
     text = path.read_text()
     assert "HTTP Request: second" in text and "debug at -vv" in text
 

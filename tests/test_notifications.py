@@ -146,13 +146,13 @@ def test_a_calcom_booking_is_confirmed_once_even_after_its_webhook_and_a_pull(bs
 @pytest.mark.parametrize("take, hour", [("gcal", 17), ("notion", 16)])
 def test_no_notice_while_the_time_is_in_an_open_conflict_then_one_with_the_resolved_time(bsync, sandbox, take, hour,
                                                                                          monkeypatch):
-    from bsync.providers.gcal import event_id_for
+    from bsync.calendars.gcal import event_id_for
     from conftest import FakeClock
     from test_two_way import Calendar
 
     clock = FakeClock(datetime.now(ZoneInfo("UTC")))  # Notion's edit times and the notice pass's cursor
     monkeypatch.setattr(sandbox.notion, "clock", clock)
-    monkeypatch.setattr("bsync.notifier.now_utc", clock)
+    monkeypatch.setattr("bsync.notices.send.now_utc", clock)
     bsync.configure(conflict="manual")
     bsync("sync")
     page = add(sandbox, start=at(14), phone=None)
@@ -465,7 +465,7 @@ def test_a_sesami_booking_from_the_inbox_is_confirmed(bsync, sandbox):
     the booking in Notion and confirms it to the customer."""
     from datetime import timezone
 
-    from bsync.store import Store
+    from bsync.core.store import Store
 
     bsync("sync")
     now = datetime.now(timezone.utc).replace(microsecond=0)

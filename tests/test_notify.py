@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bsync.messages import Templates, booking_fields, one_line, time_left
-from bsync.model import Booking, Customer, Status
-from bsync.notify import (
+from bsync.notices.messages import Templates, booking_fields, one_line, time_left
+from bsync.core.model import Booking, Customer, Status
+from bsync.notices.plan import (
     e164,
     fingerprint,
     mask,

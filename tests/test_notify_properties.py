@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bsync.model import Booking, Customer, Status
-from bsync.notify import plan_notices, plan_reminders, plan_uncertain, quiet_until
+from bsync.core.model import Booking, Customer, Status
+from bsync.notices.plan import plan_notices, plan_reminders, plan_uncertain, quiet_until
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 T0 = datetime(2026, 3, 25, 9, 0, tzinfo=timezone.utc)  # a DST change (29 March) is within reach

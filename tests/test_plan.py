@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from bsync.plan import (RECURRING_NOT_IMPORTED, SERIES_IMPORTED_BY_OCCURRENCE, WRITEBACK_FIELD, Failure, SourceItem,
+from bsync.core.plan import (RECURRING_NOT_IMPORTED, SERIES_IMPORTED_BY_OCCURRENCE, WRITEBACK_FIELD, Failure, SourceItem,
                         TargetItem, plan_sync)
-from bsync.store import Link
+from bsync.core.store import Link
 
 BOTH = frozenset({"push", "pull"})
 PUSH = frozenset({"push"})

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bsync.plan import SourceItem, TargetItem, plan_sync
-from bsync.providers.gcal import event_id_for, fields_hash
-from bsync.store import Link
-from bsync.timeutil import allday_dates, allday_span
+from bsync.core.plan import SourceItem, TargetItem, plan_sync
+from bsync.calendars.gcal import event_id_for, fields_hash
+from bsync.core.store import Link
+from bsync.core.timeutil import allday_dates, allday_span
 
 KEYS = [f"notion:{i}" for i in range(5)]
 ZONES = ["Europe/Warsaw", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "UTC", "Pacific/Apia"]

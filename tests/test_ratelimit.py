@@ -1,4 +1,4 @@
-from bsync.ratelimit import Pacer
+from bsync.core.ratelimit import Pacer
 
 
 class FakeTime:

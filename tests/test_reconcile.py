@@ -11,12 +11,12 @@ import httpx
 import pytest
 from conftest import converges_after_dying_at_every_call, write_requests
 
-from bsync.model import Booking, Customer, Status
-from bsync.providers.gcal import event_id_for
-from bsync.plan import TargetItem
-from bsync.reconcile import Drift, Report, find_drift, orphan_plan
+from bsync.core.model import Booking, Customer, Status
+from bsync.calendars.gcal import event_id_for
+from bsync.core.plan import TargetItem
+from bsync.ops.reconcile import Drift, Report, find_drift, orphan_plan
 from bsync.sandbox.seed import booking_properties
-from bsync.store import Store
+from bsync.core.store import Store
 
 WAW = ZoneInfo("Europe/Warsaw")
 DAY = date.today() + timedelta(days=4)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bsync.model import suspicious_time
-from bsync.providers.notion import TEXT_LIMIT, fit_text, property_type_problem
+from bsync.core.model import suspicious_time
+from bsync.ledger.notion import TEXT_LIMIT, fit_text, property_type_problem
 
 UTC = timezone.utc
 T = datetime(2026, 12, 1, 10, tzinfo=UTC)

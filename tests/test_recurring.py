@@ -9,7 +9,7 @@ import pytest
 import test_two_way as two_way
 from test_two_way import WAW, page_props, status_of, synced, writes
 
-from bsync.plan import RECURRING_NOT_IMPORTED
+from bsync.core.plan import RECURRING_NOT_IMPORTED
 
 TOMORROW = date.today() + timedelta(days=1)
 

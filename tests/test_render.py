@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 from test_plan import BOTH, MOVED_END, MOVED_START, PULL, common, link, plan, src, tgt
 
-from bsync.plan import Action, Plan
+from bsync.core.plan import Action, Plan
 from bsync.render import action_subject, print_plan
 
 WAW = ZoneInfo("Europe/Warsaw")

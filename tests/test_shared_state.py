@@ -128,7 +128,7 @@ def test_serve_sync_loops_and_remind_share_the_state_db(sandbox, bsync):
 
 
 def test_every_command_refuses_a_state_db_from_a_newer_bsync_and_writes_nothing(sandbox, bsync):
-    from bsync.store import SCHEMA_VERSION, Store
+    from bsync.core.store import SCHEMA_VERSION, Store
 
     bsync.options = {"notify": True}
     bsync.configure()

@@ -1,6 +1,6 @@
 """The slot engine: a brute-force oracle property test, DST days, and the edges people hit.
 
-The oracle shares no code with :mod:`bsync.slots`.  It defines a wall time's instant as the
+The oracle shares no code with :mod:`bsync.availability.slots`.  It defines a wall time's instant as the
 first UTC minute whose wall clock has reached it (found by walking minute by minute), which
 gives the first occurrence of a repeated time and the end of a gap for a skipped one without
 any fold/offset reasoning, and it checks every candidate slot against every busy interval.
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bsync.slots import (
+from bsync.availability.slots import (
     Rules,
     busy_from_all_day,
     free_slots,

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from bsync.sandbox.seed import booking_properties
-from bsync.reconcile import KINDS
-from bsync.status import expected_from_history, last_drift, prometheus_text
-from bsync.store import Store
+from bsync.ops.reconcile import KINDS
+from bsync.ops.status import expected_from_history, last_drift, prometheus_text
+from bsync.core.store import Store
 
 WAW = ZoneInfo("Europe/Warsaw")
 
@@ -146,7 +146,7 @@ def test_when_the_next_run_cant_be_known_status_says_why():
 
 
 def test_next_run_from_the_systemd_timer_is_in_the_business_timezone(bsync, sandbox, monkeypatch):
-    monkeypatch.setattr("bsync.status._systemd_next", lambda: "@1796101200")  # 2026-12-01T05:00Z
+    monkeypatch.setattr("bsync.ops.status._systemd_next", lambda: "@1796101200")  # 2026-12-01T05:00Z
     result = bsync("status", "--json")
     assert result.json["next_run"] == {"at": "2026-12-01T06:00:00+01:00", "source": "systemd bsync.timer"}
     assert "Tue 01 Dec 06:00 Europe/Warsaw (systemd bsync.timer)" in bsync("status").stdout
@@ -161,7 +161,7 @@ def insert_run(store, command: str, started: datetime) -> None:
 def test_next_run_is_known_after_three_daily_syncs_among_webhook_syncs_and_calcom_pulls(bsync, sandbox, monkeypatch):
     """The daily 06:10 sync, on a machine where `bsync serve` also syncs after every webhook
     and cron pulls Cal.com every 10 minutes: dozens of runs a day must not hide it."""
-    monkeypatch.setattr("bsync.status._systemd_next", lambda: None)  # whatever this machine's systemd says
+    monkeypatch.setattr("bsync.ops.status._systemd_next", lambda: None)  # whatever this machine's systemd says
     today = datetime.now(WAW).date()
     with Store.open(bsync.state_path) as store:
         for back in (3, 2, 1):
@@ -228,7 +228,7 @@ def test_status_shows_the_last_reconcile_and_metrics_export_its_findings(bsync, 
 
 
 def test_every_command_that_touches_the_systems_records_a_run_and_looking_records_none(bsync, sandbox):
-    from bsync.sync import LINK_PAIR
+    from bsync.core.sync import LINK_PAIR
 
     bsync.options = {"notify": True}
     bsync.configure()

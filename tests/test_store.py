@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bsync.errors import LockHeldError, StateError
-from bsync.store import SCHEMA_VERSION, RunLock, Store, _state_error
+from bsync.core.store import SCHEMA_VERSION, RunLock, Store, _state_error
 
 
 def mode(path):
@@ -84,7 +84,7 @@ def test_journal_done_settles_earlier_intents(tmp_path):
 def test_lock_is_exclusive_across_processes(tmp_path):
     state = tmp_path / "state.db"
     with RunLock(state):
-        code = ("import sys; from bsync.store import RunLock; from bsync.errors import LockHeldError\n"
+        code = ("import sys; from bsync.core.store import RunLock; from bsync.errors import LockHeldError\n"
                 f"try:\n    RunLock({str(state)!r}).acquire()\nexcept LockHeldError as e:\n    print(e); sys.exit(3)\n")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode == 3 and "holds the lock" in proc.stdout and f"pid {os.getpid()}" in proc.stdout
@@ -117,7 +117,7 @@ def test_opening_the_store_twice_in_one_process_keeps_the_other_connections_lock
 
 def test_processes_opening_a_new_db_at_once_migrate_it_once(tmp_path):
     path = tmp_path / "state.db"
-    code = f"from bsync.store import Store; Store.open({str(path)!r}).close()"
+    code = f"from bsync.core.store import Store; Store.open({str(path)!r}).close()"
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]
     errors = [p.communicate()[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors

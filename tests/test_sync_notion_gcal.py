@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import write_requests
 
-from bsync.providers.gcal import event_id_for
+from bsync.calendars.gcal import event_id_for
 from bsync.sandbox.seed import booking_properties, seed_demo
 
 WAW = ZoneInfo("Europe/Warsaw")
@@ -151,7 +151,7 @@ def test_a_full_read_holds_each_shared_value_once(sandbox, bsync):
         timezone="Europe/Warsaw")
     assert bsync("sync").exit_code == 0
     from bsync.config import load_config
-    from bsync.sync import build_gcal_target, build_notion_source
+    from bsync.core.sync import build_gcal_target, build_notion_source
 
     settings = load_config(bsync.config)
     bookings = build_notion_source(settings).read_bookings().bookings
@@ -169,9 +169,9 @@ def test_insert_that_hits_409_adopts_the_event(sandbox, bsync):
     """The event exists but the listing missed it (e.g. created in the same second): 409 → adopt."""
     page = add(sandbox, "Rex", start=at(2026, 12, 1, 10), end=at(2026, 12, 1, 11))
     from bsync.config import load_config
-    from bsync.providers.gcal import GoogleCalendarTarget
-    from bsync.providers.notion import NotionSource
-    from bsync.retry import RetryPolicy
+    from bsync.calendars.gcal import GoogleCalendarTarget
+    from bsync.ledger.notion import NotionSource
+    from bsync.core.retry import RetryPolicy
 
     settings = load_config(bsync.config)
     source = NotionSource(settings.notion, settings.timezone, RetryPolicy())
@@ -339,7 +339,7 @@ def test_pagination_reads_every_page(sandbox, bsync):
 def test_lock_held_exits_3(sandbox, bsync):
     import threading
 
-    from bsync.store import RunLock
+    from bsync.core.store import RunLock
 
     held, done = threading.Event(), threading.Event()
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import write_requests
 
-from bsync.providers.gcal import event_id_for
+from bsync.calendars.gcal import event_id_for
 from bsync.sandbox.seed import booking_properties, text
 
 WAW = ZoneInfo("Europe/Warsaw")
@@ -177,7 +177,7 @@ def test_a_page_naming_an_event_bsync_did_not_make_fails_and_leaves_it_alone(san
 
 
 def test_page_of_an_import_killed_before_it_was_linked_adopts_its_event(sandbox, bsync, cal):
-    from bsync.store import Store
+    from bsync.core.store import Store
 
     add(sandbox, "Keep", at(9), at(10))
     synced(bsync)

@@ -14,7 +14,7 @@ import pytest
 from conftest import converges_after_dying_at_every_call
 from test_two_way import Calendar
 
-from bsync.providers.gcal import event_id_for
+from bsync.calendars.gcal import event_id_for
 from bsync.sandbox.seed import booking_properties
 
 WAW = ZoneInfo("Europe/Warsaw")

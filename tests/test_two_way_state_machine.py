@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from bsync.cli import app
 from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import booking_properties, write_sandbox_config
-from bsync.store import Store
+from bsync.core.store import Store
 
 WAW = ZoneInfo("Europe/Warsaw")
 BASE = date.today() + timedelta(days=3)

@@ -1,4 +1,4 @@
-"""bsync.webhooks: signature checks and payload parsing, pure (no HTTP).
+"""bsync.platforms.webhooks: signature checks and payload parsing, pure (no HTTP).
 
 Payloads follow the documented shapes: Cal.com webhooks v2021-10-20 (docs/developing/guides/
 automation/webhooks.mdx; MEETING_* bodies are the flat booking row scheduleTrigger.ts
@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bsync.errors import BsyncError, ConfigError
-from bsync.model import Status
-from bsync.timeutil import UTC
-from bsync.webhooks import (
+from bsync.core.model import Status
+from bsync.core.timeutil import UTC
+from bsync.platforms.webhooks import (
     CALCOM_STATUS,
     MAX_BODY,
     MalformedError,

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bsync import __version__, render
 from bsync.config import PAIRS, Settings, load_config
 from bsync.errors import BsyncError, UsageError
-from bsync.logs import bind_log_context, configure_logging, new_run_id, register_secrets_from
-from bsync.store import Store
+from bsync.ops.logs import bind_log_context, configure_logging, new_run_id, register_secrets_from
+from bsync.core.store import Store
 
 log = logging.getLogger("bsync.cli")
 
@@ -154,7 +154,7 @@ def sync(
             if pair not in PAIRS:
                 raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)} (and `pull calcom`)")
         exit_code = 0
-        from bsync.notifier import check_templates, notifications_enabled
+        from bsync.notices.send import check_templates, notifications_enabled
 
         if notifications_enabled(settings):
             check_templates(settings)
@@ -179,9 +179,9 @@ def sync(
 def _process_inbox_and_platforms(ctx: Context, settings: Settings, *, skip: bool) -> int:
     """Webhook deliveries still in the inbox (the receiver died, or processing failed) are
     acted on first, and platform bookings waiting for their Notion page get it."""
-    from bsync.inbox import process_inbox
-    from bsync.platforms import run_platform_pairs
-    from bsync.store import RunLock
+    from bsync.platforms.inbox import process_inbox
+    from bsync.platforms.pairs import run_platform_pairs
+    from bsync.core.store import RunLock
 
     with RunLock(settings.state_path), Store.open(settings.state_path) as store:
         counts = process_inbox(settings, store)
@@ -209,7 +209,7 @@ def parse_since(text: str) -> Any:
     """``--since``: an ISO 8601 instant, or a duration ago (``6h``, ``2d``)."""
     from datetime import datetime, timezone
 
-    from bsync.timeutil import parse_duration, parse_instant
+    from bsync.core.timeutil import parse_duration, parse_instant
 
     try:
         return datetime.now(timezone.utc) - parse_duration(text)
@@ -224,7 +224,7 @@ def parse_since(text: str) -> Any:
 
 def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool, force: bool, full: bool,
          since: Any = None) -> int:
-    from bsync.sync import run_sync
+    from bsync.core.sync import run_sync
 
     progress = ProgressBar(ctx, "applying")
 
@@ -235,7 +235,7 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
 
     try:
         if pairs == ["calcom-to-notion"]:
-            from bsync.platforms import run_calcom_pull
+            from bsync.platforms.pairs import run_calcom_pull
 
             result = run_calcom_pull(settings, plan_only=plan_only, force=force, full=full, on_plan=on_plan,
                                      on_action=lambda action: progress.advance())
@@ -272,13 +272,13 @@ def resolve(
     """Settle a conflict left by [sync] conflict = "manual"; the next sync applies it.
 
     An unknown or ambiguous id exits 2 and lists the open conflicts."""
-    from bsync.conflicts import check_side, resolve_conflict
+    from bsync.ops.conflicts import check_side, resolve_conflict
 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         check_side(take)
         settings = ctx.settings()
-        from bsync.status import command_run
+        from bsync.ops.status import command_run
 
         with command_run(settings.state_path, "resolve") as run:
             run.summary = {"key": key, "take": take}
@@ -313,9 +313,9 @@ def remind(
         settings = ctx.settings()
         if resend_uncertain and dismiss_uncertain:
             raise UsageError("--resend-uncertain and --dismiss-uncertain contradict each other; pick one")
-        from bsync.notifier import run_notifications
+        from bsync.notices.send import run_notifications
 
-        from bsync.timeutil import parse_duration, parse_instant
+        from bsync.core.timeutil import parse_duration, parse_instant
 
         if window is not None:
             parse_option("--window", window, parse_duration, "a duration like 15m, 1h or 24h")
@@ -359,7 +359,7 @@ def confirm_email_resend(count: int) -> bool:
 
 def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = False) -> int:
     """After a sync: confirmations, change and cancellation notices for what changed."""
-    from bsync.notifier import notifications_enabled, run_notifications
+    from bsync.notices.send import notifications_enabled, run_notifications
 
     if not notifications_enabled(settings):
         return 0
@@ -395,7 +395,7 @@ def reconcile(
         settings = ctx.settings()
         if plan and not fix:
             raise UsageError("--plan goes with --fix (plain `bsync reconcile` writes nothing anyway)")
-        from bsync.reconcile import run_reconcile
+        from bsync.ops.reconcile import run_reconcile
 
         result = run_reconcile(settings, fix=fix, plan_only=plan)
     except BsyncError as exc:
@@ -414,8 +414,8 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
-        from bsync.status import command_run
-        from bsync.store import RunLock
+        from bsync.ops.status import command_run
+        from bsync.core.store import RunLock
 
         with command_run(settings.state_path, "retry") as run:  # the sync it runs is recorded as well
             with RunLock(settings.state_path), Store.open(settings.state_path) as store:
@@ -450,8 +450,8 @@ def status(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
-        from bsync.status import collect_status, prometheus_text, write_metrics
-        from bsync.timeutil import now_utc
+        from bsync.ops.status import collect_status, prometheus_text, write_metrics
+        from bsync.core.timeutil import now_utc
 
         with Store.open_readonly(settings.state_path) as store:
             data = collect_status(settings, store, now_utc(), runs=runs)
@@ -488,8 +488,8 @@ def availability(
     """Free slots for a service: working hours minus busy time (Google freeBusy for all
     configured calendars, one request per 90 days and 50 calendars, plus scheduled bookings bsync knows), with buffers,
     minimum notice and maximum advance.  Times are in the business timezone."""
-    from bsync.availability import availability as compute, requested_days
-    from bsync.timeutil import now_utc, parse_instant
+    from bsync.availability.query import availability as compute, requested_days
+    from bsync.core.timeutil import now_utc, parse_instant
 
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
@@ -522,7 +522,7 @@ def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen add
     ctx = Context(config, state, False, verbose, quiet, log_file, log_format)
     try:
         settings = ctx.settings()
-        from bsync.server import serve as run_server
+        from bsync.serve.app import serve as run_server
 
         run_server(settings, host, port)
     except BsyncError as exc:
@@ -538,7 +538,7 @@ def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the d
     one cancelled), then shows the plan, the sync, a rerun that changes nothing, an edit in
     Notion flowing to the calendar, and the status dashboard.
     """
-    from bsync.demo import run_demo
+    from bsync.ops.demo import run_demo
 
     ctx = Context(None, None, False, verbose, False)
     try:
@@ -559,7 +559,7 @@ def doctor(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt =
     the clock against the servers' Date header.  Exit 1 if any check fails.
     """
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
-    from bsync.doctor import exit_code, run_checks
+    from bsync.ops.doctor import exit_code, run_checks
 
     checks = run_checks(config, state_path=state)
     if ctx.json:
@@ -595,7 +595,7 @@ def auth_google(
     """
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
     try:
-        from bsync.auth import auth_url_instructions, authorize_installed_app, browser_available
+        from bsync.calendars.google_auth import auth_url_instructions, authorize_installed_app, browser_available
 
         settings = ctx.settings()
         google = settings.require("google")
@@ -624,12 +624,12 @@ def main() -> None:
 
     A BsyncError a command did not catch is printed like any other.  An ``sqlite3.Error``
     or ``OSError`` (a full disk, a read-only file system, a damaged state DB found mid-run)
-    is named with the state DB's path and a fix (:mod:`bsync.failures`); ``-v`` adds the
+    is named with the state DB's path and a fix (:mod:`bsync.core.failures`); ``-v`` adds the
     traceback for a bug report.
     """
     import sqlite3
 
-    from bsync.failures import boundary_error
+    from bsync.core.failures import boundary_error
 
     try:
         app()

@@ -20,8 +20,8 @@ from pydantic_settings import TomlConfigSettingsSource
 from datetime import timedelta
 
 from bsync.errors import ConfigError
-from bsync.model import E164_RE, EMAIL_RE
-from bsync.timeutil import parse_duration
+from bsync.core.model import E164_RE, EMAIL_RE
+from bsync.core.timeutil import parse_duration
 
 PAIRS = ("notion-to-gcal", "gcal-to-notion", "calcom-to-notion")
 """Sync pairs that exist; ``[sync] pairs`` may only name these."""
@@ -179,7 +179,7 @@ class SenderSection(Section):
     """What every message channel's section has: its own templates and a timeout.
 
     ``templates``: kind (confirmation, change, cancellation, reminder) -> a file path, or
-    for SendGrid a dynamic template id ``d-…`` (see :mod:`bsync.messages`).
+    for SendGrid a dynamic template id ``d-…`` (see :mod:`bsync.notices.messages`).
     """
 
     templates: dict[str, str] = Field(default_factory=dict)

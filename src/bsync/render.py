@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bsync.apply import Summary
-from bsync.plan import SOURCE_PREFIX, Action, Plan
-from bsync.timeutil import parse_duration
+from bsync.core.runs import Summary
+from bsync.core.plan import SOURCE_PREFIX, Action, Plan
+from bsync.core.timeutil import parse_duration
 
 OP_STYLE = {"create": "green", "update": "yellow", "delete": "red", "skip": "dim", "conflict": "magenta"}
 
@@ -386,7 +386,7 @@ NOTIFY_STYLE = {"send": "green", "defer": "yellow", "skip": "dim", "fail": "red"
 
 def message_json(message: Any, tz: Any = None) -> dict[str, Any]:
     """One planned message for scripts: recipients masked, times in the business timezone."""
-    from bsync.notify import mask
+    from bsync.notices.plan import mask
 
     booking = message.booking
     return {"op": message.op, "kind": message.kind, "booking": message.booking_key, "channel": message.channel,
@@ -397,7 +397,7 @@ def message_json(message: Any, tz: Any = None) -> dict[str, Any]:
 
 def notify_table(messages: list[Any], *, tz: Any = None, show_skips: bool = False) -> Table:
     """What `bsync remind` would send, to whom (masked), for which booking, and why."""
-    from bsync.notify import mask
+    from bsync.notices.plan import mask
 
     table = Table(title="Notifications", title_justify="left")
     for name in ("op", "kind", "to", "when", "booking", "reason"):
@@ -441,7 +441,7 @@ def print_notify_summary(console: Console, summary: Any) -> None:
 
 def drift_table(report: Any) -> Table:
     """Reconcile's findings, one row each: what, which ids, why, and whether --fix repairs it."""
-    from bsync.reconcile import KINDS
+    from bsync.ops.reconcile import KINDS
 
     table = Table(title="Drift between Notion, Google Calendar, the platforms and the state DB", title_justify="left")
     for name in ("kind", "ids", "explanation", "--fix"):

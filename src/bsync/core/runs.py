@@ -1,0 +1,125 @@
+"""The machinery every run shares: opening the state DB under the run lock, recording the
+run in ``runs``, the retry policy, and the summaries whose counts become the exit code.
+
+It lives apart from any one kind of run so that sync, platform pulls, notices, reconcile
+and the serve worker all reach it without importing each other.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from bsync.config import Settings
+from bsync.core.plan import Plan
+from bsync.core.retry import RetryPolicy
+from bsync.core.store import RunLock, Store
+from bsync.errors import BsyncError, SafetyHaltError
+
+
+@dataclass(kw_only=True)
+class RunCounts:
+    """What every run's summary carries (sync, notifications): the records that failed and
+    why, the requests made, and a safety halt.  ``runs`` stores it; the exit code follows."""
+
+    total: int = 0
+    errors: int = 0
+    requests: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    halted: str | None = None
+
+    def fail(self, record_id: str, reason: str, title: str = "") -> None:
+        self.errors += 1
+        self.failures.append({"id": record_id, "title": title, "reason": reason} if title
+                             else {"id": record_id, "reason": reason})
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors or self.halted else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"total": self.total, "errors": self.errors, "requests": self.requests, "failures": self.failures}
+
+
+@dataclass
+class Summary(RunCounts):
+    """The sync summary of SPEC §3."""
+
+    pair: str
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    drafts: int = 0  # records skipped as not ready (no date yet); counted in skipped too
+    notes: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        out = {"pair": self.pair, "total": self.total, "created": self.created, "updated": self.updated,
+               "deleted": self.deleted, "skipped": self.skipped, "conflicts": self.conflicts,
+               "errors": self.errors, "requests": self.requests, "failures": self.failures}
+        if self.notes:
+            out["notes"] = self.notes
+        if self.drafts:
+            out["drafts"] = self.drafts
+        if self.halted:
+            out["halted"] = self.halted
+        return out
+
+
+@dataclass
+class PairResult:
+    plan: Plan
+    summary: Summary | None  # None for --plan
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    s = settings.sync
+    return RetryPolicy(max_retries=s.max_retries, base_delay=s.retry_base_delay, max_delay=s.retry_max_delay)
+
+
+def open_store(stack: ExitStack, settings: Settings, plan_only: bool) -> Store:
+    """The state store for a run: an in-memory copy for --plan, else the file under the run lock."""
+    if plan_only:
+        return stack.enter_context(Store.open_readonly(settings.state_path))
+    stack.enter_context(RunLock(settings.state_path))
+    return stack.enter_context(Store.open(settings.state_path))
+
+
+@dataclass
+class RunRecord:
+    """A run's row in ``runs``: finished with the summary, or with the error that stopped it."""
+
+    store: Store
+    run_id: int | None
+    pair: str
+    requests: Callable[[], int]
+    summary: RunCounts | None = None  # a sync Summary, or a notification pass's
+
+    def halt_unless_forced(self, plan: Plan, force: bool) -> None:
+        """The safety halt: record it and stop before any write, unless --force."""
+        if plan.halt and not force:
+            self.summary = Summary(plan.pair, total=len(plan.actions), halted=plan.halt)
+            raise SafetyHaltError(f"safety halt: {plan.halt}; nothing was written",
+                                  hint="check the source; if the plan is right, run again with --force")
+
+
+@contextmanager
+def recorded_run(store: Store, command: str, pair: str, *, plan_only: bool,
+                 requests: Callable[[], int]) -> Iterator[RunRecord]:
+    """Record a run in ``runs`` (not for --plan): its summary, or the error that stopped it."""
+    record = RunRecord(store, None if plan_only else store.start_run(command), pair, requests)
+    try:
+        yield record
+    except BsyncError as exc:
+        if record.run_id is not None:
+            payload = record.summary.as_json() if record.summary else {"pair": pair}
+            payload.update(error=str(exc), requests=requests())
+            store.finish_run(record.run_id, exc.exit_code, payload)
+        raise
+    finally:
+        if record.summary is not None:
+            record.summary.requests = requests()
+    if record.run_id is not None and record.summary is not None and not record.summary.halted:
+        store.finish_run(record.run_id, record.summary.exit_code, record.summary.as_json())

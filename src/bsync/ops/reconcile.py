@@ -1,0 +1,407 @@
+"""``bsync reconcile``: cross-check Notion, Google Calendar, the platform bookings and the
+state DB, and report drift (each finding with ids and a one-line explanation).
+
+Syncs are incremental, so some drift is invisible to them: a page trashed in Notion, an
+event changed while its change notification was lost, a mapping row left behind, two
+bookings for one groomer at the same time.  Reconcile reads everything and compares.
+
+:func:`find_drift` is pure.  ``--fix`` repairs what is safe through the same planner and
+applier as ``sync`` (a full two-way read; the platform pair; dropping mapping rows that
+point at nothing), so ``--fix --plan`` shows the plan first.  Orphan events (their
+booking is gone and no mapping row remembers the pair, e.g. after the state DB was lost)
+are invisible to the sync planner, which never removes an event it can't tie to a
+deletion; :func:`orphan_plan` plans their removal (cancel or delete per ``[sync]
+delete_policy``) and the sync applier carries it out, journaled like any sync write.
+It never touches double bookings and never deletes a Notion page.
+
+Every ``reconcile`` that reads the remotes is recorded in ``runs`` (not ``--fix --plan``):
+its exit code and the findings by kind, which ``bsync status`` and its metrics show.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from bsync.core.apply import ApplyContext, apply_plan
+from bsync.core.runs import Summary
+from bsync.config import Settings
+from bsync.core.model import Booking, Status, booking_common
+from bsync.core.plan import Action, Plan, TargetItem
+from bsync.platforms.pairs import PLATFORM_LINKS, PLATFORMS
+from bsync.core.store import Link, Store
+from bsync.calendars.gcal import event_id_for
+from bsync.ops.status import command_run
+from bsync.core.sync import LINK_PAIR, build_gcal_target, build_notion_source
+from bsync.core.runs import PairResult, open_store
+from bsync.core.timeutil import now_utc
+
+KINDS = {
+    "missing_event": "scheduled booking with no calendar event",
+    "event_differs": "calendar event with other times or title than its booking",
+    "stale_block": "cancelled booking whose event still blocks time",
+    "orphan_event": "calendar event of a booking that is gone",
+    "platform_missing": "platform booking missing from Notion",
+    "platform_differs": "platform booking with other times or status than its Notion page",
+    "double_booking": "overlapping scheduled bookings for the same staff member",
+    "dangling_link": "mapping row pointing at nothing",
+    "stuck_journal": "write left unfinished, failed or dead",
+    "manual_block": "calendar event bsync doesn't manage (listed, not drift)",
+}
+FIXABLE = frozenset({"missing_event", "event_differs", "stale_block", "orphan_event", "platform_missing",
+                     "platform_differs", "dangling_link"})
+INFORMATIONAL = frozenset({"manual_block"})
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str
+    ids: Mapping[str, str]
+    explanation: str
+
+    @property
+    def fixable(self) -> bool:
+        return self.kind in FIXABLE
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ids": dict(self.ids), "explanation": self.explanation, "fixable": self.fixable}
+
+
+@dataclass
+class Report:
+    drift: list[Drift] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)  # pages that aren't bookings
+
+    @property
+    def problems(self) -> list[Drift]:
+        return [d for d in self.drift if d.kind not in INFORMATIONAL]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Findings per kind (only the kinds found)."""
+        counts: dict[str, int] = defaultdict(int)
+        for d in self.drift:
+            counts[d.kind] += 1
+        return dict(counts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"clean": not self.problems, "checked": self.checked, "counts": self.counts,
+                "drift": [d.as_json() for d in self.drift], "failures": self.failures}
+
+
+def _when(common: Mapping[str, Any]) -> tuple[Any, Any]:
+    return common.get("start"), common.get("end")
+
+
+def _ended(common: Mapping[str, Any], now_value: str, today: str) -> bool:
+    end = common.get("end") or ""
+    return end <= (today if end.startswith("date:") else now_value)
+
+
+def _describe(value: Any, tz: Any = None) -> str:
+    """A common-field value for people: instants in local time, dates as dates."""
+    if value is None:
+        return "∅"
+    text = str(value)
+    if tz is not None and len(text) >= 19 and text[10:11] == "T":
+        try:
+            return datetime.fromisoformat(text).astimezone(tz).strftime("%a %d %b %H:%M")
+        except ValueError:
+            return text
+    return text.removeprefix("date:")
+
+
+def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
+               platform_bookings: Iterable[Booking], platform_links: Mapping[str, Link],
+               journal: Iterable[Mapping[str, Any]], now: datetime, bad_pages: Iterable[str] = (),
+               event_id_for: Any = None, tz: Any = timezone.utc) -> list[Drift]:
+    """Every disagreement between the systems, for bookings and events not yet over.
+
+    ``tz`` is the business timezone: events without a booking are described in it.
+    """
+    out: list[Drift] = []
+    now_value = now.isoformat()
+    bad = {f"notion:{p}" if not p.startswith("notion:") else p for p in bad_pages}
+    linked_events = {link.target_key for link in links.values()}
+
+    for key, booking in sorted(bookings.items()):
+        common = booking_common(booking)
+        tz_today = "date:" + now.astimezone(booking.tz).date().isoformat()
+        if _ended(common, now_value, tz_today):
+            continue
+        link = links.get(key)
+        event_id = link.target_key if link else booking.target_ids.get("gcal") or (
+            event_id_for(key) if event_id_for else None)
+        event = events.get(event_id) if event_id else None
+        ids = {"booking": key, **({"event": event_id} if event_id else {})}
+        if booking.status is Status.SCHEDULED:
+            if event is None:
+                out.append(Drift("missing_event", ids, f"{booking.title!r} has no event in the calendar"))
+            elif event.cancelled:
+                out.append(Drift("missing_event", ids, f"{booking.title!r} is scheduled but its event is cancelled"))
+            else:
+                diffs = [name for name in ("title", "start", "end") if event.common.get(name) != common[name]]
+                if diffs:
+                    detail = ", ".join(f"{name} {_describe(event.common.get(name), booking.tz)} ≠ "
+                                       f"{_describe(common[name], booking.tz)}" for name in diffs)
+                    out.append(Drift("event_differs", ids, f"{booking.title!r}: event {detail} (booking)"))
+        elif booking.status is Status.CANCELLED and event is not None and not event.cancelled:
+            out.append(Drift("stale_block", ids, f"{booking.title!r} is cancelled but its event still blocks "
+                                                 f"{_describe(event.common.get('start'), booking.tz)}"))
+
+    for event_id, event in sorted(events.items()):
+        if event.cancelled or (event.recurring and not event.key) or _ended(event.common, now_value,
+                                                        "date:" + now.astimezone(tz).date().isoformat()):
+            continue
+        if event.key:
+            if event.key not in bookings and event.key not in bad and event.key.startswith("notion:"):
+                out.append(Drift("orphan_event", {"event": event_id, "booking": event.key},
+                                 f"event {event.common.get('title')!r} belongs to booking {event.key}, "
+                                 f"which is no longer in Notion"))
+        elif event_id not in linked_events:
+            out.append(Drift("manual_block", {"event": event_id},
+                             f"{event.common.get('title')!r} at {_describe(event.common.get('start'), tz)} "
+                             f"(made in the calendar; not imported)"))
+
+    for booking in sorted(platform_bookings, key=lambda b: b.key):
+        if booking.status is not Status.SCHEDULED or booking.end <= now:
+            continue
+        link = platform_links.get(booking.key)
+        page = bookings.get(link.target_key) if link else None
+        ids = {"platform": booking.key, **({"booking": link.target_key} if link else {})}
+        if page is None:
+            out.append(Drift("platform_missing", ids, f"{booking.title!r} from {booking.key.split(':')[0]} has no "
+                                                      f"Notion page"))
+            continue
+        diffs = []
+        if (page.start, page.end) != (booking.start, booking.end):
+            diffs.append(f"times {page.start:%Y-%m-%d %H:%M}Z ≠ {booking.start:%Y-%m-%d %H:%M}Z")
+        if (page.status is Status.CANCELLED) != (booking.status is Status.CANCELLED):
+            diffs.append(f"status {page.status.value} ≠ {booking.status.value}")
+        if diffs:
+            out.append(Drift("platform_differs", ids, f"{booking.title!r}: Notion " + ", ".join(diffs) +
+                             f" ({booking.key.split(':')[0]})"))
+
+    out.extend(_double_bookings(bookings.values(), now))
+
+    for pair, pair_links, present in ((LINK_PAIR, links, events), (PLATFORM_LINKS, platform_links, bookings)):
+        sources = bookings if pair == LINK_PAIR else {b.key: b for b in platform_bookings}
+        for key in sorted(pair_links):  # keys first: links are only built for the sources gone
+            if key in sources or key in bad:
+                continue
+            link = pair_links[key]
+            if link.tombstone:
+                continue
+            target = present.get(link.target_key)
+            target_gone = target is None or (isinstance(target, TargetItem) and target.cancelled)
+            if target_gone:
+                out.append(Drift("dangling_link", {"pair": pair, "source": key, "target": link.target_key},
+                                 f"{pair} maps {key} to {link.target_key}; neither exists any more"))
+
+    for entry in journal:
+        hint = "`bsync retry` tries it again" if entry["state"] == "dead" else "the next sync tries it again"
+        out.append(Drift("stuck_journal", {"journal": str(entry["id"]), "key": entry["key"]},
+                         f"{entry['action']} ({entry.get('pair') or ''}) is {entry['state']}"
+                         f"{': ' + entry['error'] if entry.get('error') else ''}; {hint}"))
+    return out
+
+
+def _double_bookings(bookings: Iterable[Booking], now: datetime) -> list[Drift]:
+    """Overlapping scheduled bookings per staff member (the business as a whole when unset)."""
+    by_staff: dict[str, list[Booking]] = defaultdict(list)
+    for b in bookings:
+        if b.status is Status.SCHEDULED and b.end > now:
+            by_staff[b.staff or ""].append(b)
+    out = []
+    for staff, items in sorted(by_staff.items()):
+        items.sort(key=lambda b: (b.start, b.key))
+        active: list[Booking] = []
+        for booking in items:
+            active = [a for a in active if a.end > booking.start]
+            for other in active:
+                who = staff or "the business (no staff set)"
+                out.append(Drift("double_booking", {"booking": other.key, "other": booking.key},
+                                 f"{who}: {other.title!r} and {booking.title!r} overlap at "
+                                 f"{max(other.start, booking.start).astimezone(booking.tz):%a %d %b %H:%M}"))
+            active.append(booking)
+    return out
+
+
+ORPHAN_PAIR = "reconcile orphan events"
+
+
+def orphan_plan(report: Report, events: Mapping[str, TargetItem], *, delete_policy: str,
+                max_delete: Any = lambda managed: managed * 0.5) -> Plan:
+    """Remove each orphan event (cancel or delete, per ``delete_policy``); pure.
+
+    The same safety halt as a sync: if Notion returned no booking at all (a wrong database
+    id, an integration that lost access) or more events would go than ``max_delete``
+    allows, nothing is removed: those events are more likely the business's bookings
+    than leftovers.
+    """
+    verb = "delete" if delete_policy == "delete" else "cancel"
+    actions = []
+    for drift in report.drift:
+        if drift.kind != "orphan_event":
+            continue
+        event = events.get(drift.ids["event"])
+        actions.append(Action("delete", drift.ids["booking"], drift.ids["event"],
+                              changes={"status": ("confirmed", "cancelled")}, target_write="remove",
+                              tombstone=True, label=event.label if event else "",
+                              merged=dict(event.common) if event else None,
+                              reason=f"its booking is no longer in Notion; {verb} the event"))
+    plan = Plan(ORPHAN_PAIR, actions)
+    managed = sum(1 for e in events.values() if e.key and not e.cancelled)
+    if actions and report.checked.get("bookings", 0) == 0 and not report.failures:
+        plan.halt = (f"Notion returned no bookings; refusing to remove {len(actions)} event(s) of bookings it "
+                     f"may still have (check [notion] database_id and the integration's access)")
+    elif len(actions) > 1 and len(actions) > max_delete(managed):
+        plan.halt = (f"removing {len(actions)} of {managed} bsync events is more than max_delete allows "
+                     f"({max_delete(managed):g}); check that those bookings are really gone, then remove "
+                     f"the events in Google Calendar by hand or raise [sync] max_delete")
+    return plan
+
+
+@dataclass
+class ReconcileResult:
+    report: Report
+    fix_plans: list[Plan] = field(default_factory=list)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    after: Report | None = None
+
+    @property
+    def final(self) -> Report:
+        return self.after or self.report
+
+    def run_summary(self) -> dict[str, Any]:
+        """What the ``runs`` row keeps: the findings by kind (what is left after ``--fix``)."""
+        out: dict[str, Any] = {"clean": not self.final.problems, "counts": self.final.counts,
+                               "checked": self.final.checked}
+        if self.after is not None:
+            out["found"] = self.report.counts
+            out["fixed"] = self.fixed
+        return out
+
+
+def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, TargetItem]]:
+    """Read every system in full and compare (writes nothing); also the events read."""
+    settings.require("notion")
+    settings.require("google")
+    source = build_notion_source(settings)
+    target = build_gcal_target(settings)
+    try:
+        read = source.read_bookings(None)
+        events, _token, _complete = target.read_changes(None)
+    finally:
+        target.close()
+    bookings = {b.key: b for b in read.bookings}
+    platform_bookings = [b for platform in PLATFORMS for b in store.load_bookings(platform)]
+    journal = store.journal_entries(("intent", "failed", "dead"), limit=1000, sync_only=True)
+
+    drift = find_drift(bookings=bookings, events=events, links=store.link_map(LINK_PAIR),
+                       platform_bookings=platform_bookings, platform_links=store.link_map(PLATFORM_LINKS),
+                       journal=journal, now=now_utc(), bad_pages=[f.id for f in read.failures],
+                       event_id_for=event_id_for, tz=settings.tz)
+    report = Report(drift, {"bookings": len(bookings), "events": len(events),
+                            "platform_bookings": len(platform_bookings)},
+                    [{"id": f.id, "reason": f.reason} for f in read.failures])
+    return report, events
+
+
+def check(settings: Settings, store: Store) -> Report:
+    """Read every system in full and compare (writes nothing)."""
+    return read_all(settings, store)[0]
+
+
+def remove_orphans(settings: Settings, run_id: int | None) -> PairResult:
+    """Cancel or delete the orphan events, under the run lock, as the sync applier does.
+
+    The systems are read again under the lock: between the first check and now a sync
+    may have run, and an event is only removed if its booking is still gone.
+    """
+    with ExitStack() as stack:
+        store = open_store(stack, settings, False)
+        report, events = read_all(settings, store)
+        plan = orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
+                           max_delete=settings.sync.max_delete_allowed)
+        if plan.halt:
+            return PairResult(plan, Summary(plan.pair, total=len(plan.actions), halted=plan.halt))
+        target = build_gcal_target(settings)
+        stack.callback(target.close)
+        ctx = ApplyContext(store, LINK_PAIR, run_id, None, target, {}, events, settings.timezone,
+                           dead_after=settings.sync.dead_after)
+        summary = apply_plan(plan, ctx)
+        summary.requests = target.requests
+        return PairResult(plan, summary)
+
+
+def run_reconcile(settings: Settings, *, fix: bool = False, plan_only: bool = False) -> ReconcileResult:
+    """Report drift; with ``fix``, repair the safe kinds and check again.
+
+    Recorded as a ``reconcile`` run (except ``--fix --plan``, which writes nothing).
+    """
+    if plan_only:
+        return _reconcile(settings, fix=fix, plan_only=True, run_id=None)
+    with command_run(settings.state_path, "reconcile") as run:
+        result = _reconcile(settings, fix=fix, plan_only=False, run_id=run.run_id)
+        run.finish(result.final.exit_code, result.run_summary())
+    return result
+
+
+def _reading_store(settings: Settings, plan_only: bool) -> Store:
+    """The state DB to compare against: the file itself (the run is recorded in it anyway),
+    or for ``--fix --plan``, which writes nothing anywhere, an in-memory copy.
+
+    Why not always the copy: at 100,000 bookings the copy alone holds the whole DB in memory.
+    """
+    return Store.open_readonly(settings.state_path) if plan_only else Store.open(settings.state_path)
+
+
+def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | None) -> ReconcileResult:
+    with _reading_store(settings, plan_only) as store:
+        report, events = read_all(settings, store)
+    result = ReconcileResult(report)
+    if not fix:
+        return result
+    kinds = {d.kind for d in report.drift}
+    sync_kinds = {"missing_event", "event_differs", "stale_block", "orphan_event"}
+    from bsync.platforms.pairs import run_platform_pairs
+    from bsync.core.sync import run_sync
+
+    pairs = [p for p in settings.sync.pairs if p != "calcom-to-notion"] or ["notion-to-gcal"]
+    if kinds & {"platform_missing", "platform_differs"}:
+        platform = run_platform_pairs(settings, plan_only=plan_only)
+        if platform is not None:
+            result.fix_plans.append(platform.plan)
+            result.fixed["platforms"] = platform.summary.as_json() if platform.summary else None
+    if kinds & sync_kinds or "dangling_link" in kinds:
+        synced = run_sync(settings, pairs, plan_only=plan_only, full=True)
+        result.fix_plans.append(synced.plan)
+        result.fixed["sync"] = synced.summary.as_json() if synced.summary else None
+    if "orphan_event" in kinds:
+        if plan_only:
+            result.fix_plans.append(orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
+                                                max_delete=settings.sync.max_delete_allowed))
+        else:
+            removed = remove_orphans(settings, run_id)
+            result.fix_plans.append(removed.plan)
+            result.fixed["orphans"] = removed.summary.as_json() if removed.summary else None
+    dangling = [d for d in report.drift if d.kind == "dangling_link"]
+    if dangling and not plan_only:
+        with ExitStack() as stack:
+            store = open_store(stack, settings, False)
+            removed_links = sum(store.delete_link(d.ids["pair"], d.ids["source"]) for d in dangling)
+        result.fixed["links_removed"] = removed_links
+    if plan_only:
+        return result
+    with _reading_store(settings, plan_only) as store:
+        result.after = check(settings, store)
+    return result

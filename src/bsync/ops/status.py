@@ -1,0 +1,327 @@
+"""``bsync status``: "did last night's sync work?" from the state DB alone (no provider calls).
+
+:func:`collect_status` gathers the dashboard's data (last run per command, the last
+success, cursors and their ages, open conflicts, unfinished writes, inbox backlog,
+notifications needing attention, the Google token's age, the next scheduled run when it
+can be known); :func:`prometheus_text` renders it for node_exporter's textfile collector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from bsync.config import Settings
+from bsync.errors import BsyncError
+from bsync.core.store import Store
+from bsync.core.sync import LINK_PAIR
+from bsync.core.timeutil import parse_instant
+
+PARTS = {"notify": "sync", "platforms": "sync"}
+"""Runs recorded by the steps of a sync (and of the webhook receiver's processing), which
+nobody starts as a command of their own: status shows them under the command they belong to."""
+
+
+@dataclass
+class CommandRun:
+    """The ``runs`` row of a command that is not itself a sync pass (reconcile, retry, resolve)."""
+
+    run_id: int
+    exit_code: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self, exit_code: int, summary: dict[str, Any]) -> None:
+        self.exit_code, self.summary = exit_code, summary
+
+
+@contextmanager
+def command_run(state_path: Path, command: str) -> Iterator[CommandRun]:
+    """Record a run of ``command`` in ``runs``: started now, finished with the exit code and
+    summary given to :meth:`CommandRun.finish`, or with the error that stopped it.
+
+    The row is written through short connections of its own, without the run lock: the
+    command takes the lock itself where it writes (a plain reconcile only reads, and must
+    not be refused because a sync is running).  A process killed meanwhile leaves the row
+    unfinished, which status shows as "running or killed".
+    """
+    with Store.open(state_path) as store:
+        run = CommandRun(store.start_run(command))
+    try:
+        yield run
+    except BsyncError as exc:
+        with Store.open(state_path) as store:
+            store.finish_run(run.run_id, exc.exit_code, {**run.summary, "error": str(exc)})
+        raise
+    with Store.open(state_path) as store:
+        store.finish_run(run.run_id, run.exit_code, run.summary)
+
+
+def command_family(command: str) -> str:
+    """``sync notion-to-gcal`` -> ``sync``; ``sync pull calcom`` -> ``pull calcom``."""
+    if command.startswith("sync pull"):
+        return command.removeprefix("sync ")
+    return command.split(" ", 1)[0]
+
+
+def _age(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, (now - parse_instant(value)).total_seconds())
+    except ValueError:
+        return None
+
+
+def last_runs(store: Store) -> dict[str, dict[str, Any]]:
+    """Per command family: the last run and the last successful one (exit 0); a family that
+    is a step of another command (``notify`` of ``sync``) says so in ``part_of``."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in store.db.query("SELECT id, command, started_at, finished_at, exit_code, summary FROM runs "
+                              "ORDER BY id DESC LIMIT 2000"):
+        family = command_family(row["command"])
+        entry = out.setdefault(family, {"last": None, "last_success": None,
+                                        **({"part_of": PARTS[family]} if family in PARTS else {})})
+        if entry["last"] is None:
+            row = dict(row, summary=json.loads(row["summary"]) if row["summary"] else None)
+            entry["last"] = row
+        if entry["last_success"] is None and row["exit_code"] == 0:
+            entry["last_success"] = {"id": row["id"], "started_at": row["started_at"],
+                                     "finished_at": row["finished_at"]}
+    return out
+
+
+DAILY_TOLERANCE_MIN = 15
+HISTORY_DAYS = 14
+
+
+def _minutes_apart(a: int, b: int) -> int:
+    """Distance between two times of day in minutes, across midnight (23:55 and 00:05: 10)."""
+    d = abs(a - b) % 1440
+    return min(d, 1440 - d)
+
+
+def expected_from_history(starts: list[datetime], now: datetime, tz: Any) -> tuple[datetime | None, str]:
+    """The next sync at the usual daily time, or None and why it can't be known.
+
+    A time of day is usual when, on each of the last three days with a sync, a sync started
+    within 15 minutes of it.  Extra runs on those days (by hand, or started by webhooks)
+    don't hide the daily one; a day the timer missed does.  Several usual times (a morning
+    and an evening cron) give the next one due.
+    """
+    by_day: dict[Any, list[int]] = {}
+    for start in sorted(starts):
+        local = start.astimezone(tz)
+        by_day.setdefault(local.date(), []).append(local.hour * 60 + local.minute)
+    days = sorted(by_day)[-3:]
+    if len(days) < 3:
+        return None, (f"unknown: syncs ran on {len(days)} day(s) in the last {HISTORY_DAYS}, and the usual time "
+                      f"needs three (or a systemd bsync.timer)")
+    usual = sorted({m for m in by_day[days[-1]]
+                    if all(any(_minutes_apart(m, other) <= DAILY_TOLERANCE_MIN for other in by_day[day])
+                           for day in days[:-1])})
+    if not usual:
+        return None, (f"unknown: the syncs of the last three days ({', '.join(d.isoformat() for d in days)}) "
+                      f"share no start time within {DAILY_TOLERANCE_MIN} minutes")
+    local_now = now.astimezone(tz)
+    candidates = []
+    for minute in usual:
+        for offset in (0, 1):
+            day = local_now.date() + timedelta(days=offset)
+            at = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=tz)
+            if at > now:
+                candidates.append(at)
+                break
+    return min(candidates), "the usual time of the last three days' syncs"
+
+
+def _sync_starts(store: Store, now: datetime) -> list[datetime]:
+    """When the syncs of the last two weeks started (``sync pull calcom`` and the steps of a
+    sync are not syncs of their own: they may run every few minutes)."""
+    since = (now - timedelta(days=HISTORY_DAYS)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    rows = store.db.query("SELECT command, started_at FROM runs WHERE started_at >= ? AND "
+                          "(command = 'sync' OR command LIKE 'sync %') ORDER BY id", [since])
+    return [parse_instant(r["started_at"]) for r in rows if command_family(r["command"]) == "sync"]
+
+
+def next_scheduled_run(store: Store, now: datetime, tz: Any) -> dict[str, Any]:
+    """``{"at", "source"}`` from systemd's bsync.timer or the usual daily time; when neither
+    knows, ``at`` is None and ``unknown`` says why."""
+    timer = _systemd_next()
+    if timer:
+        return {"at": systemd_time(timer, tz), "source": "systemd bsync.timer"}
+    expected, why = expected_from_history(_sync_starts(store, now), now, tz)
+    if expected is None:
+        return {"at": None, "source": None, "unknown": why}
+    return {"at": expected.isoformat(), "source": why}
+
+
+def systemd_time(value: str, tz: Any) -> str:
+    """systemd's ``@1764738000`` (``--timestamp=unix``) as ISO 8601 in the business timezone;
+    an older systemd's own format ("Thu 2026-12-03 06:00:00 CET") as it is."""
+    if value.startswith("@") and value[1:].isdigit():
+        return datetime.fromtimestamp(int(value[1:]), tz).isoformat()
+    return value
+
+
+def _systemd_next() -> str | None:
+    """When systemd starts bsync.timer next (the user's timer, else the system's)."""
+    systemctl = shutil.which("systemctl")
+    if systemctl is None:
+        return None
+    for scope in (["--user"], []):
+        for timestamp in (["--timestamp=unix"], []):  # the option needs systemd >= 248
+            try:
+                out = subprocess.run([systemctl, *scope, "show", "bsync.timer", "--property=NextElapseUSecRealtime",
+                                      "--value", *timestamp], capture_output=True, text=True, timeout=2, check=False)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            value = out.stdout.strip()
+            if out.returncode == 0 and value and value not in ("n/a", "0", "@0"):
+                return value
+    return None
+
+
+def record_issue_status(store: Store, now: datetime) -> dict[str, Any]:
+    """Source records that fail (with title and reason, since when) and drafts, as the last
+    runs left them: a failing record stays listed until a read finds it valid or gone."""
+    failing, drafts = [], []
+    for row in store.record_issues().values():
+        entry = {"id": row["key"], "title": row["title"] or "", "reason": row["reason"],
+                 "since": row["first_seen"], "age_s": _age(row["first_seen"], now)}
+        (drafts if row["kind"] == "draft" else failing).append(entry)
+    return {"failing": failing, "drafts": drafts}
+
+
+def last_drift(commands: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The last reconcile's findings by kind, with when and how it ended (None: never ran, or
+    it stopped before comparing)."""
+    last = (commands.get("reconcile") or {}).get("last")
+    counts = ((last or {}).get("summary") or {}).get("counts")
+    if last is None or not isinstance(counts, dict):
+        return None
+    counts = {str(kind): n for kind, n in counts.items() if isinstance(n, int) and not isinstance(n, bool)}
+    return {"run": last["id"], "started_at": last["started_at"], "exit_code": last["exit_code"], "counts": counts}
+
+
+def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int = 10) -> dict[str, Any]:
+    """Everything the dashboard and the metrics show."""
+    by_command = last_runs(store)
+    conflicts = [{"key": link.source_key, "event": link.target_key, "since": link.synced_at,
+                  "age_s": _age(link.synced_at, now), **link.conflict}
+                 for link in store.conflicts(LINK_PAIR)]
+    cursors = [dict(c, age_s=_age(c["updated_at"], now)) for c in store.cursors() if not c["scope"].endswith(":schema")]
+    inbox = store.inbox_counts()
+    oldest_pending = store.db.execute("SELECT MIN(received_at) FROM inbox WHERE status IN ('pending', 'failed') "
+                                      "OR status IS NULL").fetchone()[0]
+    notifications = store.notification_counts()
+    attention = list(store.db.query(
+        "SELECT booking_key, kind, lead, channel, state, error, updated_at FROM notifications "
+        "WHERE state = 'intent' OR (state = 'failed') ORDER BY updated_at DESC LIMIT 20"))
+    recent = [dict(r, **({"part_of": PARTS[command_family(r["command"])]}
+                         if command_family(r["command"]) in PARTS else {})) for r in store.recent_runs(runs)]
+    data: dict[str, Any] = {
+        "state_path": str(settings.state_path),
+        "now": now.isoformat(),
+        "timezone": settings.timezone,
+        "commands": by_command,
+        "runs": recent,
+        "next_run": next_scheduled_run(store, now, settings.tz),
+        "drift": last_drift(by_command),
+        "links": store.link_counts(),
+        "cursors": cursors,
+        "journal": store.journal_counts(sync_only=True),
+        "unfinished": store.journal_entries(("intent", "failed", "dead"), limit=20, sync_only=True),
+        "conflicts": conflicts,
+        "inbox": {"counts": inbox, "backlog": sum(n for s, n in inbox.items() if s in ("pending", "failed", None)),
+                  "oldest_pending": oldest_pending, "oldest_pending_age_s": _age(oldest_pending, now)},
+        "notifications": {"counts": notifications, "attention": attention},
+        "google_token": None,
+        "records": record_issue_status(store, now),
+    }
+    if settings.google is not None:
+        from bsync.calendars.google_auth import token_info
+
+        data["google_token"] = token_info(settings.google, now).as_dict()
+    return data
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(data: dict[str, Any]) -> str:
+    """The status as Prometheus text exposition (node_exporter textfile collector)."""
+    lines: list[str] = []
+
+    def metric(name: str, help_text: str, samples: list[tuple[dict[str, str], float | int | None]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} gauge")
+        for labels, value in samples:
+            if value is None:
+                continue
+            label_text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
+
+    def ts(value: str | None) -> float | None:
+        return parse_instant(value).timestamp() if value else None
+
+    commands = data["commands"]
+    metric("bsync_last_run_timestamp_seconds", "Start of the last run of each command.",
+           [({"command": c}, ts(e["last"]["started_at"])) for c, e in sorted(commands.items())])
+    metric("bsync_last_success_timestamp_seconds", "Start of the last run of each command that exited 0.",
+           [({"command": c}, ts(e["last_success"]["started_at"]) if e["last_success"] else None)
+            for c, e in sorted(commands.items())])
+    metric("bsync_last_run_exit_code", "Exit code of the last run (-1: still running or killed).",
+           [({"command": c}, e["last"]["exit_code"] if e["last"]["exit_code"] is not None else -1)
+            for c, e in sorted(commands.items())])
+    metric("bsync_last_run_duration_seconds", "Wall time of the last finished run.",
+           [({"command": c}, (ts(e["last"]["finished_at"]) - ts(e["last"]["started_at"]))
+             if e["last"]["finished_at"] else None) for c, e in sorted(commands.items())])
+    counts: list[tuple[dict[str, str], float | int | None]] = []
+    for c, e in sorted(commands.items()):
+        summary = e["last"].get("summary") or {}
+        for key in ("created", "updated", "deleted", "errors", "sent", "requests"):
+            if isinstance(summary.get(key), int):
+                counts.append(({"command": c, "count": key}, summary[key]))
+    metric("bsync_last_run_count", "Counts from the last run's summary.", counts)
+    from bsync.ops.reconcile import KINDS  # here: reconcile records its runs through this module
+
+    drift = data.get("drift")
+    metric("bsync_drift_findings", "Findings of the last `bsync reconcile` by kind (left after --fix).",
+           [({"kind": kind}, drift["counts"].get(kind, 0)) for kind in sorted({*KINDS, *drift["counts"]})]
+           if drift else [])
+    metric("bsync_links", "Live mappings per pair.", [({"pair": p}, n) for p, n in sorted(data["links"].items())])
+    metric("bsync_journal_entries", "Journal entries by state (failed/dead need attention).",
+           [({"state": s}, data["journal"].get(s, 0)) for s in ("intent", "done", "failed", "dead")])
+    metric("bsync_open_conflicts", "Conflicts waiting for `bsync resolve`.", [({}, len(data["conflicts"]))])
+    records = data.get("records") or {"failing": [], "drafts": []}
+    metric("bsync_records", "Source records that fail to sync (until fixed), and drafts waiting for a date.",
+           [({"state": "failing"}, len(records["failing"])), ({"state": "draft"}, len(records["drafts"]))])
+    metric("bsync_inbox_backlog", "Webhook deliveries not yet processed.", [({}, data["inbox"]["backlog"])])
+    states = Counter(data["notifications"]["counts"])
+    metric("bsync_notifications", "Notifications by state (intent = uncertain).",
+           [({"state": s}, states.get(s, 0)) for s in ("sent", "intent", "failed", "suppressed")])
+    token = data.get("google_token") or {}
+    metric("bsync_google_token_age_seconds", "Age of the Google refresh token (from `bsync auth google`).",
+           [({}, token.get("age_seconds"))])
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename), as the textfile collector requires."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bsync-metrics-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
