@@ -346,7 +346,7 @@ class SandboxServer:
         response.body = response.encode()
         with self.lock:
             self.requests.append(RecordedRequest(request.method, request.path, request.query,
-                                                 request.json, response.status, batch=True))
+                                                 self.recorded_body(request), response.status, batch=True))
         return response
 
     def refund_api_call(self) -> None:

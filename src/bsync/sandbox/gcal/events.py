@@ -99,7 +99,6 @@ class EventsApi(GoogleApi):
                 self._primary = calendar_id
         return calendar_id
 
-
     def lookup_calendar(self, calendar_id: str) -> Calendar | None:
         """The calendar with this id (``primary``: the first one created), or None."""
         key = self._primary if calendar_id == "primary" else calendar_id

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bsync.sandbox.base import JSON
 
+# Output order of an event resource (Google's own order, roughly).
 FIELD_ORDER = (
     "kind", "etag", "id", "status", "htmlLink", "created", "updated", "summary", "description",
     "location", "colorId", "creator", "organizer", "start", "end", "endTimeUnspecified",
@@ -28,6 +29,9 @@ FIELD_ORDER = (
 
 @dataclass
 class Event:
+    """A stored event, or an occurrence of a series computed on the fly (never stored until
+    a write makes it an exception), with the instants and counters the endpoints filter on."""
+
     id: str
     index: int              # position in the calendar's creation order
     resource: JSON          # read format; replaced, never mutated, on each write
@@ -45,6 +49,8 @@ class Event:
 
 @dataclass
 class Calendar:
+    """One calendar: its events by id and in creation order (what paging walks)."""
+
     id: str
     summary: str
     time_zone: str
@@ -55,5 +61,3 @@ class Calendar:
     events: dict[str, Event] = field(default_factory=dict)
     order: list[Event] = field(default_factory=list)
     ical_uids: dict[str, str] = field(default_factory=dict)
-
-

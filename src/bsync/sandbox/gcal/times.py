@@ -16,6 +16,7 @@ _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DATETIME_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
 
+
 def to_utc(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
@@ -80,6 +81,7 @@ def parse_date(text: Any) -> date | None:
 
 
 def find_zone(name: Any) -> ZoneInfo | None:
+    """The IANA zone ``name``, or None when it is not one."""
     if not isinstance(name, str) or not name:
         return None
     try:
@@ -89,5 +91,6 @@ def find_zone(name: Any) -> ZoneInfo | None:
 
 
 def midnight(d: date, tz: ZoneInfo) -> datetime:
+    """Where an all-day date starts: midnight in ``tz``, as a UTC instant."""
     return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(timezone.utc)
 
