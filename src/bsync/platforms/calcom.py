@@ -115,7 +115,8 @@ def map_booking(p: Mapping[str, Any], shape: WireShape, *, uid: str, status: Sta
       form's answers, and the phone further to the "number for text notifications"
       (``smsReminderNumber``), so an SMS-only booker still gets reminders.
     * **Service**: the event type's title where the shape carries it (webhooks), else its
-      slug (API v2 gives only ``eventType{id, slug}``).
+      slug (API v2 gives only ``eventType{id, slug}``).  Its duration: the shape's length
+      field, else the booking's own length (a MEETING_* row has none).
     """
     where = shape.where
     host = _host(p, shape)
@@ -156,7 +157,8 @@ def map_booking(p: Mapping[str, Any], shape: WireShape, *, uid: str, status: Sta
     service = (intake.text(event_type, "title", f"{where}.eventType") or intake.text(p, "eventTitle", where)
                or intake.text(event_type, "slug", f"{where}.eventType") or intake.text(p, "type", where))
     length = p.get(shape.duration)
-    duration = length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
+    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+        length = int((end - start).total_seconds() // 60) or None  # a MEETING_* row has no length field
 
     metadata = intake.obj(p, "metadata", where, required=False)
     links: dict[str, str] = {}
@@ -170,7 +172,7 @@ def map_booking(p: Mapping[str, Any], shape: WireShape, *, uid: str, status: Sta
         links[key] = str(value).strip()
 
     return Booking(key=f"{NAME}:{uid}", title=title.strip(), start=start, end=end, timezone=zone,
-                   status=status, customer=customer, service=service, service_duration=duration,
+                   status=status, customer=customer, service=service, service_duration=length,
                    staff=intake.text(host, "name", host_where),
                    notes=intake.text(p, "additionalNotes", where) or intake.text(p, "description", where),
                    location=intake.text(p, "location", where), links=links, source=NAME,
