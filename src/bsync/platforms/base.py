@@ -10,7 +10,8 @@ protocol, so a new platform is its module, its sandbox, its tests and one regist
 * signed webhooks plus a changed-since API (Cal.com; Mindbody next): everything below;
 * webhook-only (Sesami; Vagaro with its static token): ``pull`` returns None and
   ``check_name`` is None (bsync never calls it, so doctor has nothing to ask);
-* poll-only (Phorest): ``verify``/``parse`` refuse everything (no route is ever fed).
+* poll-only (Phorest): ``unconfigured`` always gives a reason, so its route answers 404
+  and ``verify``/``parse`` are never called.
 
 What the receiver guarantees in return: ``verify`` sees the exact raw bytes, before any
 parsing; the raw body of an accepted delivery is what the inbox stores, and ``apply`` gets

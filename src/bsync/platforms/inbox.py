@@ -7,7 +7,6 @@ nothing: the next ``sync`` (or ``retry``) processes what is still ``pending``/``
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -60,8 +59,3 @@ def _process(settings: Settings, store: Store, platforms: dict[str, Platform], p
     platform = platforms[provider]
     delivery = platform.parse(payload.encode(), datetime.now(timezone.utc), replay_window=NO_REPLAY_CHECK)
     return platform.apply(store, delivery)
-
-
-def inbox_payload(body: bytes) -> str:
-    """The stored form of a delivery's raw body (valid JSON has been checked already)."""
-    return json.dumps(json.loads(body))

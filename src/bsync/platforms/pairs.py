@@ -11,13 +11,14 @@ ledger <-> calendar pairs then put on the calendar.  Nothing here knows a platfo
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any, Callable
 
 from bsync import registry
 from bsync.core.apply import ApplyContext, apply_plan
 from bsync.config import Settings
 from bsync.core.model import Booking, apply_common, booking_common
-from bsync.core.plan import Action, Failure, Plan, SourceItem, plan_sync
+from bsync.core.plan import WRITEBACK_FIELD, Action, Failure, Plan, SourceItem, plan_sync
 from bsync.ledger.notion import NotionPages, _hash
 from bsync.core.store import Store
 from bsync.core.sync import booking_label, build_notion_source
@@ -135,10 +136,6 @@ def _plan(store: Store, pages: NotionPages, failures: list[Failure],
 
 
 def _without_writeback(action: Action) -> Action:
-    from dataclasses import replace
-
-    from bsync.core.plan import WRITEBACK_FIELD
-
     if WRITEBACK_FIELD not in action.changes:
         return action
     changes = {k: v for k, v in action.changes.items() if k != WRITEBACK_FIELD}
