@@ -74,7 +74,6 @@ def test_every_registered_platform_is_a_platform_that_agrees_with_its_entry(sett
         platform = registry.build(entry, settings)
         assert isinstance(platform, Platform), name
         assert (cls.name, cls.label, cls.section) == (name, entry.label, entry.section)
-        assert (cls.check_name is None) == (not entry.pullable)  # nothing to check on a platform bsync never calls
         platform.close()
 
 
