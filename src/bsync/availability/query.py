@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
+from bsync import registry
 from bsync.availability import slots
 from bsync.config import WEEKDAYS, Settings
 from bsync.errors import UsageError
@@ -56,7 +57,7 @@ def local_busy(store: Store, zone: ZoneInfo) -> list[Interval]:
             start, _ = parse_when(snap["start"], zone)
             end, _ = parse_when(snap["end"], zone)
             busy.append((start, end))
-    for source in ("calcom", "sesami"):
+    for source in registry.PLATFORMS:
         for booking in store.load_bookings(source):
             if booking.status in (Status.SCHEDULED, Status.IN_PROGRESS):
                 busy.append((booking.start, booking.end))

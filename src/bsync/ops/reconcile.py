@@ -31,7 +31,8 @@ from bsync.core.runs import Summary
 from bsync.config import Settings
 from bsync.core.model import Booking, Status, booking_common
 from bsync.core.plan import Action, Plan, TargetItem
-from bsync.platforms.pairs import PLATFORM_LINKS, PLATFORMS
+from bsync.platforms.pairs import PLATFORM_LINKS
+from bsync.registry import PLATFORMS
 from bsync.core.store import Link, Store
 from bsync.calendars.gcal import event_id_for
 from bsync.ops.status import command_run
