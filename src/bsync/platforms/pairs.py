@@ -17,11 +17,12 @@ from bsync.core.apply import ApplyContext, apply_plan
 from bsync.config import Settings
 from bsync.errors import RecordError
 from bsync.core.model import Booking, apply_common, booking_common
-from bsync.core.plan import Action, Failure, Plan, SourceItem, plan_sync
+from bsync.core.plan import Action, Plan, plan_sync
+from bsync.core.records import RecordFailure as Failure, SourceItem, booking_label
 from bsync.platforms.calcom_api import CalcomSource
-from bsync.ledger.notion import NotionPages, _hash
+from bsync.ledger.notion import NotionSource
+from bsync.ledger.notion_pages import NotionPages
 from bsync.core.store import Store
-from bsync.core.sync import booking_label, build_notion_source
 from bsync.core.runs import PairResult, open_store, recorded_run, retry_policy
 from bsync.core.timeutil import now_utc, parse_instant
 
@@ -85,7 +86,7 @@ def run_platform_pairs(settings: Settings, *, pull: bool = False, plan_only: boo
         source = CalcomSource(calcom, settings.timezone, retry_policy(settings)) if calcom and pull else None
         if source is not None:
             stack.callback(source.close)
-        notion = build_notion_source(settings)
+        notion = NotionSource.from_settings(settings)
         with recorded_run(store, "sync pull calcom" if pull else "platforms", CALCOM_TO_NOTION,
                           plan_only=plan_only,
                           requests=lambda: (source.requests if source else 0) + notion.requests) as record:
@@ -163,7 +164,7 @@ def _plan(store: Store, pages: NotionPages, failures: list[Failure]) -> tuple[Pl
         return pages.fields(apply_common(booking, merged)) if booking else None
 
     plan = plan_sync(CALCOM_TO_NOTION, sources, links, targets, directions={"push"}, render=render,
-                     target_hash=_hash, target_id_for=pages.target_id_for, failures=failures,
+                     target_hash=pages.fields_hash, target_id_for=pages.target_id_for, failures=failures,
                      source_label="the platforms", target_label="Notion", import_unmanaged=False)
     # a booking's page records its key: nothing to write back on the source side
     plan.actions = [_without_writeback(a) for a in plan.actions]
