@@ -30,6 +30,7 @@ class CalendarBackend(Protocol):
 
     name: str
     label: str
+    id_setting: str  # the config setting that picks the calendar, e.g. "[google] calendar_id"
     terms: TargetTerms
 
     @property
@@ -39,10 +40,6 @@ class CalendarBackend(Protocol):
     @property
     def scope(self) -> str:
         """The calendar read and written (the cursor key)."""
-
-    @property
-    def id_setting(self) -> str:
-        """The config setting that picks the calendar, e.g. ``[google] calendar_id``."""
 
     def target_id_for(self, key: str) -> str:
         """The item id for a booking key: deterministic, so a create repeated after a crash

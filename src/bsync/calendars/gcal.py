@@ -242,8 +242,8 @@ class GoogleCalendarTarget:
                            email=(fields.get("attendee") or "").split(", ")[0] or None)
 
     # -- reading ----------------------------------------------------------------------
-    def read_changes(self, sync_token: str | None) -> ChangeSet:
-        """Events changed since ``sync_token`` (all events without one), and the next token.
+    def read_changes(self, cursor: str | None) -> ChangeSet:
+        """Events changed since ``cursor`` (a Google sync token; every event without one).
 
         A token Google no longer accepts (410) falls back to a full read, which ``complete``
         reports.  The request parameters are the same with and without a token, as the API
@@ -251,19 +251,19 @@ class GoogleCalendarTarget:
         """
         items: dict[str, TargetItem] = {}
         page_token: str | None = None
-        complete = sync_token is None
+        complete = cursor is None
         while True:
             params: dict[str, Any] = {"calendarId": self.calendar_id, "showDeleted": True,
                                       "maxResults": LIST_PAGE_SIZE}
             if page_token:
                 params["pageToken"] = page_token
-            if sync_token:
-                params["syncToken"] = sync_token
+            if cursor:
+                params["syncToken"] = cursor
             try:
                 page = self._execute(self.events.list(**params), f"Google: listing events of {self.calendar_id}",
                                      handled=(404, 410))
             except HttpError as exc:
-                if exc.resp.status == 410 and sync_token:
+                if exc.resp.status == 410 and cursor:
                     return self.read_changes(None)  # token expired: full resync
                 raise ConfigError(f"google.calendar_id {self.calendar_id!r}: calendar not found or not "
                                   f"shared with this account") from None

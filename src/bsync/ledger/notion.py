@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Collection, Iterator, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,8 +23,7 @@ from notion_client.errors import APIResponseError, HTTPResponseError, RequestTim
 from bsync import registry
 from bsync.config import NotionConfig, Settings
 from bsync.errors import AuthError, ConfigError, RecordError, RemoteError
-from bsync.core.model import (EMAIL_RE, Booking, Customer, Status, booking_common, parse_when, shared, validate_booking,
-                          when_value)
+from bsync.core.model import EMAIL_RE, Booking, Customer, Status, parse_when, shared, validate_booking
 from bsync.core.records import RecordFailure, SourceRead
 from bsync.core.ratelimit import Pacer
 from bsync.core.retry import CallFailure, RetryPolicy, call
@@ -213,7 +211,7 @@ class NotionSource:
             auth=config.token.get_secret_value(), base_url=config.base_url,
             notion_version=config.version, timeout_ms=int(config.timeout_s * 1000), retry=False,
             logger=logging.getLogger("bsync.notion"))
-        self.requests = 0  # HTTP requests sent, for the run summary
+        self._requests = 0  # HTTP requests sent, for the run summary
         self.pacer = Pacer(config.requests_per_second)
         self.client.client.event_hooks["request"].append(self._before_request)
         self._data_source_id = config.data_source_id
@@ -228,6 +226,11 @@ class NotionSource:
                    date_required=settings.sync.date_required, calendar=calendar)
 
     @property
+    def requests(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._requests
+
+    @property
     def scope(self) -> str:
         """The key cursors are stored under: the database, or the data source given."""
         return self.config.database_id or self.config.data_source_id
@@ -238,7 +241,7 @@ class NotionSource:
     def _before_request(self, request: httpx.Request) -> None:
         """Runs before every HTTP request, retries included: pace it and count it."""
         self.pacer.wait()
-        self.requests += 1
+        self._requests += 1
 
     def call(self, fn: Callable[[], T], what: str) -> T:
         """Run one notion-client call under the retry policy (``what`` names it in errors)."""
