@@ -71,6 +71,8 @@ def _parse_pairs(pairs: list[str]) -> tuple[str, frozenset[str]]:
         if found is None:
             raise UsageError(f"unknown pair {pair!r}; known pairs: {known}")
     calendars = {found.calendar for found in parsed if found}
+    if not calendars:
+        raise UsageError(f"no pair to sync; known pairs: {known}")
     if len(calendars) > 1:
         raise UsageError(f"pairs {', '.join(pairs)} name different calendars; sync one calendar at a time")
     return calendars.pop(), frozenset(found.direction for found in parsed if found)
