@@ -84,9 +84,7 @@ def _write_targets_in_batches(plan: Plan, ctx: ApplyContext) -> None:
         return
     ops, entries = [], []
     for action in actions:
-        booking = (_merged_booking(ctx, action, action.source_id)
-                   if action.target_write in ("create", "update", "restore") else None)
-        ops.append(TargetOp(action.target_write, action.target_id, booking, key=action.source_id))
+        ops.append(_target_op(ctx, action))
         entries.append(ctx.store.journal_intent(ctx.run_id, ctx.link_pair, action.target_write, action.source_id,
                                                 action.target_id))
     outcomes = ctx.target.write_many(ops)
@@ -167,6 +165,15 @@ def _merged_booking(ctx: ApplyContext, action: Action, key: str) -> Booking:
     return apply_common(booking, action.merged) if action.merged is not None else booking
 
 
+def _target_op(ctx: ApplyContext, action: Action) -> TargetOp:
+    """The target write an action plans (batched or alone): the merged booking to show, or
+    for a stamp the booking key to put on the item."""
+    assert action.target_write is not None and action.target_id is not None and action.source_id is not None
+    booking = (_merged_booking(ctx, action, action.source_id)
+               if action.target_write in ("create", "update", "restore") else None)
+    return TargetOp(action.target_write, action.target_id, booking, key=action.source_id)
+
+
 def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
     key, target_id = action.source_id, action.target_id
 
@@ -194,9 +201,7 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
     result: WriteResult | None = None
     if action.target_write is not None:
         write = action.target_write
-        booking = _merged_booking(ctx, action, key) if write in ("create", "update", "restore") else None
-        op = TargetOp(write, target_id, booking, key=key if write == "stamp" else None)
-        result = _target_step(ctx, action, write, key, target_id, lambda: ctx.target.write(op))
+        result = _target_step(ctx, action, write, key, target_id, lambda: ctx.target.write(_target_op(ctx, action)))
         if write == "create":
             target_id = result.target_id  # a target that picks its own ids (Notion pages) says which
             summary.created += 1

@@ -107,6 +107,7 @@ class SyncRun:
         self.ledger: BookingLedger = registry.build(registry.LEDGER, settings)
         self.calendar: CalendarBackend = registry.build(registry.CALENDARS[calendar], settings)
         self.link_pair = registry.link_pair(calendar)
+        self.key_prefix = f"{self.ledger.name}:"  # booking keys are "<ledger>:<record id>"
         self.cursors = Cursors.load(store, self.ledger, self.calendar)
         self.started = now_utc()
         self.since = since
@@ -308,11 +309,11 @@ class SyncRun:
 
     def _is_booking_key(self, key: str) -> bool:
         """Whether a link or journal key names a ledger booking (not an import's event)."""
-        return key.startswith(f"{self.ledger.name}:")
+        return key.startswith(self.key_prefix)
 
     def _source_key(self, record_id: str) -> str:
         """A ledger failure's record id as a booking key (failures carry the bare id)."""
-        return record_id if self._is_booking_key(record_id) else f"{self.ledger.name}:{record_id}"
+        return record_id if self._is_booking_key(record_id) else self.key_prefix + record_id
 
     def _load_source(self, key: str) -> None:
         booking, gone, failure = self.ledger.fetch(key)
