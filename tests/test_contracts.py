@@ -49,3 +49,26 @@ def test_the_registry_builds_each_implementation_under_its_own_name(entry, cls):
     """The registry's name is the one the class reports: keys, pairs and cursors agree."""
     assert entry.factory == f"{cls.__module__}:{cls.__name__}.from_settings"
     assert (cls.name, cls.label) == (entry.name, entry.label)
+
+
+# -- the planner knows roles, not providers ------------------------------------------------------
+def test_the_planner_speaks_the_side_names_and_terms_its_caller_gives():
+    """A new calendar brings its own name and words; the planner needs no change for it."""
+    from test_plan import common, link, only, plan, src, tgt
+
+    from bsync.core.records import TargetTerms
+
+    sides = {"source_name": "ledger", "target_name": "dav"}
+    terms = TargetTerms(status="STATUS", confirmed="CONFIRMED", cancelled="CANCELLED", key_field="X-BSYNC-KEY")
+    conflict = only(plan([src(c=common(title="a"))], [link()], [tgt(c=common(title="b"))],
+                         conflict_policy="manual", **sides))
+    assert conflict.op == "conflict" and "--take ledger|dav" in conflict.reason
+    taken = only(plan([src(c=common(title="a"))], [link(conflict={"fields": {}, "take": "dav"})],
+                      [tgt(c=common(title="b"))], conflict_policy="manual", **sides))
+    assert taken.source_fields == {"title": "b"}
+    removed = only(plan([src(c=common(cancelled=True))], [link()], [tgt()], terms=terms))
+    assert removed.changes == {"STATUS": ("CONFIRMED", "CANCELLED")}
+    restored = only(plan([src()], [link(c=common(cancelled=True))], [tgt(c=common(cancelled=True))], terms=terms))
+    assert restored.changes["STATUS"] == ("CANCELLED", "CONFIRMED")
+    unmarked = only(plan([src()], [link()], [tgt(managed=False)], terms=terms))
+    assert unmarked.target_write == "stamp" and unmarked.changes["X-BSYNC-KEY"] == (None, "n:1")
