@@ -72,9 +72,9 @@ def main() -> None:
         requests = {"google": google}
         now = datetime.now(timezone.utc)
         # the pure engine alone, on the same busy set
-        from bsync.core.sync import build_gcal_target
+        from bsync.calendars.gcal import GoogleCalendarTarget
 
-        busy = build_gcal_target(settings).free_busy(calendars, datetime.combine(first, datetime.min.time(), TZ),
+        busy = GoogleCalendarTarget.from_settings(settings).free_busy(calendars, datetime.combine(first, datetime.min.time(), TZ),
                                                      datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), TZ))
         rules = rules_from(settings)
         raw = [(parse_instant(e["start"]["dateTime"]), parse_instant(e["end"]["dateTime"]))

@@ -50,11 +50,11 @@ def main() -> None:
             sandbox, folder, 'duration = 30\nstep = 15\nmin_notice = "0"\nmax_advance = "130d"\n',
             first, DAYS, calendars)
 
-        from bsync.core.sync import build_gcal_target
+        from bsync.calendars.gcal import GoogleCalendarTarget
 
         lo = datetime.combine(first, datetime.min.time(), TZ)
         hi = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), TZ)
-        busy = build_gcal_target(settings).free_busy(calendars, lo, hi)
+        busy = GoogleCalendarTarget.from_settings(settings).free_busy(calendars, lo, hi)
         free = [(parse_instant(s["start"]), parse_instant(s["end"])) for d in result["days"] for s in d["slots"]]
         clashes = sum(1 for fs, fe in free for bs, be in busy if fs < be and bs < fe)
         print(f"{DAYS} days, 3 calendars, {SERIES} recurring series: {len(busy)} busy intervals after "

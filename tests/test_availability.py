@@ -217,9 +217,9 @@ def test_per_calendar_freebusy_errors_are_raised_by_kind(reasons, error):
 
 def test_a_range_google_refuses_is_reported_as_a_bsync_bug_without_retrying(sandbox, hours):
     from bsync.config import load_config
-    from bsync.core.sync import build_gcal_target
+    from bsync.calendars.gcal import GoogleCalendarTarget
 
-    target = build_gcal_target(load_config(hours.config))
+    target = GoogleCalendarTarget.from_settings(load_config(hours.config))
     sandbox.clear_requests()
     with pytest.raises(RemoteError) as info:  # only a bsync bug could send this: pieces stay at 90 days
         target._query_free_busy({"timeMin": "2026-01-01T00:00:00Z", "timeMax": "2026-04-02T00:00:00Z",

@@ -10,9 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from bsync.core.plan import (RECURRING_NOT_IMPORTED, SERIES_IMPORTED_BY_OCCURRENCE, WRITEBACK_FIELD, Failure, SourceItem,
-                        TargetItem, plan_sync)
-from bsync.core.store import Link
+from bsync.core.plan import RECURRING_NOT_IMPORTED, SERIES_IMPORTED_BY_OCCURRENCE, WRITEBACK_FIELD, plan_sync
+from bsync.core.records import Link, RecordFailure, SourceItem, TargetItem
 
 BOTH = frozenset({"push", "pull"})
 PUSH = frozenset({"push"})
@@ -66,7 +65,7 @@ def plan(sources=(), links=(), targets=(), directions=BOTH, **kw):
 
     return plan_sync("p", list(sources), {l.source_key: l for l in links}, {t.id: t for t in targets},
                      directions=directions, render=render, target_hash=lambda f: fhash(f),
-                     target_id_for=tid, **kw)
+                     target_id_for=tid, **{"source_name": "notion", "target_name": "gcal", **kw})
 
 
 def only(p):
@@ -253,12 +252,12 @@ def test_update_beats_deletion_the_booking_comes_back():
 
 
 def test_records_that_failed_to_parse_are_not_treated_as_deleted():
-    p = plan([], [link()], [tgt()], failures=[Failure("1", "no date")])
+    p = plan([], [link()], [tgt()], failures=[RecordFailure("1", "no date")])
     assert p.actions == [] and p.halt is None
 
 
 def test_drafts_are_skips_with_their_reason_never_deletions():
-    draft = Failure("n:1", "no date yet", "Bella – consultation")
+    draft = RecordFailure("n:1", "no date yet", "Bella – consultation")
     p = plan([], [link()], [tgt()], drafts=[draft])
     assert [(a.op, a.source_id, a.target_id, a.reason, a.label) for a in p.actions] == [
         ("skip", "n:1", tid("n:1"), "no date yet", "Bella – consultation")]

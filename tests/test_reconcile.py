@@ -13,7 +13,7 @@ from conftest import converges_after_dying_at_every_call, write_requests
 
 from bsync.core.model import Booking, Customer, Status
 from bsync.calendars.gcal import event_id_for
-from bsync.core.plan import TargetItem
+from bsync.core.records import TargetItem
 from bsync.ops.reconcile import Drift, Report, find_drift, orphan_plan
 from bsync.sandbox.seed import booking_properties
 from bsync.core.store import Store

@@ -22,7 +22,7 @@ def test_state_db_is_private_wal_and_migrated(tmp_path):
         assert store.schema_version() == SCHEMA_VERSION
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert {"links", "cursors", "runs", "journal", "bookings", "inbox", "notifications"} <= set(store.db.table_names())
-        store.save_link("p", "n:1", "ev1", content_hash="h")
+        store.save_link("p", "n:1", "ev1", source_hash="h")
     assert mode(path) == 0o600
     with Store.open(path) as store:  # reopening applies nothing twice
         assert store.schema_version() == SCHEMA_VERSION

@@ -151,12 +151,13 @@ def test_a_full_read_holds_each_shared_value_once(sandbox, bsync):
         timezone="Europe/Warsaw")
     assert bsync("sync").exit_code == 0
     from bsync.config import load_config
-    from bsync.core.sync import build_gcal_target, build_notion_source
+    from bsync.calendars.gcal import GoogleCalendarTarget
+    from bsync.ledger.notion import NotionSource
 
     settings = load_config(bsync.config)
-    bookings = build_notion_source(settings).read_bookings().bookings
-    target = build_gcal_target(settings)
-    events = {item.key: item for item in target.read_changes(None)[0].values()}
+    bookings = NotionSource.from_settings(settings).read_bookings().bookings
+    target = GoogleCalendarTarget.from_settings(settings)
+    events = {item.key: item for item in target.read_changes(None).items.values()}
     target.close()
     for booking in bookings:
         event = events[booking.key]

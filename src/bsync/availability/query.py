@@ -247,9 +247,9 @@ def availability(settings: Settings, dates: Iterable[date], *, duration: int | N
         busy = read_busy_file(busy_file, zone, (start, end))
     else:
         if target is None:
-            from bsync.core.sync import build_gcal_target
+            from bsync.calendars.gcal import GoogleCalendarTarget
 
-            target = build_gcal_target(settings)
+            target = GoogleCalendarTarget.from_settings(settings)
         cals = calendars or settings.availability.calendars or [settings.require("google").calendar_id]
         busy = target.free_busy(cals, start, end)
         own_store = store is None

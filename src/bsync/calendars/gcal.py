@@ -19,8 +19,8 @@ import socket
 import random
 import time
 from datetime import datetime, timedelta
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, TypeVar
+from dataclasses import replace
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import google.auth.exceptions
 import google_auth_httplib2
@@ -30,13 +30,12 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from bsync.calendars.google_auth import SCOPES, load_credentials, save_credentials  # noqa: F401 - re-exported
-from bsync.config import GoogleConfig
+from bsync.config import GoogleConfig, Settings
 from bsync.errors import AuthError, ConfigError, RemoteError, RemoteUnavailableError
 from bsync.core.model import Booking, shared
-from bsync.core.plan import TargetItem
-from bsync.core.contracts import WriteResult
-from bsync.core.retry import CallFailure
-from bsync.core.retry import RetryPolicy, call
+from bsync.core.records import ChangeSet, ImportHints, TargetItem, TargetOp, TargetTerms, WriteResult
+from bsync.core.retry import CallFailure, RetryPolicy, call
+from bsync.core.runs import retry_policy
 from bsync.core.timeutil import allday_dates, local_iso, parse_instant, rfc3339, to_utc
 
 T = TypeVar("T")
@@ -143,9 +142,14 @@ class CountingHttp(httplib2.Http):
 
 
 class GoogleCalendarTarget:
-    """Writes bookings as events into one calendar."""
+    """One Google calendar as a :class:`bsync.calendars.base.CalendarBackend`: bookings
+    become events in it, and its free/busy answers availability."""
 
     name = "gcal"
+    label = "Google Calendar"
+    id_setting = "[google] calendar_id"
+    # Google's event status words, and the private extended property holding the booking key.
+    terms = TargetTerms(status="status", confirmed="confirmed", cancelled="cancelled", key_field=KEY_PROPERTY)
 
     def __init__(self, config: GoogleConfig, policy: RetryPolicy, *, delete_policy: str = "cancel",
                  invite_customer: bool = True, credentials: Any = None) -> None:
@@ -161,11 +165,23 @@ class GoogleCalendarTarget:
         self.service = build("calendar", "v3", http=http, static_discovery=True, cache_discovery=False,
                              client_options={"api_endpoint": f"{config.base_url}/calendar/v3/"})
         self.events = self.service.events()
-        self.calendar_timezone: str | None = None
+        self.calendar_timezone: str | None = None  # the calendar's own zone, learnt from a list
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "GoogleCalendarTarget":
+        """The calendar of ``[google]``, with the run's retry policy and ``[sync]`` delete policy."""
+        google = settings.require("google")
+        return cls(google, retry_policy(settings), delete_policy=settings.sync.delete_policy,
+                   invite_customer=google.invite_customer)
 
     @property
     def requests(self) -> int:
         return self._http.requests
+
+    @property
+    def scope(self) -> str:
+        """The calendar id: sync tokens are stored per calendar."""
+        return self.calendar_id
 
     def _execute(self, request: Any, what: str, handled: tuple[int, ...] = ()) -> Any:
         return call(lambda: request.execute(num_retries=0), classify=make_classifier(handled),
@@ -209,36 +225,45 @@ class GoogleCalendarTarget:
             body["attendees"] = [attendee]
         return body
 
-    def wanted_fields(self, booking: Booking) -> Mapping[str, Any]:
+    def project(self, booking: Booking) -> Mapping[str, Any]:
+        """The comparable fields of the booking's event (what :func:`event_fields` reads back)."""
         return event_fields(self.event_body(booking))
 
+    def fields_hash(self, fields: Mapping[str, Any]) -> str:
+        """The hash of a live (not cancelled) event with these fields."""
+        return fields_hash(fields, False)
+
+    def import_hints(self, item: TargetItem) -> ImportHints:
+        """An event made in the calendar: its zone (else the calendar's), its description as
+        notes, its first guest as the customer."""
+        fields = item.fields
+        return ImportHints(timezone=fields.get("timezone") or self.calendar_timezone,
+                           notes=fields.get("description") or None,
+                           email=(fields.get("attendee") or "").split(", ")[0] or None)
+
     # -- reading ----------------------------------------------------------------------
-    def read_items(self) -> dict[str, TargetItem]:
-        """Every event in the calendar (cancelled ones included), keyed by id."""
-        return self.read_changes(None)[0]
+    def read_changes(self, cursor: str | None) -> ChangeSet:
+        """Events changed since ``cursor`` (a Google sync token; every event without one).
 
-    def read_changes(self, sync_token: str | None) -> tuple[dict[str, TargetItem], str | None, bool]:
-        """Events changed since ``sync_token`` (all events without one).
-
-        Returns (items, next sync token, complete).  A token Google no longer accepts (410)
-        falls back to a full read, which ``complete`` reports.  The request parameters are
-        the same with and without a token, as the API requires.
+        A token Google no longer accepts (410) falls back to a full read, which ``complete``
+        reports.  The request parameters are the same with and without a token, as the API
+        requires.
         """
         items: dict[str, TargetItem] = {}
         page_token: str | None = None
-        complete = sync_token is None
+        complete = cursor is None
         while True:
             params: dict[str, Any] = {"calendarId": self.calendar_id, "showDeleted": True,
                                       "maxResults": LIST_PAGE_SIZE}
             if page_token:
                 params["pageToken"] = page_token
-            if sync_token:
-                params["syncToken"] = sync_token
+            if cursor:
+                params["syncToken"] = cursor
             try:
                 page = self._execute(self.events.list(**params), f"Google: listing events of {self.calendar_id}",
                                      handled=(404, 410))
             except HttpError as exc:
-                if exc.resp.status == 410 and sync_token:
+                if exc.resp.status == 410 and cursor:
                     return self.read_changes(None)  # token expired: full resync
                 raise ConfigError(f"google.calendar_id {self.calendar_id!r}: calendar not found or not "
                                   f"shared with this account") from None
@@ -247,7 +272,7 @@ class GoogleCalendarTarget:
                 items[event["id"]] = to_target_item(event)
             page_token = page.get("nextPageToken")
             if not page_token:
-                return items, page.get("nextSyncToken"), complete
+                return ChangeSet(items, page.get("nextSyncToken"), complete)
 
     def read_occurrences(self, start: datetime, end: datetime) -> dict[str, TargetItem]:
         """Occurrences of recurring series meeting [start, end), cancelled ones included.
@@ -405,7 +430,7 @@ class GoogleCalendarTarget:
                            note="adopted and updated the existing event")
         return replace(result_of(existing), note="adopted the existing event")
 
-    def write_many(self, ops: list[TargetOp]) -> list[WriteResult | Exception]:
+    def write_many(self, ops: Sequence[TargetOp]) -> list[WriteResult | Exception]:
         """Perform many writes in batch requests of up to BATCH_SIZE calls.
 
         Each call gets its own outcome: a WriteResult, or the RemoteError refusing it.
@@ -470,16 +495,6 @@ class GoogleCalendarTarget:
 
         call(send, classify=make_classifier(), policy=self.policy, what="Google: batch request")
         return [outcomes.get(str(i)) for i in range(len(ops))]
-
-
-@dataclass(frozen=True)
-class TargetOp:
-    """One write to the calendar: create | update | restore | remove | stamp."""
-
-    kind: str
-    target_id: str
-    booking: Booking | None = None
-    key: str | None = None
 
 
 def describe(booking: Booking) -> str:

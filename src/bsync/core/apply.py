@@ -4,8 +4,12 @@ Order inside one action is chosen so a kill at any point converges on the next r
 the target write comes first (idempotent: the event id is deterministic), then the link
 in the state DB, then the write-back onto the source record.  A run killed between any
 two steps finds, next time, an event with its key already in place and plans only the
-missing steps.  Importing an event creates a Notion page, which has no client-chosen id:
-its journal intent is resolved by looking the event id up in Notion before creating again.
+missing steps.  Importing an event creates a ledger record (a Notion page today), which has
+no client-chosen id: its journal intent is resolved by looking the event id up in the
+ledger before creating again.
+
+Both sides are reached only through their protocols (:class:`BookingLedger`,
+:class:`CalendarBackend`); journal names and keys come from the sides' names.
 """
 
 from __future__ import annotations
@@ -14,25 +18,32 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from bsync.errors import AuthError, RemoteError, RemoteUnavailableError
+from bsync.calendars.base import CalendarBackend
 from bsync.core.model import Booking, apply_common
-from bsync.core.plan import Action, Plan, TargetItem
-from bsync.core.contracts import WriteResult
+from bsync.core.plan import Action, Plan
+from bsync.core.records import TargetItem, TargetOp, WriteResult
 from bsync.core.runs import Summary
 from bsync.core.store import Store
+from bsync.errors import AuthError, RemoteError, RemoteUnavailableError
+from bsync.ledger.base import BookingLedger
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ApplyContext:
-    """Everything apply needs besides the plan: both providers, what was read, the store."""
+    """Everything apply needs besides the plan: both sides, what was read, the store.
+
+    Platform pairs pass narrower sides (the local bookings table as the source, the ledger's
+    pages as the target): a push-only pair without imports calls only ``record_target_id``
+    on the source and ``write`` on the target.
+    """
 
     store: Store
     link_pair: str
     run_id: int | None
-    source: Any  # NotionSource
-    target: Any  # GoogleCalendarTarget
+    source: BookingLedger
+    target: CalendarBackend
     bookings: dict[str, Booking]
     targets: Mapping[str, TargetItem]
     default_timezone: str
@@ -63,19 +74,17 @@ BATCHABLE = {"create", "update", "restore", "remove", "stamp"}
 def _write_targets_in_batches(plan: Plan, ctx: ApplyContext) -> None:
     """Send the plan's calendar writes as batch requests, journaled like single writes.
 
-    Imports and restores of trashed pages write Notion first, so they stay sequential.
+    Imports and restores of trashed records write the ledger first, so they stay sequential;
+    so do all writes to a target without ``write_many`` (the ledger's pages, as the target of
+    platform pairs: a page create is not idempotent, so each is journaled on its own).
     """
     actions = [a for a in plan.actions if a.target_write in BATCHABLE and a.op != "conflict"
                and a.source_write not in ("create", "restore") and a.source_id and a.target_id]
     if len(actions) < 2 or not hasattr(ctx.target, "write_many"):
         return
-    from bsync.calendars.gcal import TargetOp
-
     ops, entries = [], []
     for action in actions:
-        booking = (_merged_booking(ctx, action, action.source_id)
-                   if action.target_write in ("create", "update", "restore") else None)
-        ops.append(TargetOp(action.target_write, action.target_id, booking, key=action.source_id))
+        ops.append(_target_op(ctx, action))
         entries.append(ctx.store.journal_intent(ctx.run_id, ctx.link_pair, action.target_write, action.source_id,
                                                 action.target_id))
     outcomes = ctx.target.write_many(ops)
@@ -102,6 +111,18 @@ def _record_id(key: str) -> str:
     return key.split(":", 1)[-1]
 
 
+def import_key(calendar: str, target_id: str) -> str:
+    """The journal key of importing item ``target_id`` of ``calendar``: it has no booking key
+    yet, so the calendar's name stands in for the ledger's (``gcal:<event id>``)."""
+    return f"{calendar}:{target_id}"
+
+
+def imported_id(calendar: str, key: str) -> str | None:
+    """The item id a journal key of :func:`import_key` names, or None for a booking key."""
+    prefix = f"{calendar}:"
+    return key[len(prefix):] if key.startswith(prefix) else None
+
+
 def _journaled(ctx: ApplyContext, name: str, key: str, target_id: str | None, write: Callable[[], Any]) -> Any:
     store = ctx.store
     entry = store.journal_intent(ctx.run_id, ctx.link_pair, name, key, target_id)
@@ -123,7 +144,7 @@ def _save_link(ctx: ApplyContext, action: Action, key: str, target_id: str, *,
     old = ctx.store.links_get(ctx.link_pair, key)
     booking = ctx.bookings.get(key)
     if source_hash is None:
-        source_hash = booking.content_hash() if booking else (old.content_hash if old else None)
+        source_hash = booking.content_hash() if booking else (old.source_hash if old else None)
     target = ctx.targets.get(target_id)
     if target_result is not None and target_result.hash:
         target_hash, version = target_result.hash, target_result.version
@@ -133,7 +154,7 @@ def _save_link(ctx: ApplyContext, action: Action, key: str, target_id: str, *,
         version = old.target_version if old else None
         target_fields = dict(target.fields) if target else (old.target_fields if old else None)
     snapshot = action.merged if action.merged is not None else (old.snapshot if old else None)
-    ctx.store.save_link(ctx.link_pair, key, target_id, content_hash=source_hash, target_hash=target_hash,
+    ctx.store.save_link(ctx.link_pair, key, target_id, source_hash=source_hash, target_hash=target_hash,
                         snapshot=dict(snapshot) if snapshot is not None else None, tombstone=tombstone,
                         source_version=booking.updated_at.isoformat() if booking and booking.updated_at else None,
                         target_version=version, conflict=conflict, target_fields=target_fields)
@@ -142,6 +163,15 @@ def _save_link(ctx: ApplyContext, action: Action, key: str, target_id: str, *,
 def _merged_booking(ctx: ApplyContext, action: Action, key: str) -> Booking:
     booking = ctx.bookings[key]
     return apply_common(booking, action.merged) if action.merged is not None else booking
+
+
+def _target_op(ctx: ApplyContext, action: Action) -> TargetOp:
+    """The target write an action plans (batched or alone): the merged booking to show, or
+    for a stamp the booking key to put on the item."""
+    assert action.target_write is not None and action.target_id is not None and action.source_id is not None
+    booking = (_merged_booking(ctx, action, action.source_id)
+               if action.target_write in ("create", "update", "restore") else None)
+    return TargetOp(action.target_write, action.target_id, booking, key=action.source_id)
 
 
 def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
@@ -169,20 +199,14 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
 
     assert key is not None and target_id is not None
     result: WriteResult | None = None
-    if action.target_write == "create":
-        result = _target_step(ctx, action, "create", key, target_id,
-                              lambda: ctx.target.create(_merged_booking(ctx, action, key), target_id))
-        target_id = result.target_id  # a target that picks its own ids (Notion pages) says which
-        summary.created += 1
-    elif action.target_write in ("update", "restore"):
-        restore = action.target_write == "restore"
-        result = _target_step(ctx, action, action.target_write, key, target_id,
-                              lambda: ctx.target.update(_merged_booking(ctx, action, key), target_id, restore=restore))
-    elif action.target_write == "remove":
-        result = _target_step(ctx, action, "remove", key, target_id, lambda: ctx.target.remove(target_id))
-        summary.deleted += 1
-    elif action.target_write == "stamp":
-        result = _target_step(ctx, action, "stamp", key, target_id, lambda: ctx.target.stamp(target_id, key))
+    if action.target_write is not None:
+        write = action.target_write
+        result = _target_step(ctx, action, write, key, target_id, lambda: ctx.target.write(_target_op(ctx, action)))
+        if write == "create":
+            target_id = result.target_id  # a target that picks its own ids (Notion pages) says which
+            summary.created += 1
+        elif write == "remove":
+            summary.deleted += 1
 
     source_hash = None
     if action.source_write in ("update", "restore"):
@@ -190,7 +214,7 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
         fields = dict(action.merged) if action.source_write == "restore" else action.source_fields
         zone = booking.timezone if booking else ctx.default_timezone
         restore = action.source_write == "restore"
-        updated = _journaled(ctx, f"notion-{action.source_write}", key, target_id,
+        updated = _journaled(ctx, f"{ctx.source.name}-{action.source_write}", key, target_id,
                              lambda: ctx.source.update_common(key, fields, zone, restore=restore))
         if updated is not None:
             ctx.bookings[key] = updated
@@ -209,25 +233,27 @@ def _apply_action(action: Action, ctx: ApplyContext, summary: Summary) -> None:
 
 
 def _import(action: Action, ctx: ApplyContext, summary: Summary) -> None:
-    """Create the Notion booking of an event made in the calendar, link them, mark the event."""
+    """Create the ledger booking of an event made in the calendar, link them, mark the event."""
     target_id = action.target_id
     assert target_id is not None and action.merged is not None
     target = ctx.targets[target_id]
-    intent_key = f"gcal:{target_id}"
+    intent_key = import_key(ctx.target.name, target_id)
     booking: Booking | None = None
     if ctx.store.unfinished(ctx.link_pair, intent_key, "import"):
         booking = ctx.source.find_by_target_id(target_id)  # an earlier run may have created it
         if booking is not None:
             summary.notes.append({"id": target_id, "note": f"found the page an interrupted run created ({booking.key})"})
     if booking is None:
-        zone = target.fields.get("timezone") or getattr(ctx.target, "calendar_timezone", None) or ctx.default_timezone
+        hints = ctx.target.import_hints(target)
+        zone = hints.timezone or ctx.default_timezone
         booking = _journaled(ctx, "import", intent_key, target_id, lambda: ctx.source.create_booking(
-            dict(action.merged), zone, target_id=target_id, notes=target.fields.get("description") or None,
-            email=(target.fields.get("attendee") or "").split(", ")[0] or None))
+            dict(action.merged), zone, target_id=target_id, origin=ctx.target.name, notes=hints.notes,
+            email=hints.email))
         if booking is None:
-            raise RemoteError(f"Notion created a page for event {target_id} that bsync cannot read back")
+            raise RemoteError(f"{ctx.source.label} created a record for event {target_id} that bsync cannot read back")
     ctx.bookings[booking.key] = booking
     summary.created += 1
     _save_link(ctx, action, booking.key, target_id, source_hash=booking.content_hash())
-    result = _journaled(ctx, "stamp", booking.key, target_id, lambda: ctx.target.stamp(target_id, booking.key))
+    stamp = TargetOp("stamp", target_id, key=booking.key)
+    result = _journaled(ctx, "stamp", booking.key, target_id, lambda: ctx.target.write(stamp))
     _save_link(ctx, action, booking.key, target_id, source_hash=booking.content_hash(), target_result=result)

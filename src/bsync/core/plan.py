@@ -1,19 +1,24 @@
 """The pure planner: source items + target items + links -> actions.  No I/O, no providers.
 
-Like vdirsyncer's sync algorithm, it sees only provider-neutral records:
+Like vdirsyncer's sync algorithm, it sees only the provider-neutral records of
+:mod:`bsync.core.records`:
 
-* :class:`SourceItem` - a booking on the source of truth (Notion): its common fields
+* :class:`SourceItem` - a booking on the ledger (the source of truth): its common fields
   (:data:`bsync.core.model.COMMON_FIELDS`), a content hash, and the target id it records.
 * :class:`TargetItem` - an event: its common fields, its full comparable projection, a hash,
-  and the ``bsync_key`` naming its booking.
-* :class:`~bsync.core.store.Link` - what the last run matched, with the *snapshot* of the common
-  fields as last synced and both sides' hashes then.
+  and the key naming its booking.
+* :class:`Link` - what the last run matched, with the *snapshot* of the common fields as
+  last synced and both sides' hashes then.
 
 A side's item is "changed" when its hash differs from the link's.  Two-way sync merges
 field by field against the snapshot: a field changed on one side flows to the other; the
 same field changed differently on both sides is a conflict settled by the policy.  One-way
 pairs make one side follow the other.  Reads may be incremental: an item not seen this run
 is unchanged since its link, so the snapshot stands in for it.
+
+The sides are roles: the caller names them (``source_name``/``target_name``, the names
+``bsync resolve --take`` accepts) and says how the target words its status and key
+(:class:`TargetTerms`); nothing here knows which providers play them.
 
 The same inputs always give the same plan, so ``--plan`` shows exactly what apply will do.
 """
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable, Literal, Mapping, Sequence
 
 from bsync.core.model import COMMON_FIELDS
-from bsync.core.store import Link
+from bsync.core.records import Link, RecordFailure, SourceItem, TargetItem, TargetTerms
 
 Op = Literal["create", "update", "delete", "skip", "conflict"]
 Direction = Literal["push", "pull"]  # push: source -> target; pull: target -> source
@@ -38,34 +43,6 @@ SOURCE_PREFIX = "source."
 # a daily lunch is rarely a booking), and why a series itself isn't when its occurrences are.
 RECURRING_NOT_IMPORTED = "part of a recurring series (set [sync] import_recurring = true to import each occurrence)"
 SERIES_IMPORTED_BY_OCCURRENCE = "a recurring series; its occurrences are imported one by one"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceItem:
-    key: str
-    common: Mapping[str, Any]
-    hash: str | None = None
-    recorded_target_id: str | None = None
-    updated: str | None = None
-    label: str = ""
-    deleted: bool = False  # trashed (known from a full read or a fetch)
-
-
-@dataclass(frozen=True, slots=True)
-class TargetItem:
-    id: str
-    key: str | None
-    common: Mapping[str, Any]
-    fields: Mapping[str, Any] = field(default_factory=dict)  # full comparable projection
-    hash: str | None = None
-    updated: str | None = None
-    label: str = ""
-    recurring: bool = False  # a recurring series or one of its instances
-    series: bool = False  # the series itself (its rules), not one occurrence
-
-    @property
-    def cancelled(self) -> bool:
-        return bool(self.common.get("cancelled"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,27 +83,11 @@ class Action:
                 "changes": {k: list(v) for k, v in self.changes.items()}, "reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A record that could not be synced (or, for a draft, is not to be yet), and why.
-
-    ``title`` lets a summary name it to a person, not only by id.
-    """
-
-    id: str
-    reason: str
-    title: str = ""
-
-    def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "title": self.title, "reason": self.reason} if self.title else \
-            {"id": self.id, "reason": self.reason}
-
-
 @dataclass
 class Plan:
     pair: str
     actions: list[Action]
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[RecordFailure] = field(default_factory=list)
     halt: str | None = None  # why apply must not run without --force
     needs_source: set[str] = field(default_factory=set)  # source keys to load fully, then plan again
     needs_target: set[str] = field(default_factory=set)  # target ids worth fetching before planning again
@@ -146,7 +107,7 @@ class Plan:
         return out
 
     def source_writes(self) -> int:
-        """How many source records (Notion pages) applying the plan writes: one request each."""
+        """How many ledger records applying the plan writes: one request each."""
         return sum(1 for a in self.actions if a.source_write or a.writeback)
 
 
@@ -209,6 +170,9 @@ class _Ctx:
     target_complete: bool
     source_label: str
     target_label: str
+    source_name: str = "source"
+    target_name: str = "target"
+    terms: TargetTerms = TargetTerms()
     import_unmanaged: bool = True
     importing: frozenset[str] = frozenset()
     import_recurring: bool = False
@@ -238,11 +202,14 @@ def plan_sync(
     target_complete: bool = True,
     conflict_policy: str = "source-wins",
     import_unmanaged: bool = True,
-    failures: Sequence[Failure] = (),
-    drafts: Sequence[Failure] = (),
+    failures: Sequence[RecordFailure] = (),
+    drafts: Sequence[RecordFailure] = (),
     max_delete: Callable[[int], float] = lambda mapped: mapped * 0.5,
     source_label: str = "source",
     target_label: str = "target",
+    source_name: str = "source",
+    target_name: str = "target",
+    terms: TargetTerms = TargetTerms(),
     target_id_setting: str = "the target's id",
     target_noun: str = "items",
     importing: Collection[str] = (),
@@ -257,6 +224,9 @@ def plan_sync(
     absent item is gone) or incrementally (an absent item is unchanged).
     ``drafts`` (ids are source keys) are records read but not ready to sync: each becomes a
     skip with its reason, and like a failure it is never taken for a deletion.
+    ``source_name``/``target_name`` are the side names a resolved conflict's ``take`` holds
+    (``bsync resolve KEY --take NAME``); ``terms`` how the target words a status change and
+    the key it carries, for the changes shown.
     ``target_id_setting`` names the setting that picks the target and ``target_noun`` what it
     holds ("events"), for the safety halt's message.  ``importing``: target ids an earlier run
     began importing (a source record recording one of them was made by that import).
@@ -267,10 +237,10 @@ def plan_sync(
     part of a series is skipped, with the setting that changes it as the reason).
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
-               target_complete, source_label, target_label, import_unmanaged, frozenset(importing),
-               import_recurring)
+               target_complete, source_label, target_label, source_name, target_name, terms, import_unmanaged,
+               frozenset(importing), import_recurring)
     actions: list[Action] = []
-    refused: list[Failure] = []
+    refused: list[RecordFailure] = []
     failed = {f.id for f in failures} | {d.id for d in drafts}
     seen_sources: set[str] = set()
     claimed_targets: set[str] = set()
@@ -305,7 +275,7 @@ def plan_sync(
         foreign = _foreign_recorded_target(ctx, item, targets, link_by_target)
         if foreign is not None:  # never take over an event bsync did not make
             claimed_targets.add(foreign.id)
-            refused.append(Failure(_record_id(item.key), _foreign_reason(ctx, foreign)))
+            refused.append(RecordFailure(_record_id(item.key), _foreign_reason(ctx, foreign)))
             continue
         target = _find_target(ctx, item, targets, by_key, link_by_target)
         if target is not None:
@@ -361,7 +331,7 @@ def _foreign_recorded_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, 
     booking, not the booking's own id, not an interrupted import of it), or None.
 
     A page pointing at someone's private appointment must not rename, move or stamp it.  A
-    deleted event is not judged: Google guarantees only its id, so its key may be missing.
+    deleted event is not judged: a calendar may keep only its id, so its key may be missing.
     An event the read did not include is asked for (``needs_target``) when the read was partial.
     """
     event_id = item.recorded_target_id
@@ -378,7 +348,7 @@ def _foreign_recorded_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, 
 
 def _foreign_reason(ctx: _Ctx, target: TargetItem) -> str:
     return (f"its recorded event id {target.id} names an event in {ctx.target_label} that bsync did not make "
-            f"(no bsync_key); left it untouched. Clear the booking's event id to give it an event of its own")
+            f"(no {ctx.terms.key_field}); left it untouched. Clear the booking's event id to give it an event of its own")
 
 
 def _find_target(ctx: _Ctx, item: SourceItem, targets: Mapping[str, TargetItem],
@@ -428,7 +398,7 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         return Action("skip", key, target_id, reason="loading the booking to compare it", label=label)
     if target is not None and target.cancelled:
         b_common = {**a_common, "cancelled": True}  # a deleted event says only that it is deleted
-    a_changed = adopt or (item is not None and item.hash != link.content_hash)
+    a_changed = adopt or (item is not None and item.hash != link.source_hash)
     b_changed = adopt or (target is not None and target.hash != link.target_hash)
     edit_beats_delete = _edit_beats_delete(ctx, target, snapshot, a_common, a_changed, adopt)
     if a_common.get("cancelled") and b_common.get("cancelled"):  # nothing of a cancelled pair matters
@@ -436,14 +406,14 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         return Action("skip", key, target_id, reason="cancelled on both sides", label=label,
                       merged=dict(a_common), refresh_link=refresh)
 
-    policy = {"notion": "source-wins", "gcal": "target-wins"}.get(link.resolution or "", ctx.policy)
+    policy = {ctx.source_name: "source-wins", ctx.target_name: "target-wins"}.get(link.resolution or "", ctx.policy)
     merged, conflicts = merge(None if adopt else snapshot, a_common, b_common, ctx.directions, policy,
                               item.updated if item else None, target.updated if target else None)
     if edit_beats_delete:
         merged, conflicts = dict(a_common), {}
     if conflicts and policy == "manual" and ctx.directions == {"push", "pull"}:
         return Action("conflict", key, target_id, {name: (va, vb) for name, (va, vb) in conflicts.items()},
-                      reason=f"changed on both sides; settle with `bsync resolve {key} --take notion|gcal`",
+                      reason=f"changed on both sides; settle with `bsync resolve {key} --take {ctx.source_name}|{ctx.target_name}`",
                       label=label, conflict=conflicts)
 
     changes: dict[str, tuple[Any, Any]] = {}
@@ -467,12 +437,12 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
         changes[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
     if target_write is None and target is not None and target.key != key and not merged.get("cancelled"):
         target_write = "stamp"  # e.g. an import interrupted before the event was marked
-        changes["bsync_key"] = (target.key, key)
+        changes[ctx.terms.key_field] = (target.key, key)
 
     reason = _reason(ctx, conflicts, a_changed, b_changed, target_write, source_write, adopt)
     if edit_beats_delete:
         reason = f"changed in {ctx.source_label} after its event was deleted in {ctx.target_label}; recreating it"
-    refresh = (snapshot != merged or link.content_hash != (item.hash if item else link.content_hash)
+    refresh = (snapshot != merged or link.source_hash != (item.hash if item else link.source_hash)
                or link.target_hash != (target.hash if target else link.target_hash) or adopt)
     if target_write == "remove":
         op: Op = "delete"
@@ -502,7 +472,7 @@ def _target_write(ctx: _Ctx, key: str, item: SourceItem | None, target: TargetIt
     """What to write to the target so it shows ``merged`` ("load": the booking is needed first)."""
     was_cancelled = bool(b_common.get("cancelled"))
     if merged.get("cancelled"):
-        return (None, {}) if was_cancelled else ("remove", {"status": ("confirmed", "cancelled")})
+        return (None, {}) if was_cancelled else ("remove", _status_change(ctx, cancel=True))
     settled = merged == b_common and not was_cancelled
     if settled and not a_changed:
         if not (ctx.push and b_changed):
@@ -521,9 +491,16 @@ def _target_write(ctx: _Ctx, key: str, item: SourceItem | None, target: TargetIt
     else:
         changes = {}
     if was_cancelled:
-        changes["status"] = ("cancelled", "confirmed")
+        changes.update(_status_change(ctx, cancel=False))
         return "restore", changes
     return ("update" if changes else None), changes
+
+
+def _status_change(ctx: _Ctx, *, cancel: bool) -> dict[str, tuple[Any, Any]]:
+    """The change shown for cancelling (or restoring) a target item, in the target's words."""
+    terms = ctx.terms
+    pair = (terms.confirmed, terms.cancelled)
+    return {terms.status: pair if cancel else pair[::-1]}
 
 
 def _rendered_fields_changed(target: TargetItem, link: Link) -> bool:
@@ -584,7 +561,7 @@ def _plan_source_deleted(ctx: _Ctx, key: str, target: TargetItem | None, link: L
     if target is None and ctx.target_complete or (b_common or {}).get("cancelled"):
         return Action("skip", key, link.target_key, refresh_link=True, tombstone=True,
                       reason=f"gone from {ctx.source_label}; its event is already gone")
-    return Action("delete", key, link.target_key, changes={"status": ("confirmed", "cancelled")},
+    return Action("delete", key, link.target_key, changes=_status_change(ctx, cancel=True),
                   reason=f"no longer in {ctx.source_label} (removed or trashed)", target_write="remove",
                   tombstone=True, label=_label(None, target))
 
@@ -617,7 +594,7 @@ def _expects_live_event(link: Link) -> bool:
 
 
 def _safety_halt(plan: Plan, live_sources: int, ended: Collection[str], links: Mapping[str, Link],
-                 targets: Mapping[str, TargetItem], failures: Sequence[Failure],
+                 targets: Mapping[str, TargetItem], failures: Sequence[RecordFailure],
                  max_delete: Callable[[int], float], past: Collection[str], *, source_complete: bool, target_complete: bool,
                  source_label: str, target_label: str, target_id_setting: str, target_noun: str) -> str | None:
     """Why the plan must not run without --force, or None.

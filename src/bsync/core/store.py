@@ -21,7 +21,6 @@ import stat
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -31,6 +30,7 @@ import sqlite_utils
 from bsync.errors import LockHeldError, StateError
 from bsync.core.failures import state_error as _state_error  # one classifier, shared with the CLI
 from bsync.core.model import shared
+from bsync.core.records import Link
 from bsync.core.timeutil import now_utc
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -155,34 +155,6 @@ NOTIFICATION_COLUMNS = ("booking_key, kind, lead, channel, state, recipient, seq
                         "sent_at, provider_message_id, run_id, attempts, error, retryable, updated_at")
 LINK_COLUMNS = ("pair, source_key, target_key, source_version, target_version, content_hash, synced_at, "
                 "tombstone, target_hash, snapshot, conflict, target_fields")
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """One matched booking/event: ids, both sides' hashes and the common fields as last synced."""
-
-    pair: str
-    source_key: str
-    target_key: str
-    source_version: str | None
-    target_version: str | None
-    content_hash: str | None  # the source record's hash when last synced
-    synced_at: str
-    tombstone: bool = False
-    target_hash: str | None = None  # the target record's hash when last synced
-    snapshot: dict[str, Any] | None = None  # common fields when last synced
-    conflict: dict[str, Any] | None = None  # {"fields": {...}} open, or {"take": side} resolved
-    target_fields: dict[str, Any] | None = None  # the target's comparable projection when last synced
-
-    @property
-    def resolution(self) -> str | None:
-        return (self.conflict or {}).get("take")
-
-    @classmethod
-    def from_row(cls, row: Any) -> "Link":
-        """The link of a ``links`` row (its ids shared with the records read, see ``shared``)."""
-        return cls(row[0], shared(row[1]), shared(row[2]), *row[3:7], bool(row[7]), row[8], json.loads(row[9]) if row[9] else None,
-                   json.loads(row[10]) if row[10] else None, json.loads(row[11]) if row[11] else None)
 
 
 class LinkMap(Mapping[str, Link]):
@@ -454,12 +426,12 @@ class Store:
                         [json.dumps(conflict) if conflict else None, pair, source_key])
 
     def save_link(self, pair: str, source_key: str, target_key: str, *, source_version: str | None = None,
-                  target_version: str | None = None, content_hash: str | None = None,
+                  target_version: str | None = None, source_hash: str | None = None,
                   tombstone: bool = False, target_hash: str | None = None,
                   snapshot: dict[str, Any] | None = None, conflict: dict[str, Any] | None = None,
                   target_fields: dict[str, Any] | None = None) -> None:
         """Record that ``source_key`` corresponds to ``target_key`` (replacing older rows for either)."""
-        args = [pair, source_key, target_key, source_version, target_version, content_hash, _now(),
+        args = [pair, source_key, target_key, source_version, target_version, source_hash, _now(),
                 int(tombstone), target_hash, json.dumps(snapshot) if snapshot is not None else None,
                 json.dumps(conflict) if conflict else None,
                 json.dumps(target_fields) if target_fields is not None else None]

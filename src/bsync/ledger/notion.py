@@ -1,16 +1,17 @@
-"""Notion bookings database as a booking source, on the official ``notion-client``.
+"""The Notion bookings database as the booking ledger (the source of truth), on the official
+``notion-client``: a :class:`bsync.ledger.base.BookingLedger`.
 
 Targets the data-source model (Notion-Version 2025-09-03): the database's data source is
 discovered with ``GET /v1/databases/{id}`` unless configured, pages are read with
-``POST /v1/data_sources/{id}/query`` following ``next_cursor`` to the end, and the Google
-event id is written back into the ``calendar_event_id`` property.
+``POST /v1/data_sources/{id}/query`` following ``next_cursor`` to the end, and the calendar
+event's id is written back into the ``calendar_event_id`` property.  Platform bookings
+written *into* the database are :mod:`bsync.ledger.notion_pages`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Collection, Iterator, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,15 +20,14 @@ import httpx
 import notion_client
 from notion_client.errors import APIResponseError, HTTPResponseError, RequestTimeoutError
 
-from bsync.config import NotionConfig
+from bsync import registry
+from bsync.config import NotionConfig, Settings
 from bsync.errors import AuthError, ConfigError, RecordError, RemoteError
-from bsync.core.model import (EMAIL_RE, Booking, Customer, Status, booking_common, parse_when, shared, validate_booking,
-                          when_value)
-from bsync.core.plan import Failure, TargetItem
-from bsync.core.contracts import SourceRead, WriteResult
-from bsync.core.retry import CallFailure
+from bsync.core.model import EMAIL_RE, Booking, Customer, Status, parse_when, shared, validate_booking
+from bsync.core.records import RecordFailure, SourceRead
 from bsync.core.ratelimit import Pacer
-from bsync.core.retry import RetryPolicy, call
+from bsync.core.retry import CallFailure, RetryPolicy, call
+from bsync.core.runs import retry_policy
 from bsync.core.timeutil import allday_dates, allday_span, parse_instant
 
 T = TypeVar("T")
@@ -40,6 +40,7 @@ PAGE_SIZE = 100  # the API's maximum
 DRAFT_REASON = "no date yet"
 TEXT_LIMIT = 2000  # UTF-16 code units in one text object's content (Notion's request size limits)
 TRUNCATED_MARK = "…"
+EDITED_OVERLAP = timedelta(minutes=2)  # last_edited_time is rounded down to the minute
 
 
 def fit_text(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
@@ -183,15 +184,24 @@ def text_value(kind: str, text: str | None) -> dict[str, Any]:
 
 
 class NotionSource:
-    """Reads bookings from one Notion data source."""
+    """The bookings of one Notion data source: read them, and write back what the calendar
+    changed or made.
+
+    ``calendar`` names the calendar whose event ids the ``calendar_event_id`` property holds
+    (it becomes the key of ``Booking.target_ids``).  ``overlap``: how far before the last
+    run an incremental read starts, since ``last_edited_time`` is rounded down to the minute
+    (unchanged pages read twice are recognised by their content hash).
+    """
 
     name = "notion"
     label = "Notion"
+    overlap = EDITED_OVERLAP
 
     def __init__(self, config: NotionConfig, default_timezone: str, policy: RetryPolicy,
                  *, default_duration: timedelta = timedelta(hours=1),
-                 date_required: Collection[str] = ("Confirmed",)) -> None:
+                 date_required: Collection[str] = ("Confirmed",), calendar: str | None = None) -> None:
         self.config = config
+        self.calendar = calendar or next(iter(registry.CALENDARS))  # the one calendar there is today
         self.props = config.properties
         self.default_timezone = default_timezone
         self.default_duration = default_duration
@@ -201,20 +211,60 @@ class NotionSource:
             auth=config.token.get_secret_value(), base_url=config.base_url,
             notion_version=config.version, timeout_ms=int(config.timeout_s * 1000), retry=False,
             logger=logging.getLogger("bsync.notion"))
-        self.requests = 0  # HTTP requests sent, for the run summary
+        self._requests = 0  # HTTP requests sent, for the run summary
         self.pacer = Pacer(config.requests_per_second)
         self.client.client.event_hooks["request"].append(self._before_request)
         self._data_source_id = config.data_source_id
         self._schema: dict[str, Any] | None = None  # property name -> {"type": ...}
-        self._pages: dict[str, str] = {}  # booking key -> page id
+
+    @classmethod
+    def from_settings(cls, settings: Settings, calendar: str | None = None) -> "NotionSource":
+        """The ledger of ``[notion]``, with the run's retry policy and ``[sync]`` draft rules."""
+        notion = settings.require("notion")
+        return cls(notion, settings.timezone, retry_policy(settings),
+                   default_duration=timedelta(minutes=notion.default_duration_min),
+                   date_required=settings.sync.date_required, calendar=calendar)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._requests
+
+    @property
+    def scope(self) -> str:
+        """The key cursors are stored under: the database, or the data source given."""
+        return self.config.database_id or self.config.data_source_id
+
+    def close(self) -> None:
+        self.client.close()
 
     def _before_request(self, request: httpx.Request) -> None:
         """Runs before every HTTP request, retries included: pace it and count it."""
         self.pacer.wait()
-        self.requests += 1
+        self._requests += 1
 
-    def _call(self, fn: Callable[[], T], what: str) -> T:
+    def call(self, fn: Callable[[], T], what: str) -> T:
+        """Run one notion-client call under the retry policy (``what`` names it in errors)."""
         return call(fn, classify=classify, policy=self.policy, what=what)
+
+    @staticmethod
+    def page_id(key: str) -> str:
+        """The page id a booking key (``notion:<page id>``) names."""
+        return key.split(":", 1)[1]
+
+    def page_key(self, page_id: str) -> str:
+        """The booking key of a page."""
+        return f"{self.name}:{page_id}"
+
+    def create_page(self, properties: dict[str, Any], what: str) -> dict[str, Any]:
+        """Create a page in the bookings data source (``what`` names it in errors)."""
+        ds_id = self.data_source_id()
+        return self.call(lambda: self.client.pages.create(parent={"data_source_id": ds_id}, properties=properties),
+                         what)
+
+    def update_page(self, page_id: str, what: str, **body: Any) -> dict[str, Any]:
+        """PATCH one page (properties, ``in_trash``), retried per the policy."""
+        return self.call(lambda: self.client.pages.update(page_id=page_id, **body), what)
 
     # -- discovery ------------------------------------------------------------------------
     def data_source_id(self) -> str:
@@ -223,7 +273,7 @@ class NotionSource:
             return self._data_source_id
         database_id = self.config.database_id
         try:
-            database = self._call(lambda: self.client.databases.retrieve(database_id=database_id),
+            database = self.call(lambda: self.client.databases.retrieve(database_id=database_id),
                                   f"Notion: reading database {database_id}")
         except Exception as exc:
             raise self._explain_not_found(exc, f"database {database_id}") from None
@@ -256,7 +306,7 @@ class NotionSource:
         if self._schema is None:
             ds_id = self.data_source_id()
             try:
-                data_source = self._call(lambda: self.client.data_sources.retrieve(data_source_id=ds_id),
+                data_source = self.call(lambda: self.client.data_sources.retrieve(data_source_id=ds_id),
                                          f"Notion: reading data source {ds_id}")
             except Exception as exc:
                 raise self._explain_not_found(exc, f"data source {ds_id}") from None
@@ -298,7 +348,7 @@ class NotionSource:
                 body["start_cursor"] = cursor
             if filter:
                 body["filter"] = filter
-            page = self._call(lambda: self.client.data_sources.query(data_source_id=ds_id, **body),
+            page = self.call(lambda: self.client.data_sources.query(data_source_id=ds_id, **body),
                               "Notion: querying bookings")
             yield from page.get("results", [])
             cursor = page.get("next_cursor")
@@ -343,22 +393,22 @@ class NotionSource:
         try:
             booking = self.page_to_booking(page)
         except NotReady as exc:
-            out.drafts.append(Failure(f"notion:{exc.record_id}", exc.reason, self._title(page)))
+            out.drafts.append(RecordFailure(self.page_key(exc.record_id), exc.reason, self._title(page)))
             return
         except RecordError as exc:
-            out.failures.append(Failure(exc.record_id, exc.reason, self._title(page)))
+            out.failures.append(RecordFailure(exc.record_id, exc.reason, self._title(page)))
             return
-        out.bookings.append(booking)  # its key names the page: nothing to remember in _pages
+        out.bookings.append(booking)
 
     def _title(self, page: dict[str, Any]) -> str:
         """The page's title as written (for naming a failed or draft page), or ""."""
         return (read_property_text(page.get("properties", {}).get(self.props.title)) or "")[:100]
 
-    def fetch(self, key: str) -> tuple[Booking | None, bool, Failure | None]:
+    def fetch(self, key: str) -> tuple[Booking | None, bool, RecordFailure | None]:
         """One page by booking key: (booking, trashed_or_gone, failure)."""
-        page_id = key.split(":", 1)[1]
+        page_id = self.page_id(key)
         try:
-            page = self._call(lambda: self.client.pages.retrieve(page_id=page_id), f"Notion: reading page {page_id}")
+            page = self.call(lambda: self.client.pages.retrieve(page_id=page_id), f"Notion: reading page {page_id}")
         except RemoteError as exc:
             if "object_not_found" in str(exc):
                 return None, True, None
@@ -412,7 +462,7 @@ class NotionSource:
         start, end, all_day = self._read_when(page_id, props, zone)
         title = text(p.title) or ""
         booking = Booking(
-            key=shared(f"notion:{page_id}"),
+            key=shared(self.page_key(page_id)),
             title=shared(title),
             start=start,
             end=end,
@@ -426,9 +476,9 @@ class NotionSource:
             notes=text(p.notes),
             location=text(p.location),
             links={"external_id": v} if (v := text(p.external_id)) else {},
-            source=shared(text(p.source)) or "notion",
+            source=shared(text(p.source)) or self.name,
             updated_at=parse_instant(page["last_edited_time"]) if page.get("last_edited_time") else None,
-            target_ids={"gcal": v} if (v := shared(text(p.calendar_event_id))) else {},
+            target_ids={self.calendar: v} if (v := shared(text(p.calendar_event_id))) else {},
             notifications_off=opted_out(props.get(p.notifications)) if p.notifications else False,
         )
         return validate_booking(booking, page_id)
@@ -471,24 +521,22 @@ class NotionSource:
 
     # -- writing --------------------------------------------------------------------------
     def record_target_id(self, booking_key: str, target_id: str) -> None:
-        """Write the Google event id into the page's calendar_event_id property."""
+        """Write the calendar event's id into the page's calendar_event_id property (if mapped)."""
         prop = self.props.calendar_event_id
         if prop is None:
             return
         kind = self.schema()[prop]["type"]
-        page_id = self._pages.get(booking_key) or booking_key.split(":", 1)[1]
-        self._call(lambda: self.client.pages.update(page_id=page_id, properties={prop: text_value(kind, target_id)}),
-                   f"Notion: writing the event id to page {page_id}")
+        page_id = self.page_id(booking_key)
+        self.update_page(page_id, f"Notion: writing the event id to page {page_id}",
+                         properties={prop: text_value(kind, target_id)})
 
-    def status_name(self, cancelled: bool, current: str | None = None) -> str:
-        """The Notion status option to write: the first one mapping to the wanted canonical status."""
-        wanted = "cancelled" if cancelled else "scheduled"
-        if current is not None and self.config.status_map.get(current) == wanted:
-            return current
+    def status_name(self, status: Status) -> str:
+        """The Notion status option to write for a canonical status: the first one
+        ``[notion.status_map]`` maps to it."""
         for name, canonical in self.config.status_map.items():
-            if canonical == wanted:
+            if canonical == status.value:
                 return name
-        raise ConfigError(f"notion.status_map has no option mapping to {wanted!r}")
+        raise ConfigError(f"notion.status_map has no option mapping to {status.value!r}")
 
     def common_properties(self, fields: dict[str, Any], zone_name: str | None) -> dict[str, Any]:
         """Write-format properties for common fields (title, start/end, location, cancelled)."""
@@ -502,7 +550,8 @@ class NotionSource:
         if "location" in fields and p.location:
             props[p.location] = text_value(schema[p.location]["type"], fields["location"] or None)
         if "cancelled" in fields and p.status:
-            props[p.status] = text_value(schema[p.status]["type"], self.status_name(fields["cancelled"]))
+            props[p.status] = text_value(schema[p.status]["type"],
+                                         self.status_name(Status.CANCELLED if fields["cancelled"] else Status.SCHEDULED))
         return props
 
     def _when_properties(self, start: str, end: str, zone: ZoneInfo) -> dict[str, Any]:
@@ -530,13 +579,12 @@ class NotionSource:
     def update_common(self, key: str, fields: dict[str, Any], zone_name: str | None, *,
                       restore: bool = False) -> Booking | None:
         """Write common fields to the page (restoring it from the trash first if asked)."""
-        page_id = self._pages.get(key) or key.split(":", 1)[1]
+        page_id = self.page_id(key)
         body: dict[str, Any] = {"properties": self.common_properties(fields, zone_name)}
         if restore:
             body["in_trash"] = False
         try:
-            page = self._call(lambda: self.client.pages.update(page_id=page_id, **body),
-                              f"Notion: updating page {page_id}")
+            page = self.update_page(page_id, f"Notion: updating page {page_id}", **body)
         except RemoteError as exc:
             # Trashed since we last looked (only a full read shows trash): the change comes
             # from the calendar, and an update beats a deletion, so the booking comes back.
@@ -544,15 +592,15 @@ class NotionSource:
                 raise
             log.info("page %s was trashed; restoring it with the calendar's change", page_id)
             body["in_trash"] = False
-            page = self._call(lambda: self.client.pages.update(page_id=page_id, **body),
-                              f"Notion: restoring page {page_id}")
+            page = self.update_page(page_id, f"Notion: restoring page {page_id}", **body)
         out = SourceRead([])
         self._collect(page, out)
         return out.bookings[0] if out.bookings else None
 
     def create_booking(self, fields: dict[str, Any], zone_name: str | None, *, target_id: str,
-                       notes: str | None = None, source: str = "gcal", email: str | None = None) -> Booking | None:
-        """Create a booking page for an event made in the calendar; it records the event id.
+                       origin: str, notes: str | None = None, email: str | None = None) -> Booking | None:
+        """Create a booking page for an event made in the calendar ``origin`` (written into the
+        ``source`` property); it records the event id.
 
         ``email`` is the event's guest: the customer, so they get notices and reminders.
         """
@@ -561,185 +609,14 @@ class NotionSource:
         if p.calendar_event_id:
             props[p.calendar_event_id] = text_value(schema[p.calendar_event_id]["type"], target_id)
         if p.source:
-            props[p.source] = text_value(schema[p.source]["type"], source)
+            props[p.source] = text_value(schema[p.source]["type"], origin)
         if p.notes and notes:
             props[p.notes] = text_value(schema[p.notes]["type"], fit_text(notes))
         if p.timezone and zone_name:
             props[p.timezone] = text_value(schema[p.timezone]["type"], zone_name)
         if p.email and email and EMAIL_RE.match(email):
             props[p.email] = text_value(schema[p.email]["type"], email)
-        ds_id = self.data_source_id()
-        page = self._call(lambda: self.client.pages.create(parent={"data_source_id": ds_id}, properties=props),
-                          "Notion: creating a booking page")
+        page = self.create_page(props, "Notion: creating a booking page")
         out = SourceRead([])
         self._collect(page, out)
         return out.bookings[0] if out.bookings else None
-
-
-class NotionPages:
-    """The bookings database as a *target*: platform bookings (Cal.com, Sesami) become pages.
-
-    A page made for a platform booking records the platform in ``source`` and the booking's
-    key in ``external_id``, so a page created by an interrupted run is found (and adopted)
-    instead of created twice.  Notion chooses page ids, so a new page's id is only known
-    after the create; bsync never deletes a page: a cancelled booking sets its status.
-    """
-
-    name = "notion"
-
-    def __init__(self, source: NotionSource, platforms: list[str], link_properties: dict[str, str] | None = None) -> None:
-        self.source = source
-        self.platforms = platforms
-        platform = ", ".join(platforms)
-        self.link_properties = link_properties or {}
-        self.props = source.props
-        if self.props.source is None or self.props.external_id is None:
-            raise ConfigError("notion.properties.source and notion.properties.external_id must be mapped "
-                              f"to sync {platform} bookings into Notion")
-
-    @property
-    def requests(self) -> int:
-        return self.source.requests
-
-    def target_id_for(self, key: str) -> str:
-        return f"notion:new:{key}"  # a placeholder: Notion assigns the id on create
-
-    @staticmethod
-    def fitted(booking: Booking) -> tuple[Booking, list[str]]:
-        """The booking as a page can hold it (long texts cut, see :func:`fit_text`), and which
-        fields were cut.  Wanted and written values both go through it, so a cut title
-        compares equal to the page's and is not rewritten on every run."""
-        c = booking.customer
-        cut = {"title": fit_text(booking.title), "notes": fit_text(booking.notes),
-               "location": fit_text(booking.location), "customer": fit_text(c.name)}
-        before = {"title": booking.title, "notes": booking.notes, "location": booking.location, "customer": c.name}
-        changed = [name for name in cut if cut[name] != before[name]]
-        if not changed:
-            return booking, []
-        return replace(booking, title=cut["title"] or "", notes=cut["notes"], location=cut["location"],
-                       customer=replace(c, name=cut["customer"])), changed
-
-    def fields(self, booking: Booking) -> dict[str, Any]:
-        """What bsync manages on a platform booking's page, normalised (compares page and booking)."""
-        booking, _ = self.fitted(booking)
-        c = booking.customer
-        tz = booking.tz
-        return {"title": booking.title, "start": when_value(booking.start, booking.all_day, tz),
-                "end": when_value(booking.end, booking.all_day, tz), "status": booking.status.value,
-                "customer": c.name, "email": c.email, "phone": c.phone, "service": booking.service,
-                "staff": booking.staff, "notes": booking.notes, "location": booking.location,
-                **{name: booking.links.get(key) for key, name in sorted(self.link_properties.items())
-                   if name in self.source.schema()}}
-
-    def wanted_fields(self, booking: Booking) -> dict[str, Any]:
-        return self.fields(booking)
-
-    def read_items(self) -> dict[str, TargetItem]:
-        """Pages of this platform's bookings, keyed by page key."""
-        schema = self.source.schema()
-        kind = schema[self.props.source]["type"]
-        filter: dict[str, Any] = {"or": [{"property": self.props.source, kind: {"equals": platform}}
-                                         for platform in self.platforms]}
-        items: dict[str, TargetItem] = {}
-        for page in self.source.iter_pages(filter):
-            if page.get("in_trash"):
-                continue
-            external = read_property_text(page["properties"].get(self.props.external_id))
-            key = f"notion:{page['id']}"
-            self.source._pages[key] = page["id"]
-            try:
-                booking = self.source.page_to_booking(page)
-            except RecordError:  # a page someone broke: still ours, so it gets rewritten, not duplicated
-                items[key] = TargetItem(key, external, {}, {}, "")
-                continue
-            fields = self.fields(replace(booking, links=self._page_links(page)))
-            items[key] = TargetItem(key, external, booking_common(booking), fields, _hash(fields),
-                                    label=booking.title)
-        return items
-
-    def _page_links(self, page: dict[str, Any]) -> dict[str, str]:
-        props = page["properties"]
-        return {key: v for key, name in self.link_properties.items()
-                if (v := read_property_text(props.get(name))) is not None}
-
-    def _properties(self, booking: Booking) -> dict[str, Any]:
-        p, schema = self.props, self.source.schema()
-        booking, _ = self.fitted(booking)
-        props = self.source.common_properties(
-            {**booking_common(booking)}, booking.timezone)
-        if p.status:  # the full status, not only cancelled/active
-            props[p.status] = text_value(schema[p.status]["type"], self._status_name(booking.status))
-        values = {p.customer_name: booking.customer.name, p.email: booking.customer.email,
-                  p.phone: booking.customer.phone, p.service: booking.service, p.staff: booking.staff,
-                  p.notes: booking.notes, p.timezone: booking.timezone, p.source: booking.source,
-                  p.external_id: booking.key,
-                  **{name: booking.links.get(key) for key, name in self.link_properties.items()}}
-        for name, value in values.items():
-            if name and name in schema:
-                props[name] = text_value(schema[name]["type"], value)
-        return props
-
-    def _status_name(self, status: Status) -> str:
-        for name, canonical in self.source.config.status_map.items():
-            if canonical == status.value:
-                return name
-        raise ConfigError(f"notion.status_map has no option mapping to {status.value!r}")
-
-    def _result(self, page: dict[str, Any], note: str = "") -> WriteResult:
-        booking = self.source.page_to_booking(page)
-        fields = self.fields(replace(booking, links=self._page_links(page)))
-        key = f"notion:{page['id']}"
-        self.source._pages[key] = page["id"]
-        return WriteResult(key, page.get("last_edited_time"), note, hash=_hash(fields),
-                           item=TargetItem(key, booking.key, booking_common(booking), fields, _hash(fields)))
-
-    def create(self, booking: Booking, target_id: str) -> WriteResult:
-        ds_id = self.source.data_source_id()
-        page = self.source._call(
-            lambda: self.source.client.pages.create(parent={"data_source_id": ds_id},
-                                                    properties=self._properties(booking)),
-            f"Notion: creating the page of {booking.key}")
-        return self._result(page, _cut_note(booking))
-
-    def update(self, booking: Booking, target_id: str, *, restore: bool) -> WriteResult:
-        page_id = target_id.split(":", 1)[1]
-        body: dict[str, Any] = {"properties": self._properties(booking)}
-        if restore:
-            body["in_trash"] = False
-        page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, **body),
-                                 f"Notion: updating page {page_id}")
-        return self._result(page, _cut_note(booking))
-
-    def remove(self, target_id: str) -> WriteResult:
-        """Bookings are never deleted from Notion: a cancelled one gets the Cancelled status."""
-        page_id = target_id.split(":", 1)[1]
-        prop = self.props.status
-        props = {prop: text_value(self.source.schema()[prop]["type"], self._status_name(Status.CANCELLED))}
-        page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, properties=props),
-                                 f"Notion: cancelling page {page_id}")
-        return self._result(page)
-
-    def stamp(self, target_id: str, key: str) -> WriteResult:
-        """Put the booking's key back on a page whose external id was cleared."""
-        page_id = target_id.split(":", 1)[1]
-        prop = self.props.external_id
-        props = {prop: text_value(self.source.schema()[prop]["type"], key)}
-        page = self.source._call(lambda: self.source.client.pages.update(page_id=page_id, properties=props),
-                                 f"Notion: marking page {page_id}")
-        return self._result(page)
-
-
-def _cut_note(booking: Booking) -> str:
-    """The summary note for a booking whose long texts were cut to fit Notion, or ""."""
-    _, cut = NotionPages.fitted(booking)
-    if not cut:
-        return ""
-    names = " and ".join(cut)
-    return f"{names} truncated to Notion's {TEXT_LIMIT:,}-character limit (ends in {TRUNCATED_MARK!r})"
-
-
-def _hash(fields: dict[str, Any]) -> str:
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(sorted(fields.items()), default=str).encode()).hexdigest()[:32]

@@ -30,7 +30,8 @@ from bsync.notices.messages import Templates, booking_fields, one_line
 from bsync.core.model import Booking
 from bsync.notices.plan import REMINDER, Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
 from bsync.core.store import Store
-from bsync.core.sync import LINK_PAIR, NOTION_OVERLAP, build_notion_source, notion_scope
+from bsync.core.sync import LINK_PAIR
+from bsync.ledger.notion import NotionSource
 from bsync.core.runs import open_store, recorded_run, retry_policy
 from bsync.core.timeutil import now_utc, parse_duration, parse_instant
 
@@ -187,10 +188,10 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
         senders = Senders(settings, set(notice_channels) | set(reminder_channels))
         stack.callback(senders.close)
         store = open_store(stack, settings, plan_only)
-        source = build_notion_source(settings)
+        source = NotionSource.from_settings(settings)
         with recorded_run(store, command, command, plan_only=plan_only,
                           requests=lambda: source.requests + senders.requests) as record:
-            scope = notion_scope(settings)
+            scope = source.scope
             cache = store.cursor("notion", f"{scope}:schema")
             if cache:
                 source.use_cache(json.loads(cache))
@@ -201,7 +202,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
             if notice_channels:
                 cursor = store.cursor(CURSOR_PROVIDER, f"{scope}:edited")
                 baseline = cursor is None and not notify_existing
-                since = None if cursor is None else parse_instant(cursor) - NOTION_OVERLAP
+                since = None if cursor is None else parse_instant(cursor) - source.overlap
                 read = source.read_bookings(since)
                 bookings.update((b.key, b) for b in read.bookings)
                 failures += [{"id": f.id, "reason": f.reason} for f in read.failures]

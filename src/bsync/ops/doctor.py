@@ -44,7 +44,8 @@ from bsync.notices.twilio import TwilioSms
 from bsync.core.retry import RetryPolicy
 from bsync.core.store import SCHEMA_VERSION
 from bsync import registry
-from bsync.core.sync import build_gcal_target, build_notion_source
+from bsync.calendars.gcal import GoogleCalendarTarget
+from bsync.ledger.notion import NotionSource
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _RANK = {SKIP: 0, OK: 1, WARN: 2, FAIL: 3}
@@ -340,7 +341,7 @@ def _inspect_db(path: Path) -> tuple[str, int]:
 
 def _notion_check(settings: Settings) -> Check:
     notion = settings.notion
-    source = build_notion_source(settings)
+    source = NotionSource.from_settings(settings)
     where = f"database {notion.database_id}" if notion.database_id else f"data source {notion.data_source_id}"
     try:
         schema = source.schema()  # the database, then its data source; checks every mapped property
@@ -359,7 +360,7 @@ def _notion_check(settings: Settings) -> Check:
 
 def _google_check(settings: Settings) -> Check:
     google = settings.google
-    target = build_gcal_target(settings)
+    target = GoogleCalendarTarget.from_settings(settings)
     request = target.service.calendars().get(calendarId=target.calendar_id)
     calendar = target._execute(request, f"Google Calendar: reading calendar {target.calendar_id}")
     target.close()  # keeps a refreshed access token, as a sync would

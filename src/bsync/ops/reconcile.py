@@ -30,13 +30,16 @@ from bsync.core.apply import ApplyContext, apply_plan
 from bsync.core.runs import Summary
 from bsync.config import Settings
 from bsync.core.model import Booking, Status, booking_common
-from bsync.core.plan import Action, Plan, TargetItem
+from bsync.core.plan import Action, Plan
+from bsync.core.records import Link, TargetItem
 from bsync.platforms.pairs import PLATFORM_LINKS
 from bsync.registry import PLATFORMS
-from bsync.core.store import Link, Store
+from bsync.core.store import Store
 from bsync.calendars.gcal import event_id_for
 from bsync.ops.status import command_run
-from bsync.core.sync import LINK_PAIR, build_gcal_target, build_notion_source
+from bsync.core.sync import LINK_PAIR
+from bsync.calendars.gcal import GoogleCalendarTarget
+from bsync.ledger.notion import NotionSource
 from bsync.core.runs import PairResult, open_store
 from bsync.core.timeutil import now_utc
 
@@ -296,11 +299,11 @@ def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, Target
     """Read every system in full and compare (writes nothing); also the events read."""
     settings.require("notion")
     settings.require("google")
-    source = build_notion_source(settings)
-    target = build_gcal_target(settings)
+    source = NotionSource.from_settings(settings)
+    target = GoogleCalendarTarget.from_settings(settings)
     try:
         read = source.read_bookings(None)
-        events, _token, _complete = target.read_changes(None)
+        events = target.read_changes(None).items
     finally:
         target.close()
     bookings = {b.key: b for b in read.bookings}
@@ -335,7 +338,7 @@ def remove_orphans(settings: Settings, run_id: int | None) -> PairResult:
                            max_delete=settings.sync.max_delete_allowed)
         if plan.halt:
             return PairResult(plan, Summary(plan.pair, total=len(plan.actions), halted=plan.halt))
-        target = build_gcal_target(settings)
+        target = GoogleCalendarTarget.from_settings(settings)
         stack.callback(target.close)
         ctx = ApplyContext(store, LINK_PAIR, run_id, None, target, {}, events, settings.timezone,
                            dead_after=settings.sync.dead_after)

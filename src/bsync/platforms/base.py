@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
 from bsync.core.model import Status
-from bsync.core.plan import Failure
+from bsync.core.records import RecordFailure
 from bsync.core.store import Store
 
 Outcome = Literal["done", "ignored"]
@@ -63,7 +63,7 @@ class PullResult:
     changed during the pull is skipped)."""
 
     cursor: str
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[RecordFailure] = field(default_factory=list)
     read_ok: set[str] = field(default_factory=set)
 
 

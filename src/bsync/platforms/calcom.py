@@ -28,7 +28,7 @@ import httpx
 
 from bsync.config import CalcomConfig, Settings
 from bsync.core.model import Booking, Customer, Status, suspicious_time, validate_booking
-from bsync.core.plan import Failure
+from bsync.core.records import RecordFailure
 from bsync.core.ratelimit import Pacer
 from bsync.core.retry import CallFailure, RetryPolicy, call
 from bsync.core.runs import retry_policy
@@ -514,7 +514,7 @@ def pull_bookings(store: Store, client: CalcomClient, cursor: str | None, *, lin
     the booking), and a valid successor settles its predecessor's failure."""
     started = now()
     after = parse_instant(cursor) - PULL_OVERLAP if cursor else None
-    failures: list[Failure] = []
+    failures: list[RecordFailure] = []
     read_ok: set[str] = set()
     newest: datetime | None = None
     for data in client.iter_bookings(after):
@@ -529,7 +529,7 @@ def pull_bookings(store: Store, client: CalcomClient, cursor: str | None, *, lin
             if data.get("rescheduledFromUid"):
                 read_ok.add(str(data["rescheduledFromUid"]))
         except RecordError as exc:
-            failures.append(Failure(exc.record_id, exc.reason, str(data.get("title") or "")[:100]))
+            failures.append(RecordFailure(exc.record_id, exc.reason, str(data.get("title") or "")[:100]))
         if data.get("updatedAt"):
             updated = parse_instant(data["updatedAt"])
             newest = updated if newest is None or updated > newest else newest

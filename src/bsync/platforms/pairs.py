@@ -18,10 +18,11 @@ from bsync import registry
 from bsync.core.apply import ApplyContext, apply_plan
 from bsync.config import Settings
 from bsync.core.model import Booking, apply_common, booking_common
-from bsync.core.plan import WRITEBACK_FIELD, Action, Failure, Plan, SourceItem, plan_sync
-from bsync.ledger.notion import NotionPages, _hash
+from bsync.core.plan import WRITEBACK_FIELD, Action, Plan, plan_sync
+from bsync.core.records import RecordFailure, SourceItem, booking_label
+from bsync.ledger.notion import NotionSource
+from bsync.ledger.notion_pages import NotionPages
 from bsync.core.store import Store
-from bsync.core.sync import booking_label, build_notion_source
 from bsync.core.runs import PairResult, open_store, recorded_run
 from bsync.platforms.base import PULL_CURSOR_SCOPE, Platform
 from bsync.core.timeutil import now_utc
@@ -62,12 +63,12 @@ def run_platform_pairs(settings: Settings, *, pull: str | None = None, plan_only
         for platform in platforms:
             stack.callback(platform.close)
         pulled = next((p for p in platforms if p.name == pull), None)
-        notion = build_notion_source(settings)
+        notion = NotionSource.from_settings(settings)
         pair = registry.platform_pair(pull) if pull else PLATFORMS_PAIR
         with recorded_run(store, f"sync pull {pull}" if pull else "platforms", pair, plan_only=plan_only,
                           requests=lambda: (pulled.requests if pulled else 0) + notion.requests) as record:
             started = now_utc()
-            failures: list[Failure] = []
+            failures: list[RecordFailure] = []
             read_ok: set[str] = set()
             cursor = None if full else store.cursor(pull, PULL_CURSOR_SCOPE) if pulled else None
             result = pulled.pull(store, cursor) if pulled else None
@@ -101,8 +102,8 @@ def _issue_key(platform: Platform, record_id: str) -> str:
     return f"{platform.name}:{record_id}"
 
 
-def _carried_failures(store: Store, platform: Platform, failures: list[Failure], read_ok: set[str],
-                      *, complete: bool) -> list[Failure]:
+def _carried_failures(store: Store, platform: Platform, failures: list[RecordFailure], read_ok: set[str],
+                      *, complete: bool) -> list[RecordFailure]:
     """Records that failed on an earlier pull and were not read again since: an incremental
     pull only sees records changed after the cursor, so they would otherwise vanish from the
     summary (and the exit code) while still broken.  A complete pull sees every record, so
@@ -110,11 +111,11 @@ def _carried_failures(store: Store, platform: Platform, failures: list[Failure],
     if complete:
         return []
     seen = read_ok | {_issue_key(platform, f.id) for f in failures}
-    return [Failure(key.split(":", 1)[1], row["reason"], row["title"] or "")
+    return [RecordFailure(key.split(":", 1)[1], row["reason"], row["title"] or "")
             for key, row in store.record_issues(platform.name).items() if key not in seen]
 
 
-def _plan(store: Store, pages: NotionPages, failures: list[Failure],
+def _plan(store: Store, pages: NotionPages, failures: list[RecordFailure],
           pair: str) -> tuple[Plan, dict[str, Booking], dict]:
     bookings = {b.key: b for platform in registry.PLATFORMS for b in store.load_bookings(platform)}
     links = store.links(PLATFORM_LINKS)
@@ -128,7 +129,7 @@ def _plan(store: Store, pages: NotionPages, failures: list[Failure],
         return pages.fields(apply_common(booking, merged)) if booking else None
 
     plan = plan_sync(pair, sources, links, targets, directions={"push"}, render=render,
-                     target_hash=_hash, target_id_for=pages.target_id_for, failures=failures,
+                     target_hash=pages.fields_hash, target_id_for=pages.target_id_for, failures=failures,
                      source_label="the platforms", target_label="Notion", import_unmanaged=False)
     # a booking's page records its key: nothing to write back on the source side
     plan.actions = [_without_writeback(a) for a in plan.actions]
