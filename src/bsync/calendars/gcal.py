@@ -471,6 +471,22 @@ class GoogleCalendarTarget:
         call(send, classify=make_classifier(), policy=self.policy, what="Google: batch request")
         return [outcomes.get(str(i)) for i in range(len(ops))]
 
+    # -- BRIDGE (i13-ops): i13-core defines from_settings/scope/label; drop this block at merge --
+    label = "Google Calendar"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "GoogleCalendarTarget":
+        from bsync.core.runs import retry_policy
+
+        google = settings.require("google")
+        return cls(google, retry_policy(settings), delete_policy=settings.sync.delete_policy,
+                   invite_customer=google.invite_customer)
+
+    @property
+    def scope(self) -> str:
+        return self.calendar_id
+    # -- end BRIDGE --
+
 
 @dataclass(frozen=True)
 class TargetOp:

@@ -575,6 +575,26 @@ class NotionSource:
         self._collect(page, out)
         return out.bookings[0] if out.bookings else None
 
+    # -- BRIDGE (i13-ops): i13-core defines from_settings/scope/close/overlap; drop this block at merge --
+    overlap = timedelta(minutes=2)  # last_edited_time is rounded down to the minute
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "NotionSource":
+        from bsync.core.runs import retry_policy
+
+        notion = settings.require("notion")
+        return cls(notion, settings.timezone, retry_policy(settings),
+                   default_duration=timedelta(minutes=notion.default_duration_min),
+                   date_required=settings.sync.date_required)
+
+    @property
+    def scope(self) -> str:
+        return self.config.database_id or self.config.data_source_id
+
+    def close(self) -> None:
+        self.client.close()
+    # -- end BRIDGE --
+
 
 class NotionPages:
     """The bookings database as a *target*: platform bookings (Cal.com, Sesami) become pages.
