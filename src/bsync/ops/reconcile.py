@@ -6,9 +6,9 @@ Syncs are incremental, so some drift is invisible to them: a page trashed in Not
 event changed while its change notification was lost, a mapping row left behind, two
 bookings for one groomer at the same time.  Reconcile reads everything and compares.
 
-:func:`find_drift` is pure, and knows the systems only by their registry names and labels
-(:class:`Sides`), never by a provider's name.  ``--fix`` repairs what is safe through the same planner and
-applier as ``sync`` (a full two-way read; the platform pair; dropping mapping rows that
+:func:`find_drift` is pure, and knows the systems only by their registry names and
+labels (:class:`Sides`), never by a provider's name.  ``--fix`` repairs what is safe
+through the same planner and applier as ``sync`` (a full two-way read; the platform pair; dropping mapping rows that
 point at nothing), so ``--fix --plan`` shows the plan first.  Orphan events (their
 booking is gone and no mapping row remembers the pair, e.g. after the state DB was lost)
 are invisible to the sync planner, which never removes an event it can't tie to a
@@ -83,15 +83,10 @@ class Sides:
         return cls(registry.LEDGER.name, registry.LEDGER.label, registry.LEDGER.section, name,
                    registry.CALENDARS[name].label, registry.link_pair(name), PLATFORM_LINKS)
 
-
-def reconciled_calendar(settings: Settings) -> str:
-    """The calendar reconcile compares with the ledger: the one ``[sync] pairs`` syncs with
-    (the first registered calendar when they name none)."""
-    for pair in settings.sync.pairs:
-        parsed = registry.parse_calendar_pair(pair)
-        if parsed is not None:
-            return parsed.calendar
-    return next(iter(registry.CALENDARS))
+    @classmethod
+    def configured(cls, settings: Settings) -> "Sides":
+        """The ledger against the calendar ``[sync] pairs`` syncs with."""
+        return cls.of(registry.synced_calendar(settings.sync.pairs))
 
 
 @dataclass(frozen=True)
@@ -337,7 +332,7 @@ class ReconcileResult:
 
 def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, TargetItem]]:
     """Read every system in full and compare (writes nothing); also the events read."""
-    sides = Sides.of(reconciled_calendar(settings))
+    sides = Sides.configured(settings)
     calendar = registry.CALENDARS[sides.calendar]
     settings.require(registry.LEDGER.section)
     settings.require(calendar.section)
@@ -377,7 +372,7 @@ def remove_orphans(settings: Settings, run_id: int | None) -> PairResult:
     with ExitStack() as stack:
         store = open_store(stack, settings, False)
         report, events = read_all(settings, store)
-        sides = Sides.of(reconciled_calendar(settings))
+        sides = Sides.configured(settings)
         plan = orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
                            max_delete=settings.sync.max_delete_allowed, sides=sides)
         if plan.halt:
@@ -435,7 +430,7 @@ def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | 
         if plan_only:
             result.fix_plans.append(orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
                                                 max_delete=settings.sync.max_delete_allowed,
-                                                sides=Sides.of(reconciled_calendar(settings))))
+                                                sides=Sides.configured(settings)))
         else:
             removed = remove_orphans(settings, run_id)
             result.fix_plans.append(removed.plan)
