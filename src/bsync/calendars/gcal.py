@@ -471,6 +471,12 @@ class GoogleCalendarTarget:
         call(send, classify=make_classifier(), policy=self.policy, what="Google: batch request")
         return [outcomes.get(str(i)) for i in range(len(ops))]
 
+    def describe_calendar(self) -> dict[str, Any]:
+        """The calendar's own entry (``calendars.get``: its ``summary`` and ``timeZone``): one
+        cheap authenticated read that proves the calendar is there and visible, for ``doctor``."""
+        request = self.service.calendars().get(calendarId=self.calendar_id)
+        return self._execute(request, f"Google Calendar: reading calendar {self.calendar_id}")
+
     # -- BRIDGE (i13-ops): i13-core defines from_settings/scope/label; drop this block at merge --
     label = "Google Calendar"
 

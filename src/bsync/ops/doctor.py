@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, SecretStr
 
+from bsync.calendars.gcal import GoogleCalendarTarget
 from bsync.calendars.google_auth import REAUTH_COMMAND, token_info
 from bsync.config import Settings, find_config_file, load_config, placeholder_error, placeholder_keys
 from bsync.errors import (
@@ -44,7 +45,7 @@ from bsync.notices.sendgrid import SendGridMailer
 from bsync.notices.twilio import TwilioSms
 from bsync.core.retry import RetryPolicy
 from bsync.core.store import SCHEMA_VERSION
-from bsync.core.sync import build_gcal_target, build_notion_source
+from bsync.ledger.notion import NotionSource
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _RANK = {SKIP: 0, OK: 1, WARN: 2, FAIL: 3}
@@ -341,7 +342,7 @@ def _inspect_db(path: Path) -> tuple[str, int]:
 
 def _notion_check(settings: Settings) -> Check:
     notion = settings.notion
-    source = build_notion_source(settings)
+    source = NotionSource.from_settings(settings)
     where = f"database {notion.database_id}" if notion.database_id else f"data source {notion.data_source_id}"
     try:
         schema = source.schema()  # the database, then its data source; checks every mapped property
@@ -353,16 +354,15 @@ def _notion_check(settings: Settings) -> Check:
         raise AuthError(f"Notion: {where} was not found or is not shared with the integration "
                         f"(404 object_not_found)", hint=NOT_SHARED_HINT) from None
     finally:
-        source.client.close()
+        source.close()
     return Check("notion", OK, f"token accepted; {where} is shared with the integration "
                                f"({len(schema)} properties, every mapped one present) at {_host(notion.base_url)}")
 
 
 def _google_check(settings: Settings) -> Check:
     google = settings.google
-    target = build_gcal_target(settings)
-    request = target.service.calendars().get(calendarId=target.calendar_id)
-    calendar = target._execute(request, f"Google Calendar: reading calendar {target.calendar_id}")
+    target = GoogleCalendarTarget.from_settings(settings)
+    calendar = target.describe_calendar()
     target.close()  # keeps a refreshed access token, as a sync would
     detail = f"calendar {calendar.get('summary') or target.calendar_id!r} is readable"
     if calendar.get("timeZone"):
