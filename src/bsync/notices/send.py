@@ -32,7 +32,7 @@ from bsync.core.runs import RunCounts, open_store, recorded_run, retry_policy
 from bsync.core.store import Store
 from bsync.core.timeutil import now_utc, parse_duration, parse_instant
 from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
-from bsync.notices.channels import CARRIERS, Attachment, Email
+from bsync.notices.channels import CARRIERS, Attachment, Email, SmsSender
 from bsync.notices.messages import Templates, booking_fields, one_line
 from bsync.notices.plan import (REMINDER_KIND, Message, NoticePlan, mask, parse_quiet_hours, plan_notices,
                                 plan_reminders, plan_uncertain)
@@ -276,7 +276,7 @@ def _confirm_email_resends(plan: NoticePlan, confirm: Callable[[list[Message]], 
                      if id(m) in declined else m for m in plan.messages]
 
 
-def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store, sms: Any) -> int:
+def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store, sms: SmsSender) -> int:
     """Ask the SMS carrier (Twilio) about each uncertain SMS and record those it lists as sent (in the store
     and in ``ledger``, which the planner reads next); returns how many.
 

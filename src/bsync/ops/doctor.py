@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, SecretStr
 
-from bsync.calendars.gcal import GoogleCalendarTarget
 from bsync.calendars.google_auth import REAUTH_COMMAND, token_info
 from bsync.config import Settings, find_config_file, load_config, placeholder_error, placeholder_keys
 from bsync.errors import (
@@ -45,6 +44,7 @@ from bsync.notices.sendgrid import SendGridMailer
 from bsync.notices.twilio import TwilioSms
 from bsync.core.retry import RetryPolicy
 from bsync.core.store import SCHEMA_VERSION
+from bsync.calendars.gcal import GoogleCalendarTarget
 from bsync.ledger.notion import NotionSource
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
