@@ -163,12 +163,25 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
     ``target_id_for``); ``sides`` names the ledger and the calendar (default: :meth:`Sides.of`).
     """
     sides = sides or Sides.of()
-    out: list[Drift] = []
-    now_value = now.isoformat()
     prefix = f"{sides.ledger}:"  # ledger booking keys; bad pages may come with or without it
     bad = {p if p.startswith(prefix) else prefix + p for p in bad_pages}
-    linked_events = {link.target_key for link in links.values()}
+    platform_bookings = sorted(platform_bookings, key=lambda b: b.key)
+    return [*_booking_drift(bookings, events, links, now, event_id_for, sides),
+            *_event_drift(events, bookings, links, bad, now, tz, sides),
+            *_platform_drift(platform_bookings, platform_links, bookings, now, sides),
+            *_double_bookings(bookings.values(), now),
+            *_dangling_links(sides.link_pair, links, bookings, events, bad),
+            *_dangling_links(sides.platform_links, platform_links, {b.key: b for b in platform_bookings}, bookings,
+                             bad),
+            *_stuck_journal(journal)]
 
+
+def _booking_drift(bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
+                   now: datetime, event_id_for: Any, sides: Sides) -> list[Drift]:
+    """Each booking not yet over against its event: missing, differing, or still blocking
+    time after the booking was cancelled."""
+    out: list[Drift] = []
+    now_value = now.isoformat()
     for key, booking in sorted(bookings.items()):
         common = booking_common(booking)
         tz_today = "date:" + now.astimezone(booking.tz).date().isoformat()
@@ -193,10 +206,20 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
         elif booking.status is Status.CANCELLED and event is not None and not event.cancelled:
             out.append(Drift("stale_block", ids, f"{booking.title!r} is cancelled but its event still blocks "
                                                  f"{_describe(event.common.get('start'), booking.tz)}"))
+    return out
 
+
+def _event_drift(events: Mapping[str, TargetItem], bookings: Mapping[str, Booking], links: Mapping[str, Link],
+                 bad: set[str], now: datetime, tz: Any, sides: Sides) -> list[Drift]:
+    """Each live event not yet over without its booking: an orphan when it carries a ledger
+    key whose booking is gone (not merely unreadable), a manual block when it carries none."""
+    out: list[Drift] = []
+    now_value = now.isoformat()
+    today = "date:" + now.astimezone(tz).date().isoformat()
+    prefix = f"{sides.ledger}:"
+    linked_events = {link.target_key for link in links.values()}
     for event_id, event in sorted(events.items()):
-        if event.cancelled or (event.recurring and not event.key) or _ended(event.common, now_value,
-                                                        "date:" + now.astimezone(tz).date().isoformat()):
+        if event.cancelled or (event.recurring and not event.key) or _ended(event.common, now_value, today):
             continue
         if event.key:
             if event.key not in bookings and event.key not in bad and event.key.startswith(prefix):
@@ -207,8 +230,15 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
             out.append(Drift("manual_block", {"event": event_id},
                              f"{event.common.get('title')!r} at {_describe(event.common.get('start'), tz)} "
                              f"(made in the calendar; not imported)"))
+    return out
 
-    for booking in sorted(platform_bookings, key=lambda b: b.key):
+
+def _platform_drift(platform_bookings: Iterable[Booking], platform_links: Mapping[str, Link],
+                    bookings: Mapping[str, Booking], now: datetime, sides: Sides) -> list[Drift]:
+    """Each scheduled platform booking not yet over against its ledger booking: missing, or
+    with other times or cancellation."""
+    out: list[Drift] = []
+    for booking in platform_bookings:
         if booking.status is not Status.SCHEDULED or booking.end <= now:
             continue
         link = platform_links.get(booking.key)
@@ -226,23 +256,31 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
         if diffs:
             out.append(Drift("platform_differs", ids, f"{booking.title!r}: {sides.ledger_label} " + ", ".join(diffs) +
                              f" ({booking.key.split(':')[0]})"))
+    return out
 
-    out.extend(_double_bookings(bookings.values(), now))
 
-    for pair, pair_links, present in ((sides.link_pair, links, events), (sides.platform_links, platform_links, bookings)):
-        sources = bookings if pair == sides.link_pair else {b.key: b for b in platform_bookings}
-        for key in sorted(pair_links):  # keys first: links are only built for the sources gone
-            if key in sources or key in bad:
-                continue
-            link = pair_links[key]
-            if link.tombstone:
-                continue
-            target = present.get(link.target_key)
-            target_gone = target is None or (isinstance(target, TargetItem) and target.cancelled)
-            if target_gone:
-                out.append(Drift("dangling_link", {"pair": pair, "source": key, "target": link.target_key},
-                                 f"{pair} maps {key} to {link.target_key}; neither exists any more"))
+def _dangling_links(pair: str, pair_links: Mapping[str, Link], sources: Mapping[str, Any],
+                    present: Mapping[str, Any], bad: set[str]) -> list[Drift]:
+    """Mapping rows of ``pair`` whose source and target are both gone (a cancelled event counts
+    as gone); a source that could not be read is not gone."""
+    out: list[Drift] = []
+    for key in sorted(pair_links):  # keys first: links are only built for the sources gone
+        if key in sources or key in bad:
+            continue
+        link = pair_links[key]
+        if link.tombstone:
+            continue
+        target = present.get(link.target_key)
+        target_gone = target is None or (isinstance(target, TargetItem) and target.cancelled)
+        if target_gone:
+            out.append(Drift("dangling_link", {"pair": pair, "source": key, "target": link.target_key},
+                             f"{pair} maps {key} to {link.target_key}; neither exists any more"))
+    return out
 
+
+def _stuck_journal(journal: Iterable[Mapping[str, Any]]) -> list[Drift]:
+    """Journal entries left unfinished, failed or dead, with what will try them again."""
+    out: list[Drift] = []
     for entry in journal:
         hint = "`bsync retry` tries it again" if entry["state"] == "dead" else "the next sync tries it again"
         out.append(Drift("stuck_journal", {"journal": str(entry["id"]), "key": entry["key"]},
