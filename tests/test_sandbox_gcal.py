@@ -14,7 +14,8 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from bsync.sandbox.gcal import GoogleCalendarSandbox, SandboxApiError
+from bsync.sandbox.base import SandboxApiError
+from bsync.sandbox.gcal import GoogleCalendarSandbox
 
 RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

@@ -12,7 +12,8 @@ from conftest import FakeClock
 from notion_client import APIResponseError, Client
 from notion_client.errors import UnknownHTTPResponseError
 
-from bsync.sandbox.notion import NotionSandbox, SandboxAPIError
+from bsync.sandbox.base import SandboxApiError
+from bsync.sandbox.notion import NotionSandbox
 
 TOKEN = "sandbox-token"
 UTC = timezone.utc
@@ -250,7 +251,7 @@ def test_property_validation_errors(srv, notion, properties, message):
     err = api_error(notion.pages.create, parent={"data_source_id": srv.data_source_id},
                     properties=properties)
     assert (err.status, err.code, str(err)) == (400, "validation_error", message)
-    with pytest.raises(SandboxAPIError) as info:  # the in-process helper validates the same way
+    with pytest.raises(SandboxApiError) as info:  # the in-process helper validates the same way
         srv.create_page(properties)
     assert info.value.message == message
     assert srv.page_count(include_trashed=True) == 0

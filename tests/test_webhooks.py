@@ -1,4 +1,4 @@
-"""bsync.platforms.webhooks: signature checks and payload parsing, pure (no HTTP).
+"""bsync.platforms.calcom, .sesami and bsync.ledger.notion_webhook: signature checks and payload parsing, pure (no HTTP).
 
 Payloads follow the documented shapes: Cal.com webhooks v2021-10-20 (docs/developing/guides/
 automation/webhooks.mdx; MEETING_* bodies are the flat booking row scheduleTrigger.ts
@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from bsync.errors import BsyncError, ConfigError
 from bsync.core.model import Status
 from bsync.core.timeutil import UTC
-from bsync.platforms.webhooks import (
-    CALCOM_STATUS,
+from bsync.ledger.notion_webhook import notion_verification_token, parse_notion, verify_notion
+from bsync.platforms.calcom import CALCOM_STATUS, calcom_status, parse_calcom, verify_calcom
+from bsync.platforms.intake import (
     MAX_BODY,
     MalformedError,
     ReplayError,
@@ -31,17 +32,9 @@ from bsync.platforms.webhooks import (
     TooLargeError,
     UnsupportedError,
     WebhookError,
-    calcom_status,
     check_size,
-    notion_verification_token,
-    parse_calcom,
-    parse_notion,
-    parse_sesami,
-    sesami_status,
-    verify_calcom,
-    verify_notion,
-    verify_sesami,
 )
+from bsync.platforms.sesami import parse_sesami, sesami_status, verify_sesami
 
 NOW = datetime(2026, 3, 28, 12, 0, 5, tzinfo=UTC)
 WINDOW = timedelta(minutes=10)

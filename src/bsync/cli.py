@@ -147,9 +147,7 @@ def sync(
         settings = ctx.settings()
         chosen = list(pairs or settings.sync.pairs)
         if chosen[:1] == ["pull"]:  # `bsync sync pull calcom`
-            if chosen[1:] != ["calcom"]:
-                raise UsageError("`bsync sync pull` knows one platform so far: calcom")
-            chosen = ["calcom-to-notion"]
+            chosen = [_platform_pull_pair(chosen[1:])]
         for pair in chosen:
             if pair not in PAIRS:
                 raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)} (and `pull calcom`)")
@@ -174,6 +172,16 @@ def sync(
         for doc in ctx.held_json:
             render.print_json(ctx.out, doc)
     raise typer.Exit(exit_code)
+
+
+def _platform_pull_pair(names: list[str]) -> str:
+    """``bsync sync pull NAME``: the pair of one pullable platform of the registry."""
+    from bsync import registry
+
+    pullable = registry.pullable_platforms()
+    if len(names) != 1 or names[0] not in pullable:
+        raise UsageError(f"`bsync sync pull` takes one platform that can be pulled: {', '.join(pullable)}")
+    return registry.platform_pair(names[0])
 
 
 def _process_inbox_and_platforms(ctx: Context, settings: Settings, *, skip: bool) -> int:
@@ -234,11 +242,13 @@ def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool,
             progress.start(len(plan.actions))
 
     try:
-        if pairs == ["calcom-to-notion"]:
-            from bsync.platforms.pairs import run_calcom_pull
+        from bsync import registry
 
-            result = run_calcom_pull(settings, plan_only=plan_only, force=force, full=full, on_plan=on_plan,
-                                     on_action=lambda action: progress.advance())
+        if len(pairs) == 1 and (platform := registry.parse_platform_pair(pairs[0])) is not None:
+            from bsync.platforms.pairs import run_platform_pull
+
+            result = run_platform_pull(settings, platform, plan_only=plan_only, force=force, full=full,
+                                       on_plan=on_plan, on_action=lambda action: progress.advance())
         else:
             result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, since=since,
                               on_plan=on_plan, on_action=lambda action: progress.advance())

@@ -45,10 +45,10 @@ CALENDARS: dict[str, Entry] = {
                   "bsync.calendars.gcal:GoogleCalendarTarget.from_settings"),
 }
 
-PLATFORMS: dict[str, Entry] = {
-    "calcom": Entry("calcom", "platform", "calcom", "Cal.com", "bsync.platforms.calcom_api:CalcomSource"),
-    "sesami": Entry("sesami", "platform", "sesami", "Sesami", "bsync.platforms.webhooks:parse_sesami",
-                    pullable=False),
+PLATFORMS: dict[str, Entry] = {  # each factory is a bsync.platforms.base.Platform class
+    "calcom": Entry("calcom", "platform", "calcom", "Cal.com", "bsync.platforms.calcom:CalcomPlatform"),
+    "sesami": Entry("sesami", "platform", "server", "Sesami", "bsync.platforms.sesami:SesamiPlatform",
+                    pullable=False),  # webhook-only; its secret is [server] sesami_secret
 }
 
 
@@ -58,6 +58,12 @@ def _resolve(entry: Entry) -> Any:
     for attr in path.split("."):
         obj = getattr(obj, attr)
     return obj
+
+
+def load(entry: Entry) -> Any:
+    """The class (or factory) ``entry`` names, imported now: for what it says before any
+    config exists (a platform's ``check_name`` for doctor's list of checks)."""
+    return _resolve(entry)
 
 
 def build(entry: Entry, settings: Any) -> Any:
@@ -90,9 +96,19 @@ def calendar_pairs() -> tuple[str, ...]:
     return tuple(p for name in CALENDARS for p in (push_pair(name), pull_pair(name)))
 
 
+def pullable_platforms() -> tuple[str, ...]:
+    """What ``bsync sync pull NAME`` accepts: the platforms that can be pulled."""
+    return tuple(name for name, entry in PLATFORMS.items() if entry.pullable)
+
+
 def platform_pairs() -> tuple[str, ...]:
     """The pair of every platform that can be pulled."""
-    return tuple(platform_pair(name) for name, entry in PLATFORMS.items() if entry.pullable)
+    return tuple(platform_pair(name) for name in pullable_platforms())
+
+
+def parse_platform_pair(pair: str) -> str | None:
+    """``calcom-to-notion`` -> ``calcom``; None for a calendar pair or an unknown name."""
+    return next((name for name in pullable_platforms() if pair == platform_pair(name)), None)
 
 
 def all_pairs() -> tuple[str, ...]:

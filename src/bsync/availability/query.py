@@ -59,7 +59,7 @@ def local_busy(store: Store, zone: ZoneInfo) -> list[Interval]:
             start, _ = parse_when(snap["start"], zone)
             end, _ = parse_when(snap["end"], zone)
             busy.append((start, end))
-    for source in ("calcom", "sesami"):
+    for source in registry.PLATFORMS:
         for booking in store.load_bookings(source):
             if booking.status in (Status.SCHEDULED, Status.IN_PROGRESS):
                 busy.append((booking.start, booking.end))

@@ -20,7 +20,7 @@ from bsync.errors import BsyncError
 from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import DEMO_TIMEZONE, booking_properties, seed_demo, write_sandbox_config
 from bsync.core.store import Store
-from bsync.platforms.pairs import run_calcom_pull
+from bsync.platforms.pairs import run_platform_pull
 from bsync.notices.send import run_notifications
 from bsync.notices.plan import mask
 from bsync.ops.reconcile import run_reconcile
@@ -172,7 +172,7 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             sandbox.calcom.create_booking(start=start, duration=60, title="Online booking: Nala – full groom",
                                           attendee_name="Zofia Mazur", attendee_email="zofia@example.com",
                                           metadata={"client_id": "C-1042", "pet_id": "P-77"})
-            pulled = run_calcom_pull(settings)
+            pulled = run_platform_pull(settings, "calcom")
             render.print_summary(console, pulled.summary)
             sent_before = len(sandbox.sendgrid.messages)
             _sync(console, settings)

@@ -39,20 +39,22 @@ from bsync.errors import (
     RemoteUnavailableError,
 )
 from bsync.core.failures import STATE_REBUILD_HINT
-from bsync.platforms.calcom_api import CalcomSource
 from bsync.notices.sendgrid import SendGridMailer
 from bsync.notices.twilio import TwilioSms
 from bsync.core.retry import RetryPolicy
 from bsync.core.store import SCHEMA_VERSION
+from bsync import registry
 from bsync.calendars.gcal import GoogleCalendarTarget
 from bsync.ledger.notion import NotionSource
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _RANK = {SKIP: 0, OK: 1, WARN: 2, FAIL: 3}
 
-CHECK_NAMES = ("config", "timezone", "state db", "notion", "google calendar", "google token", "cal.com",
-               "sendgrid", "twilio", "clock")
-PROVIDERS = ("notion", "google", "calcom", "sendgrid", "twilio")
+CHECKED_PLATFORMS = tuple(entry for entry in registry.PLATFORMS.values()
+                          if registry.load(entry).check_name is not None)  # webhook-only ones: nothing to call
+CHECK_NAMES = ("config", "timezone", "state db", "notion", "google calendar", "google token",
+               *(registry.load(entry).check_name for entry in CHECKED_PLATFORMS), "sendgrid", "twilio", "clock")
+PROVIDERS = ("notion", "google", *(entry.section for entry in CHECKED_PLATFORMS), "sendgrid", "twilio")
 
 DOCTOR_POLICY = RetryPolicy(max_retries=1, base_delay=0.2, max_delay=1.0)
 DOCTOR_TIMEOUT_S = 10.0  # per request; a configured timeout above this is capped for doctor
@@ -118,7 +120,7 @@ def run_checks(config_path: Path | None, *, state_path: Path | None = None,
         _provider("google calendar", "google", settings, lambda: _google_check(fast), GOOGLE_HINTS, examples),
         _provider("google token", "google", settings, lambda: google_token_check(settings, now), GOOGLE_HINTS,
                   []),  # local: the token file is judged whatever the calendar id
-        _provider("cal.com", "calcom", settings, lambda: _calcom_check(fast), CALCOM_HINTS, examples),
+        *(_platform_check(entry, settings, fast, examples) for entry in CHECKED_PLATFORMS),
         _provider("sendgrid", "sendgrid", settings, lambda: _sendgrid_check(fast), SENDGRID_HINTS, examples),
         _provider("twilio", "twilio", settings, lambda: _twilio_check(fast), TWILIO_HINTS, examples),
         _guard("clock", lambda: clock_check(settings)),
@@ -155,9 +157,6 @@ GOOGLE_HINTS = _Hints(
     auth=f"run `{REAUTH_COMMAND}` to sign in again, and check that the account can edit the calendar",
     refused="check [google] calendar_id (Google Calendar → Settings → Integrate calendar → Calendar ID) "
             "and that the signed-in account can see that calendar")
-CALCOM_HINTS = _Hints(
-    auth="check [calcom] api_key (or $BSYNC_CALCOM__API_KEY): Cal.com → Settings → Developer → API keys",
-    refused="check [calcom] api_version and base_url")
 SENDGRID_HINTS = _Hints(
     auth="check [sendgrid] api_key (or $BSYNC_SENDGRID__API_KEY): SendGrid → Settings → API Keys; "
          "it needs the Mail Send permission",
@@ -167,7 +166,7 @@ TWILIO_HINTS = _Hints(
     refused="check [twilio] account_sid and base_url")
 
 
-def _provider(name: str, section: str, settings: Settings, fn: Callable[[], Check], hints: _Hints,
+def _provider(name: str, section: str, settings: Settings, fn: Callable[[], Check], hints: _Hints | None,
               examples: list[str]) -> Check:
     """One provider's check; not attempted while its section still holds example values
     (calling the real API with ``secret_...`` only yields a 401 or a DNS error)."""
@@ -385,15 +384,20 @@ def google_token_check(settings: Settings, now: datetime) -> Check:
     return Check("google token", OK, info.describe())
 
 
-def _calcom_check(settings: Settings) -> Check:
-    calcom = settings.calcom
-    source = CalcomSource(calcom, settings.timezone, DOCTOR_POLICY)
-    try:
-        source._get("/v2/bookings", {"take": 1})  # Cal.com has no cheaper call every key may make
-    finally:
-        source.close()
-    return Check("cal.com", OK, f"API key accepted (GET /v2/bookings, cal-api-version {calcom.api_version}) "
-                                f"at {_host(calcom.base_url)}")
+def _platform_check(entry: registry.Entry, settings: Settings, fast: Settings, examples: list[str]) -> Check:
+    """A booking platform's own check (its hints ride on the errors it raises)."""
+    name = registry.load(entry).check_name
+
+    def check() -> Check:
+        platform = registry.build(entry, fast)
+        try:
+            detail = platform.check()
+        finally:
+            platform.close()
+        base_url = getattr(getattr(fast, entry.section), "base_url", None)
+        return Check(name, OK, f"{detail} at {_host(base_url)}" if base_url else detail)
+
+    return _provider(name, entry.section, settings, check, None, examples)
 
 
 def _sendgrid_check(settings: Settings) -> Check:

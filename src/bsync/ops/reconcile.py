@@ -34,7 +34,7 @@ from bsync.core.runs import Summary
 from bsync.config import Settings
 from bsync.core.model import Booking, Status, booking_common
 from bsync.core.plan import Action, Plan, TargetItem
-from bsync.platforms.pairs import PLATFORM_LINKS, PLATFORMS, run_platform_pairs
+from bsync.platforms.pairs import PLATFORM_LINKS, run_platform_pairs
 from bsync.core.store import Link, Store
 from bsync.ops.status import command_run
 from bsync.core.sync import run_sync
@@ -383,7 +383,7 @@ def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, Target
         target.close()
         source.close()
     bookings = {b.key: b for b in read.bookings}
-    platform_bookings = [b for platform in PLATFORMS for b in store.load_bookings(platform)]
+    platform_bookings = [b for platform in registry.PLATFORMS for b in store.load_bookings(platform)]
     journal = store.journal_entries(("intent", "failed", "dead"), limit=1000, sync_only=True)
 
     drift = find_drift(bookings=bookings, events=events, links=store.link_map(sides.link_pair),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bsync.sandbox.base import Faults, RecordedRequest, Request, Response, SandboxServer, route
+from bsync.sandbox.base import Faults, RecordedRequest, Request, Response, SandboxApiError, SandboxServer, route
 from bsync.sandbox.calcom import CalcomSandbox
 from bsync.sandbox.gcal import GoogleCalendarSandbox
 from bsync.sandbox.notion import NotionSandbox
@@ -17,7 +17,8 @@ from bsync.sandbox.sendgrid import SendGridSandbox
 from bsync.sandbox.twilio import TwilioSandbox
 
 __all__ = ["Sandbox", "NotionSandbox", "GoogleCalendarSandbox", "CalcomSandbox", "SendGridSandbox",
-           "TwilioSandbox", "SandboxServer", "Faults", "Request", "Response", "RecordedRequest", "route"]
+           "TwilioSandbox", "SandboxServer", "SandboxApiError", "Faults", "Request", "Response",
+           "RecordedRequest", "route"]
 
 
 class Sandbox:

@@ -9,7 +9,11 @@ body.  This module owns what all of them share, so it exists once:
   in-process (``server.requests``) and over HTTP (``GET /_sandbox/requests``);
 * ``POST /_sandbox/reset`` and ``POST /_sandbox/faults`` (SPEC §7);
 * fault injection: ``latency_ms``, ``fail_after_n``, ``rate_limit_per_s`` and
-  ``fail_rate`` (with ``fail_statuses``), answered with each API's own error body.
+  ``fail_rate`` (with ``fail_statuses``), answered with each API's own error body;
+* :class:`SandboxApiError`, which a handler (or an in-process helper sharing its
+  validation) raises to answer with the API's own error body;
+* the pieces a batch endpoint needs to run the calls it carries like requests of their own
+  (:meth:`SandboxServer.dispatch_batched`, :meth:`SandboxServer.refund_api_call`).
 
 ``/_sandbox/*`` requests are neither recorded nor counted.
 """
@@ -116,6 +120,28 @@ class Faults:
         return faults
 
 
+class SandboxApiError(Exception):
+    """An API's error answer, raised where the emulator decides it.
+
+    Handlers and the in-process helpers tests call (``insert_event``, ``create_page``, ...)
+    share one validation path; over HTTP the server turns the raised error into the API's
+    own body with its :meth:`SandboxServer.error`, in process the caller sees the exception.
+    ``code`` is the API's error code (Notion's ``code``, Google's ``reason``); ``details``
+    are further fields the API's error body carries (Google: ``domain``, ``location``,
+    ``location_type``), passed to ``error`` as keyword arguments.
+    """
+
+    def __init__(self, status: int, message: str, code: str | None = None, **details: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}" if self.code else f"{self.status}: {self.message}"
+
+
 Handler = Callable[..., Response]
 
 
@@ -165,8 +191,8 @@ class SandboxServer:
         """Return the API's 401 response when the request is not authorised."""
         return None
 
-    def error(self, status: int, message: str, code: str | None = None) -> Response:
-        """The API's own error body for ``status``."""
+    def error(self, status: int, message: str, code: str | None = None, **details: str) -> Response:
+        """The API's own error body for ``status`` (``details``: see :class:`SandboxApiError`)."""
         return Response(status, {"error": message})
 
     def not_found_route(self, request: Request) -> Response:
@@ -303,6 +329,35 @@ class SandboxServer:
                                                  self.recorded_body(request), response.status))
         return response
 
+    def dispatch_batched(self, request: Request, *, inject_faults: bool = True,
+                         routable: bool = True) -> Response:
+        """Run one call carried inside a batch request as :meth:`dispatch` runs a request.
+
+        Faults (unless ``inject_faults`` is off: the call then counts for none of them), the
+        auth check, then its handler, or the API's 404 when the batch may not carry it
+        (``routable`` off).  The call is recorded with ``batch=True`` and its body comes
+        back encoded, ready to be written into the batch answer.
+        """
+        response = self._injected_fault() if inject_faults else None
+        if response is None:
+            response = self.check_auth(request)
+        if response is None:
+            response = self._route(request) if routable else self.not_found_route(request)
+        response.body = response.encode()
+        with self.lock:
+            self.requests.append(RecordedRequest(request.method, request.path, request.query,
+                                                 self.recorded_body(request), response.status, batch=True))
+        return response
+
+    def refund_api_call(self) -> None:
+        """Give back what fault injection charged a request that passed it: one call of
+        ``fail_after_n`` and one rate-limit token (for a batch whose calls are charged one
+        by one instead)."""
+        with self.lock:
+            self._api_count -= 1
+            if self.faults.rate_limit_per_s:
+                self._bucket_tokens = min(self.faults.rate_limit_per_s, self._bucket_tokens + 1)
+
     def _route(self, request: Request) -> Response:
         method_allowed = False
         for method, regex, name in self._routes:
@@ -318,6 +373,8 @@ class SandboxServer:
                     response = getattr(self, name)(request)
                     response.body = response.encode()
                     return response
+            except SandboxApiError as exc:
+                return self.error(exc.status, exc.message, exc.code, **exc.details)
             except Exception as exc:  # an emulator bug must surface as a 500, not a hang
                 return self.error(500, f"sandbox error: {type(exc).__name__}: {exc}")
         if method_allowed:

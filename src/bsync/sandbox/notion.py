@@ -36,9 +36,9 @@ from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bsync.sandbox.base import JSON, Request, Response, SandboxServer, route
+from bsync.sandbox.base import JSON, Request, Response, SandboxApiError, SandboxServer, route
 
-__all__ = ["NotionSandbox", "NotionPage", "SandboxAPIError", "SANDBOX_TOKEN", "SCHEMA"]
+__all__ = ["NotionSandbox", "NotionPage", "SANDBOX_TOKEN", "SCHEMA"]
 
 SANDBOX_TOKEN = "sandbox-token"
 LEGACY_VERSIONS = frozenset({"2021-05-11", "2021-05-13", "2021-08-16", "2022-02-22", "2022-06-28"})
@@ -116,21 +116,8 @@ _STATUS_GROUPS = (("To-do", "gray", ("Pending", "Confirmed")),
                   ("Complete", "green", ("Completed", "Cancelled", "No-show")))
 
 
-class SandboxAPIError(Exception):
-    """A Notion error answer; raised by the in-process helpers on the same input as the API."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code or _ERROR_CODES.get(status, "internal_server_error")
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.code}: {self.message}"
-
-
-def _bad(message: str, code: str | None = None) -> SandboxAPIError:
-    return SandboxAPIError(400, message, code)
+def _bad(message: str, code: str | None = None) -> SandboxApiError:
+    return SandboxApiError(400, message, code)
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -273,20 +260,6 @@ class NotionPage:
 
 
 # -- the server -------------------------------------------------------------------------------
-def _api(fn: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn a raised SandboxAPIError into the API's error response."""
-
-    def wrapper(self: "NotionSandbox", request: Request) -> Response:
-        try:
-            return fn(self, request)
-        except SandboxAPIError as exc:
-            return self.error(exc.status, exc.message, exc.code)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
 class NotionSandbox(SandboxServer):
     """The Notion API on a loopback port: one bookings database with one data source.
 
@@ -416,16 +389,16 @@ class NotionSandbox(SandboxServer):
 
     def _require_database(self, db_id: str) -> None:
         if db_id != self.database_id:
-            raise SandboxAPIError(404, f"Could not find database with ID: {db_id}. {_SHARE_HINT}")
+            raise SandboxApiError(404, f"Could not find database with ID: {db_id}. {_SHARE_HINT}")
 
     def _require_data_source(self, ds_id: str) -> None:
         if ds_id != self.data_source_id:
-            raise SandboxAPIError(404, f"Could not find data_source with ID: {ds_id}. {_SHARE_HINT}")
+            raise SandboxApiError(404, f"Could not find data_source with ID: {ds_id}. {_SHARE_HINT}")
 
     def _require_page(self, page_id: str) -> NotionPage:
         page = self.pages.get(page_id)
         if page is None:
-            raise SandboxAPIError(404, f"Could not find page with ID: {page_id}. {_SHARE_HINT}")
+            raise SandboxApiError(404, f"Could not find page with ID: {page_id}. {_SHARE_HINT}")
         return page
 
     # -- rendering --------------------------------------------------------------------------
@@ -833,7 +806,6 @@ class NotionSandbox(SandboxServer):
 
     # -- routes -----------------------------------------------------------------------------
     @route("GET", "/v1/users/me")
-    @_api
     def _users_me(self, request: Request) -> Response:
         return self._ok({"object": "user", "id": self.bot_id, "name": "bsync sandbox",
                          "avatar_url": None, "type": "bot",
@@ -841,14 +813,12 @@ class NotionSandbox(SandboxServer):
                                  "workspace_name": "Sandbox salon"}})
 
     @route("GET", "/v1/databases/{database_id}")
-    @_api
     def _get_database(self, request: Request) -> Response:
         db_id = self._path_id(request, "database_id")
         self._require_database(db_id)
         return self._ok(self._database_json(self._version(request)))
 
     @route("POST", "/v1/databases/{database_id}/query")
-    @_api
     def _query_database(self, request: Request) -> Response:
         if not self._legacy(request):  # removed in 2025-09-03
             raise _bad(_INVALID_URL, "invalid_request_url")
@@ -857,7 +827,6 @@ class NotionSandbox(SandboxServer):
         return self._query(request, self.data_source_id)
 
     @route("GET", "/v1/data_sources/{data_source_id}")
-    @_api
     def _get_data_source(self, request: Request) -> Response:
         if self._legacy(request):
             raise _bad(_INVALID_URL, "invalid_request_url")
@@ -866,7 +835,6 @@ class NotionSandbox(SandboxServer):
         return self._ok(self._data_source_json(self._version(request)))
 
     @route("POST", "/v1/data_sources/{data_source_id}/query")
-    @_api
     def _query_data_source(self, request: Request) -> Response:
         if self._legacy(request):
             raise _bad(_INVALID_URL, "invalid_request_url")
@@ -875,7 +843,6 @@ class NotionSandbox(SandboxServer):
         return self._query(request, ds_id)
 
     @route("POST", "/v1/pages")
-    @_api
     def _post_page(self, request: Request) -> Response:
         version = self._version(request)
         body = self._body(request)
@@ -884,14 +851,12 @@ class NotionSandbox(SandboxServer):
         return self._ok(self._page_json(page, version))
 
     @route("GET", "/v1/pages/{page_id}")
-    @_api
     def _get_page(self, request: Request) -> Response:
         page = self._require_page(self._path_id(request, "page_id"))
         only = self._filter_properties(request)
         return self._ok(self._page_json(page, self._version(request), only))
 
     @route("PATCH", "/v1/pages/{page_id}")
-    @_api
     def _patch_page(self, request: Request) -> Response:
         version = self._version(request)
         page = self._require_page(self._path_id(request, "page_id"))
@@ -1217,7 +1182,7 @@ class NotionSandbox(SandboxServer):
                     parent_data_source_id: str | None = None) -> JSON:
         """Create a page from write-format ``properties``; returns it in read format.
 
-        Validates exactly like ``POST /v1/pages`` and raises :class:`SandboxAPIError`.
+        Validates exactly like ``POST /v1/pages`` and raises :class:`SandboxApiError`.
         """
         with self.lock:
             ds_id = self.data_source_id

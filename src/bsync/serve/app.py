@@ -23,8 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bsync.platforms import webhooks
+from bsync import registry
 from bsync.config import Settings
+from bsync.ledger import notion_webhook
+from bsync.platforms import intake
+from bsync.platforms.base import Platform
 from bsync.errors import BsyncError, LockHeldError
 from bsync.core.store import RunLock, Store
 from bsync.core.timeutil import format_duration, parse_duration
@@ -124,6 +127,7 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
     stale_after = parse_duration(settings.server.stale_after)
     db_lock = threading.Lock()
     receiver = Store.open(settings.state_path)
+    platforms: list[Platform] = [registry.build(entry, settings) for entry in registry.PLATFORMS.values()]
 
     def accept(provider: str, delivery_id: str, body: bytes) -> JSONResponse:
         with db_lock:
@@ -141,13 +145,13 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
 
     async def read_body(request: Request) -> bytes:
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > webhooks.MAX_BODY:
-            raise webhooks.TooLargeError(f"body of {length} bytes exceeds {webhooks.MAX_BODY}")
+        if length and length.isdigit() and int(length) > intake.MAX_BODY:
+            raise intake.TooLargeError(f"body of {length} bytes exceeds {intake.MAX_BODY}")
         body = b""
         async for chunk in request.stream():
             body += chunk
-            if len(body) > webhooks.MAX_BODY:
-                raise webhooks.TooLargeError(f"body exceeds {webhooks.MAX_BODY} bytes")
+            if len(body) > intake.MAX_BODY:
+                raise intake.TooLargeError(f"body exceeds {intake.MAX_BODY} bytes")
         return body
 
     def problem(exc: Exception) -> JSONResponse:
@@ -159,49 +163,35 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
         parse (a malformed or replayed body is refused), then store it in the inbox."""
         try:
             verify()
-        except webhooks.SignatureError as exc:
+        except intake.SignatureError as exc:
             return await run_in_threadpool(reject_unverified, provider, body, str(exc))
         try:
             delivery = parse()
-        except webhooks.WebhookError as exc:
+        except intake.WebhookError as exc:
             return problem(exc)
         return await run_in_threadpool(accept, provider, delivery.delivery_id, body)
 
-    async def calcom_hook(request: Request) -> JSONResponse:
-        calcom = settings.calcom
-        if calcom is None:
-            return JSONResponse({"error": "no [calcom] section in the config"}, status_code=404)
-        try:
-            body = await read_body(request)
-        except webhooks.TooLargeError as exc:
-            return problem(exc)
-        secret = calcom.webhook_secret.get_secret_value() if calcom.webhook_secret else None
-        return await receive(
-            "calcom", body, lambda: webhooks.verify_calcom(body, request.headers.get("x-cal-signature-256"), secret),
-            lambda: webhooks.parse_calcom(body, now(), replay_window=window, link_metadata=list(calcom.link_metadata),
-                                          default_timezone=settings.timezone))
-
-    async def sesami_hook(request: Request) -> JSONResponse:
-        secret = settings.server.sesami_secret
-        if secret is None:
-            return JSONResponse({"error": "no [server] sesami_secret in the config"}, status_code=404)
-        try:
-            body = await read_body(request)
-        except webhooks.TooLargeError as exc:
-            return problem(exc)
-        return await receive(
-            "sesami", body,
-            lambda: webhooks.verify_sesami(body, request.headers.get("x-sesami-signature"), secret.get_secret_value()),
-            lambda: webhooks.parse_sesami(body, now(), replay_window=window, default_timezone=settings.timezone))
+    def platform_hook(platform: Platform) -> Callable[[Request], Any]:
+        """``POST /webhooks/<name>``: the same path for every platform in the registry."""
+        async def hook(request: Request) -> JSONResponse:
+            if (missing := platform.unconfigured()) is not None:
+                return JSONResponse({"error": f"{missing} in the config"}, status_code=404)
+            try:
+                body = await read_body(request)
+            except intake.TooLargeError as exc:
+                return problem(exc)
+            return await receive(platform.name, body, lambda: platform.verify(body, request.headers),
+                                 lambda: platform.parse(body, now(), replay_window=window))
+        return hook
 
     async def notion_hook(request: Request) -> JSONResponse:
         try:
             body = await read_body(request)
-        except webhooks.TooLargeError as exc:
+        except intake.TooLargeError as exc:
             return problem(exc)
         try:
-            token = webhooks.notion_verification_token(body)
-        except webhooks.WebhookError as exc:
+            token = notion_webhook.notion_verification_token(body)
+        except intake.WebhookError as exc:
             return problem(exc)
         if token is not None:  # the subscription handshake (unsigned): trust only the configured token
             return note_verification_token(token, request.client.host if request.client else "unknown")
@@ -210,9 +200,9 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
             return JSONResponse({"error": "no [server] notion_verification_token in the config"}, status_code=404)
         return await receive(
             "notion", body,
-            lambda: webhooks.verify_notion(body, request.headers.get("x-notion-signature"),
-                                           configured.get_secret_value()),
-            lambda: webhooks.parse_notion(body, now(), replay_window=window))
+            lambda: notion_webhook.verify_notion(body, request.headers.get("x-notion-signature"),
+                                                 configured.get_secret_value()),
+            lambda: notion_webhook.parse_notion(body, now(), replay_window=window))
 
     def note_verification_token(token: str, sender: str) -> JSONResponse:
         """Anyone can post a handshake, so a received token is never stored or trusted:
@@ -313,9 +303,8 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
     routes = [
         Route("/availability", availability_get, methods=["GET"]),
         Route("/availability/batch", availability_batch, methods=["POST"]),
-        Route("/webhooks/calcom", calcom_hook, methods=["POST"]),
-        Route("/webhooks/sesami", sesami_hook, methods=["POST"]),
-        Route("/webhooks/notion", notion_hook, methods=["POST"]),
+        *(Route(f"/webhooks/{platform.name}", platform_hook(platform), methods=["POST"]) for platform in platforms),
+        Route(f"/webhooks/{registry.LEDGER.name}", notion_hook, methods=["POST"]),  # the ledger's change notes
         Route("/healthz", healthz, methods=["GET"]),
         Route("/sync", sync_endpoint, methods=["POST"]),
     ]
@@ -323,6 +312,8 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         receiver.close()
+        for platform in platforms:
+            platform.close()
 
     return Starlette(routes=routes, lifespan=lifespan)
 
