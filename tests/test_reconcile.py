@@ -237,3 +237,29 @@ def test_orphan_removal_halts_like_a_sync_pure():
     assert "more than max_delete" in orphan_plan(report(3, 1), events, delete_policy="cancel").halt
     assert "no bookings" in orphan_plan(report(1, 0), events, delete_policy="cancel").halt
     assert orphan_plan(report(3, 1), events, delete_policy="cancel", max_delete=lambda n: n).halt is None
+
+
+def test_find_drift_knows_the_systems_only_by_the_names_it_is_given_pure():
+    """Another ledger and calendar (by registry name) are compared exactly as Notion and Google:
+    nothing in find_drift or orphan_plan assumes a provider's name."""
+    from bsync.ops.reconcile import Sides
+
+    sides = Sides("ledger", "The Ledger", "ledger", "caldav", "CalDAV", "ledger+caldav", "platforms+ledger")
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 2, 9, tzinfo=timezone.utc)
+    kept = Booking(key="ledger:1", title="Rex", start=start, end=start + timedelta(hours=1), timezone="UTC",
+                   status=Status.SCHEDULED, target_ids={"caldav": "ev1", "gcal": "elsewhere"})
+    common = {"title": "Rex (renamed)", "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
+    events = {"ev1": TargetItem("ev1", "ledger:1", common),
+              "ev2": TargetItem("ev2", "ledger:gone", {**common, "title": "Mia"}),
+              "ev3": TargetItem("ev3", "notion:other", {**common, "title": "not this ledger's"})}
+    drift = find_drift(bookings={kept.key: kept}, events=events, links={}, platform_bookings=[],
+                       platform_links={}, journal=[], now=now, bad_pages=["broken"], sides=sides)
+    found = {(d.kind, d.ids.get("event")): d.explanation for d in drift if d.kind != "manual_block"}
+    assert set(found) == {("event_differs", "ev1"), ("orphan_event", "ev2")}
+    assert found[("orphan_event", "ev2")].endswith("which is no longer in The Ledger")
+
+    plan = orphan_plan(Report([d for d in drift if d.kind == "orphan_event"], {"bookings": 0}), events,
+                       delete_policy="cancel", sides=sides)
+    assert plan.halt.startswith("The Ledger returned no bookings") and "[ledger]" in plan.halt
+    assert "no longer in The Ledger" in plan.actions[0].reason

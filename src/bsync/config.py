@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from bsync.errors import ConfigError
 from bsync.core.model import E164_RE, EMAIL_RE
+from bsync.notices.plan import NOTICE_KINDS, REMINDER_KIND
 from bsync.core.timeutil import parse_duration
 
 PAIRS = ("notion-to-gcal", "gcal-to-notion", "calcom-to-notion")
@@ -162,8 +163,6 @@ class ServerConfig(Section):
         return value
 
 
-NOTICE_KINDS = ("confirmation", "change", "cancellation")
-REMINDER_KIND = "reminder"
 CHANNELS = ("email", "sms")
 
 

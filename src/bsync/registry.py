@@ -132,3 +132,13 @@ def parse_calendar_pair(pair: str) -> CalendarPair | None:
         if pair == pull_pair(name):
             return CalendarPair(name, "pull")
     return None
+
+
+def synced_calendar(pairs: tuple[str, ...] | list[str]) -> str:
+    """The calendar ``[sync] pairs`` syncs with (the first registered when they name none): the
+    one reconcile compares with the ledger and availability asks for busy time."""
+    for pair in pairs:
+        parsed = parse_calendar_pair(pair)
+        if parsed is not None:
+            return parsed.calendar
+    return next(iter(CALENDARS))

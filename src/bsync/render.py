@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from bsync import registry
 from bsync.core.runs import Summary
 from bsync.core.plan import SOURCE_PREFIX, Action, Plan
 from bsync.core.timeutil import parse_duration
@@ -306,13 +307,16 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
             cur.add_row(c["provider"], short(c["scope"], 30), _cursor_value(c["value"], tz), _ago(c.get("age_s")))
         out.append(cur)
     if data["conflicts"]:
-        con = Table(title="Open conflicts (settle with `bsync resolve KEY --take notion|gcal`)", title_justify="left")
+        sides = "|".join((registry.LEDGER.name, *registry.CALENDARS))
+        con = Table(title=f"Open conflicts (settle with `bsync resolve KEY --take {sides}`)", title_justify="left")
         # the key is what `bsync resolve` takes: shown whole, never cut to fit the terminal
         con.add_column("booking", no_wrap=True, overflow="fold", min_width=max(len(c["key"]) for c in data["conflicts"]))
         for col in ("fields", "since"):
             con.add_column(col)
         for c in data["conflicts"]:
-            fields = ", ".join(f"{k}: notion={v[0]!r} gcal={v[1]!r}" for k, v in (c.get("fields") or {}).items())
+            calendar = c.get("calendar") or next(iter(registry.CALENDARS))  # named when there are several
+            fields = ", ".join(f"{k}: {registry.LEDGER.name}={v[0]!r} {calendar}={v[1]!r}"
+                               for k, v in (c.get("fields") or {}).items())
             con.add_row(c["key"], escape(fields), _ago(c.get("age_s")))
         out.append(con)
     problems = data["unfinished"]
@@ -443,7 +447,8 @@ def drift_table(report: Any) -> Table:
     """Reconcile's findings, one row each: what, which ids, why, and whether --fix repairs it."""
     from bsync.ops.reconcile import KINDS
 
-    table = Table(title="Drift between Notion, Google Calendar, the platforms and the state DB", title_justify="left")
+    systems = ", ".join((registry.LEDGER.label, *(entry.label for entry in registry.CALENDARS.values())))
+    table = Table(title=f"Drift between {systems}, the platforms and the state DB", title_justify="left")
     for name in ("kind", "ids", "explanation", "--fix"):
         table.add_column(name, ratio=2 if name in ("ids", "explanation") else None)
     for d in report.drift:

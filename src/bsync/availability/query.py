@@ -1,5 +1,6 @@
-"""Free slots: working hours and rules from ``[availability]``, busy time from Google freeBusy
-(all configured calendars, one request per 90 days and 50 calendars) plus what bsync knows locally.
+"""Free slots: working hours and rules from ``[availability]``, busy time from the calendar
+backend's ``free_busy`` (Google freeBusy today: all configured calendars, one request per 90
+days and 50 calendars) plus what bsync knows locally.
 
 Local knowledge matters: a booking made in Notion or on a platform a minute ago may not be
 on the calendar yet, but it is busy; a cancelled one is not.  The slot arithmetic itself
@@ -47,9 +48,10 @@ def rules_from(settings: Settings, *, duration: int | None = None, step: int | N
 
 
 def local_busy(store: Store, zone: ZoneInfo) -> list[Interval]:
-    """Scheduled bookings bsync knows (synced Notion bookings, platform bookings); cancelled ones are free."""
+    """Scheduled bookings bsync knows (ledger bookings synced to any calendar, platform
+    bookings); cancelled ones are free."""
     busy: list[Interval] = []
-    for pair in ("notion+gcal",):
+    for pair in (registry.link_pair(calendar) for calendar in registry.CALENDARS):
         for link in store.links(pair).values():
             snap = link.snapshot
             if link.tombstone or not snap or snap.get("cancelled"):
@@ -247,10 +249,9 @@ def availability(settings: Settings, dates: Iterable[date], *, duration: int | N
         busy = read_busy_file(busy_file, zone, (start, end))
     else:
         if target is None:
-            from bsync.calendars.gcal import GoogleCalendarTarget
-
-            target = GoogleCalendarTarget.from_settings(settings)
-        cals = calendars or settings.availability.calendars or [settings.require("google").calendar_id]
+            # the calendar bsync syncs with (Google today); ConfigError naming its section if unset
+            target = registry.build(registry.CALENDARS[registry.synced_calendar(settings.sync.pairs)], settings)
+        cals = calendars or settings.availability.calendars or [target.scope]  # default: its own calendar
         busy = target.free_busy(cals, start, end)
         own_store = store is None
         store = store or Store.open_readonly(settings.state_path)

@@ -496,6 +496,12 @@ class GoogleCalendarTarget:
         call(send, classify=make_classifier(), policy=self.policy, what="Google: batch request")
         return [outcomes.get(str(i)) for i in range(len(ops))]
 
+    def describe_calendar(self) -> dict[str, Any]:
+        """The calendar's own entry (``calendars.get``: its ``summary`` and ``timeZone``): one
+        cheap authenticated read that proves the calendar is there and visible, for ``doctor``."""
+        request = self.service.calendars().get(calendarId=self.calendar_id)
+        return self._execute(request, f"Google Calendar: reading calendar {self.calendar_id}")
+
 
 def describe(booking: Booking) -> str:
     """The event description: who, what, with whom, and the notes."""

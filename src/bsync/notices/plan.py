@@ -37,7 +37,9 @@ from zoneinfo import ZoneInfo
 from bsync.core.model import E164_RE, Booking, Status
 
 NOTICE_KINDS = ("confirmation", "change", "cancellation")
-REMINDER = "reminder"
+"""Messages about the booking itself; ``[notifications] kinds`` and template keys name these."""
+REMINDER_KIND = "reminder"
+"""The one kind sent before a booking starts (per ``[reminders] leads``), not about a change."""
 DELIVERED = ("sent", "intent", "suppressed")  # states that count as "the customer has (or had) it"
 
 Row = Mapping[str, Any]
@@ -68,7 +70,9 @@ class Message:
 
 
 @dataclass
-class Plan:
+class NoticePlan:
+    """The messages one notification pass decided on (named apart from the sync ``Plan``)."""
+
     messages: list[Message] = field(default_factory=list)
 
     def by_op(self, op: str) -> list[Message]:
@@ -297,7 +301,7 @@ def nearest_lead(due: list[tuple[str, timedelta]], start: datetime, now: datetim
 
 def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: Mapping[str, list[Row]],
                    channel: str, now: datetime, quiet: tuple[time, time] | None, tz: ZoneInfo) -> list[Message]:
-    rows = {r["lead"]: r for r in _rows(ledger, booking.key, channel, (REMINDER,))}
+    rows = {r["lead"]: r for r in _rows(ledger, booking.key, channel, (REMINDER_KIND,))}
     notices = [r for r in _rows(ledger, booking.key, channel, ("confirmation", "change"))
                if r["state"] == "sent" and r["sent_at"] and r["fingerprint"] == fingerprint(booking)]
     address, why_not = recipient(booking, channel)
@@ -308,7 +312,7 @@ def _reminders_for(booking: Booking, due: list[tuple[str, timedelta]], ledger: M
         row = rows.get(tag)
         if row is not None and (row["state"] in DELIVERED or (not row["retryable"] and row["recipient"] == address)):
             continue  # sent, being resolved as uncertain, or refused for good
-        base = dict(kind=REMINDER, booking_key=booking.key, lead=tag, channel=channel, booking=booking,
+        base = dict(kind=REMINDER_KIND, booking_key=booking.key, lead=tag, channel=channel, booking=booking,
                     fingerprint=fingerprint(booking), lead_label=label)
         if label != chosen:
             out.append(Message("skip", reason=f"superseded by the {chosen} reminder", **base))
@@ -366,13 +370,13 @@ def plan_uncertain(ledger: Mapping[str, list[Row]], bookings: Mapping[str, Booki
             base = dict(kind=row["kind"], booking_key=key, lead=row["lead"], channel=row["channel"],
                         booking=booking, recipient=row["recipient"], sequence=row["sequence"],
                         fingerprint=row["fingerprint"] or "", previous_start=None,
-                        lead_label=row["lead"].split("@", 1)[0] if row["kind"] == REMINDER else None)
+                        lead_label=row["lead"].split("@", 1)[0] if row["kind"] == REMINDER_KIND else None)
             if not resend:
                 out.append(Message("uncertain", reason=UNCERTAIN_HINTS.get(row["channel"], UNCERTAIN_HINTS["sms"]),
                                    **base))
             elif booking is None:
                 out.append(Message("uncertain", reason="its booking is no longer in Notion; not resent", **base))
-            elif row["kind"] == REMINDER and (booking.start <= now or booking.status is not Status.SCHEDULED
+            elif row["kind"] == REMINDER_KIND and (booking.start <= now or booking.status is not Status.SCHEDULED
                                                or reminder_tag(base["lead_label"], booking.start) != row["lead"]):
                 out.append(Message("uncertain", reason="the booking has since moved, started or been cancelled; "
                                    "not resent", **base))

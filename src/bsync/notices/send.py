@@ -1,8 +1,10 @@
-"""Running the notification pass: read Notion, plan with :mod:`bsync.notices.plan`, send once.
+"""Running the notification pass: read the ledger, plan with :mod:`bsync.notices.plan`, send once.
 
 Used by ``bsync remind`` (notices and reminders) and at the end of ``bsync sync`` (notices
 only), so a booking that appears, moves or is cancelled is told to its customer whichever
-way it arrived (Notion, Google, Cal.com, Sesami: all of them end up in Notion).
+way it arrived (Notion, Google, Cal.com, Sesami: all of them end up in the ledger, Notion
+today).  The ledger is reached only through what it offers (its reads, ``name``, ``scope``
+and ``overlap``); each channel's carrier comes from :data:`bsync.notices.channels.CARRIERS`.
 
 Exactly once: before each send a ``notifications`` row in state ``intent`` and a journal
 intent are committed; after it, both are marked done in one transaction.  A row still in
@@ -23,17 +25,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from bsync.core.runs import RunCounts
+from bsync import registry
 from bsync.config import Settings
-from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
-from bsync.notices.messages import Templates, booking_fields, one_line
 from bsync.core.model import Booking
-from bsync.notices.plan import REMINDER, Message, Plan, mask, parse_quiet_hours, plan_notices, plan_reminders, plan_uncertain
+from bsync.core.runs import RunCounts, open_store, recorded_run, retry_policy
 from bsync.core.store import Store
-from bsync.core.sync import LINK_PAIR
-from bsync.ledger.notion import NotionSource
-from bsync.core.runs import open_store, recorded_run, retry_policy
 from bsync.core.timeutil import now_utc, parse_duration, parse_instant
+from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
+from bsync.notices.channels import CARRIERS, Attachment, Email, SmsSender
+from bsync.notices.messages import Templates, booking_fields, one_line
+from bsync.notices.plan import (REMINDER_KIND, Message, NoticePlan, mask, parse_quiet_hours, plan_notices,
+                                plan_reminders, plan_uncertain)
 
 CURSOR_PROVIDER = "notify"
 
@@ -63,85 +65,82 @@ class NotifySummary(RunCounts):
 
 @dataclass
 class NotifyResult:
-    plan: Plan
+    plan: NoticePlan
     summary: NotifySummary | None  # None for --plan
 
 
 def notifications_enabled(settings: Settings) -> bool:
     """Whether ``bsync sync`` should send notices when it has finished."""
     n = settings.notifications
-    if not n.after_sync or not n.kinds or settings.notion is None:
+    if not n.after_sync or not n.kinds or getattr(settings, registry.LEDGER.section) is None:
         return False
-    return any(_sender_section(settings, channel) is not None for channel in n.channels)
+    return any(CARRIERS[channel].config(settings) is not None for channel in n.channels)
 
 
 def check_templates(settings: Settings) -> None:
     """Check the notification setup now (ConfigError naming the key): every configured
     template loads, and every notice channel has its section, so a `bsync sync` with a
     broken setup stops before it changes anything rather than after."""
-    if settings.notifications.kinds and (settings.sendgrid is not None or settings.twilio is not None):
+    configured = {channel: carrier for channel, carrier in CARRIERS.items() if carrier.config(settings) is not None}
+    if settings.notifications.kinds and configured:
         _require_channels(settings, list(settings.notifications.channels), "notifications.channels")
-    if settings.sendgrid is not None:
-        Templates("email", settings.sendgrid.templates, section="sendgrid")
-    if settings.twilio is not None:
-        Templates("sms", settings.twilio.templates, section="twilio")
-
-
-def _sender_section(settings: Settings, channel: str) -> Any:
-    return settings.sendgrid if channel == "email" else settings.twilio
+    for channel, carrier in configured.items():
+        Templates(channel, carrier.config(settings).templates, section=carrier.section)
 
 
 def _require_channels(settings: Settings, channels: list[str], key: str) -> None:
     for channel in channels:
-        if _sender_section(settings, channel) is None:
-            section = "sendgrid" if channel == "email" else "twilio"
+        if CARRIERS[channel].config(settings) is None:
+            section = CARRIERS[channel].section
             raise ConfigError(f"{key} includes {channel!r}, which needs a [{section}] section",
                               hint=f"add [{section}] (see config.example.toml) or remove {channel!r} from {key}")
 
 
 class Senders:
-    """The channel adapters and their templates, built only for the channels in use."""
+    """The channel carriers (:data:`~bsync.notices.channels.CARRIERS`) and their templates,
+    built only for the channels in use (so ``bsync sync`` without notifications never loads
+    a carrier's client)."""
 
     def __init__(self, settings: Settings, channels: set[str]) -> None:
-        # Imported here: `bsync sync` without notifications shouldn't pay for these clients.
-        from bsync.notices.sendgrid import SendGridMailer
-        from bsync.notices.twilio import TwilioSms
-
         policy = retry_policy(settings)
+        email = CARRIERS["email"].config(settings)  # its sender is the invitation's organizer
         self.business = settings.notifications.business_name or (
-            settings.sendgrid.from_name if settings.sendgrid else None) or "Your appointment"
-        self.mailer = self.sms = None
+            email.from_name if email else None) or "Your appointment"
+        self.by_channel: dict[str, Any] = {}
         self.templates: dict[str, Templates] = {}
-        if "email" in channels:
-            self.mailer = SendGridMailer(settings.sendgrid, policy)
-            self.templates["email"] = Templates("email", settings.sendgrid.templates, section="sendgrid")
-        if "sms" in channels:
-            self.sms = TwilioSms(settings.twilio, policy)
-            self.templates["sms"] = Templates("sms", settings.twilio.templates, section="twilio")
-        self.organizer = settings.sendgrid.from_email if settings.sendgrid else None
-        self.organizer_name = settings.sendgrid.from_name if settings.sendgrid else None
+        for channel, carrier in CARRIERS.items():
+            if channel in channels:
+                self.by_channel[channel] = carrier.build(settings, policy)
+                self.templates[channel] = Templates(channel, carrier.config(settings).templates,
+                                                    section=carrier.section)
+        self.organizer = email.from_email if email else None
+        self.organizer_name = email.from_name if email else None
+
+    @property
+    def sms(self) -> Any:
+        """The SMS carrier, or None when no SMS goes out in this run."""
+        return self.by_channel.get("sms")
 
     @property
     def requests(self) -> int:
-        return (self.mailer.requests if self.mailer else 0) + (self.sms.requests if self.sms else 0)
+        return sum(sender.requests for sender in self.by_channel.values())
 
     def close(self) -> None:
-        if self.sms is not None:
-            self.sms.close()
+        for sender in self.by_channel.values():
+            sender.close()
 
     def send(self, message: Message, now: datetime) -> str | None:
         from bsync.notices.ics import booking_invite, ics_content_type, ics_filename
-        from bsync.notices.sendgrid import Attachment, Email
 
         booking = message.booking
         assert booking is not None and message.recipient is not None
-        left = booking.start - now if message.kind == REMINDER else None
+        left = booking.start - now if message.kind == REMINDER_KIND else None
         values = booking_fields(booking, business=self.business, left=left, previous_start=message.previous_start)
         rendered = self.templates[message.channel].render(message.kind, values)
         if message.channel == "sms":
-            return self.sms.send(message.recipient, rendered.text)
+            return self.by_channel["sms"].send(message.recipient, rendered.text)
         attachments: tuple[Any, ...] = ()
-        if message.kind != "reminder" and message.sequence is not None:
+        if message.kind != REMINDER_KIND and message.sequence is not None:
             method = "CANCEL" if message.kind == "cancellation" else "REQUEST"
             data = booking_invite(booking, method=method, sequence=message.sequence,
                                   organizer_email=self.organizer, organizer_name=self.organizer_name, stamp=now)
@@ -153,13 +152,13 @@ class Senders:
                       attachments=attachments, categories=("bsync", message.kind),
                       custom_args={"bsync_key": booking.key, "bsync_kind": message.kind,
                                    "bsync_lead": message.lead})
-        return self.mailer.send(email)
+        return self.by_channel["email"].send(email)
 
 
 def run_notifications(settings: Settings, *, command: str = "remind", notices: bool = True, reminders: bool = True,
                       plan_only: bool = False, window: str | None = None, resend_uncertain: bool = False,
                       dismiss_uncertain: bool = False, notify_existing: bool = False, now: datetime | None = None,
-                      on_plan: Callable[[Plan], None] | None = None,
+                      on_plan: Callable[[NoticePlan], None] | None = None,
                       on_message: Callable[[Message], None] | None = None,
                       confirm_resend: Callable[[list[Message]], bool] | None = None,
                       report_bad_pages: bool = True) -> NotifyResult:
@@ -172,7 +171,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
     ``report_bad_pages`` off: pages that can't be read as bookings are left to the sync
     that just reported them (the notices after a sync), instead of being reported twice.
     """
-    settings.require("notion")
+    settings.require(registry.LEDGER.section)
     n, r = settings.notifications, settings.reminders
     notice_channels = list(n.channels) if notices and n.kinds else []
     reminder_channels = list(r.channels) if reminders else []
@@ -188,11 +187,12 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
         senders = Senders(settings, set(notice_channels) | set(reminder_channels))
         stack.callback(senders.close)
         store = open_store(stack, settings, plan_only)
-        source = NotionSource.from_settings(settings)
+        source = registry.build(registry.LEDGER, settings)  # the ledger (a BookingLedger)
+        stack.callback(source.close)
         with recorded_run(store, command, command, plan_only=plan_only,
                           requests=lambda: source.requests + senders.requests) as record:
             scope = source.scope
-            cache = store.cursor("notion", f"{scope}:schema")
+            cache = store.cursor(source.name, f"{scope}:schema")
             if cache:
                 source.use_cache(json.loads(cache))
             bookings: dict[str, Booking] = {}
@@ -220,7 +220,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
                         bookings[key] = booking
             ledger = store.notifications_for(sorted(set(bookings) | intent_keys))
             found_sent = 0 if plan_only or senders.sms is None else _settle_uncertain_sms(ledger, store, senders.sms)
-            plan = Plan()
+            plan = NoticePlan()
             if not dismiss_uncertain:
                 plan.messages += plan_uncertain(ledger, bookings, resend=resend_uncertain, now=now)
             held: set[str] = set()
@@ -259,12 +259,14 @@ CONFLICT_TIME_FIELDS = frozenset({"start", "end", "cancelled"})
 
 
 def times_in_open_conflict(store: Store) -> set[str]:
-    """Keys of bookings whose time or cancellation is in an open (unresolved) sync conflict."""
-    return {link.source_key for link in store.conflicts(LINK_PAIR)
+    """Keys of bookings whose time or cancellation is in an open (unresolved) sync conflict
+    with any calendar."""
+    return {link.source_key for calendar in registry.CALENDARS
+            for link in store.conflicts(registry.link_pair(calendar))
             if CONFLICT_TIME_FIELDS & set((link.conflict or {}).get("fields") or {})}
 
 
-def _confirm_email_resends(plan: Plan, confirm: Callable[[list[Message]], bool]) -> None:
+def _confirm_email_resends(plan: NoticePlan, confirm: Callable[[list[Message]], bool]) -> None:
     """Keep the planned email resends only if ``confirm`` agrees; otherwise they stay uncertain."""
     emails = [m for m in plan.messages if m.resend and m.channel == "email"]
     if not emails or confirm(emails):
@@ -274,8 +276,8 @@ def _confirm_email_resends(plan: Plan, confirm: Callable[[list[Message]], bool])
                      if id(m) in declined else m for m in plan.messages]
 
 
-def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store, sms: Any) -> int:
-    """Ask Twilio about each uncertain SMS and record those it lists as sent (in the store
+def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store, sms: SmsSender) -> int:
+    """Ask the SMS carrier (Twilio) about each uncertain SMS and record those it lists as sent (in the store
     and in ``ledger``, which the planner reads next); returns how many.
 
     Why: a run killed between Twilio's answer and the ledger update left the row in
@@ -298,7 +300,7 @@ def _settle_uncertain_sms(ledger: dict[str, list[dict[str, Any]]], store: Store,
     return found
 
 
-def _deliver(plan: Plan, store: Store, senders: Senders, summary: NotifySummary, run_id: int | None,
+def _deliver(plan: NoticePlan, store: Store, senders: Senders, summary: NotifySummary, run_id: int | None,
              now: datetime, on_message: Callable[[Message], None] | None) -> None:
     for message in plan.messages:
         if message.op == "send":

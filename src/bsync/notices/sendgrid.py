@@ -18,7 +18,6 @@ import base64
 import json
 import time
 import urllib.error
-from dataclasses import dataclass, field
 from typing import Any
 
 import sendgrid
@@ -27,27 +26,7 @@ from python_http_client import exceptions as http_errors
 from bsync.config import SendGridConfig
 from bsync.errors import DeliveryUncertain
 from bsync.core.retry import CallFailure, RetryPolicy, call
-
-
-@dataclass(frozen=True)
-class Attachment:
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Email:
-    to: str
-    to_name: str | None
-    subject: str | None
-    text: str
-    html: str | None = None
-    template_id: str | None = None
-    template_data: dict[str, str] | None = None
-    attachments: tuple[Attachment, ...] = ()
-    custom_args: dict[str, str] = field(default_factory=dict)
-    categories: tuple[str, ...] = ()
+from bsync.notices.channels import Email
 
 
 def _errors_text(body: Any) -> str:
@@ -95,7 +74,8 @@ def classify(exc: BaseException) -> CallFailure | None:
 
 
 class SendGridMailer:
-    """Sends :class:`Email` messages; counts requests for the run summary."""
+    """The email carrier (:class:`~bsync.notices.channels.EmailSender`): sends
+    :class:`~bsync.notices.channels.Email` messages; counts requests for the run summary."""
 
     def __init__(self, config: SendGridConfig, policy: RetryPolicy) -> None:
         self.config = config
@@ -163,3 +143,6 @@ class SendGridMailer:
 
         response = call(attempt, classify=classify, policy=self.policy, what="SendGrid")
         return list(json.loads(response.body or b"{}").get("scopes", []))
+
+    def close(self) -> None:
+        """Nothing to release: the client opens a connection per request."""

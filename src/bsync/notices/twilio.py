@@ -52,7 +52,8 @@ def classify(exc: BaseException) -> CallFailure | None:
 
 
 class TwilioSms:
-    """Sends text messages; counts requests for the run summary."""
+    """The SMS carrier (:class:`~bsync.notices.channels.SmsSender`): sends text messages,
+    finds out afterwards whether an uncertain one went out; counts requests for the run summary."""
 
     def __init__(self, config: TwilioConfig, policy: RetryPolicy) -> None:
         self.config = config

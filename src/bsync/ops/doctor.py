@@ -353,7 +353,7 @@ def _notion_check(settings: Settings) -> Check:
         raise AuthError(f"Notion: {where} was not found or is not shared with the integration "
                         f"(404 object_not_found)", hint=NOT_SHARED_HINT) from None
     finally:
-        source.client.close()
+        source.close()
     return Check("notion", OK, f"token accepted; {where} is shared with the integration "
                                f"({len(schema)} properties, every mapped one present) at {_host(notion.base_url)}")
 
@@ -361,8 +361,7 @@ def _notion_check(settings: Settings) -> Check:
 def _google_check(settings: Settings) -> Check:
     google = settings.google
     target = GoogleCalendarTarget.from_settings(settings)
-    request = target.service.calendars().get(calendarId=target.calendar_id)
-    calendar = target._execute(request, f"Google Calendar: reading calendar {target.calendar_id}")
+    calendar = target.describe_calendar()
     target.close()  # keeps a refreshed access token, as a sync would
     detail = f"calendar {calendar.get('summary') or target.calendar_id!r} is readable"
     if calendar.get("timeZone"):

@@ -1,12 +1,14 @@
-"""``bsync reconcile``: cross-check Notion, Google Calendar, the platform bookings and the
-state DB, and report drift (each finding with ids and a one-line explanation).
+"""``bsync reconcile``: cross-check the ledger (Notion), the calendar (Google Calendar), the
+platform bookings and the state DB, and report drift (each finding with ids and a one-line
+explanation).
 
 Syncs are incremental, so some drift is invisible to them: a page trashed in Notion, an
 event changed while its change notification was lost, a mapping row left behind, two
 bookings for one groomer at the same time.  Reconcile reads everything and compares.
 
-:func:`find_drift` is pure.  ``--fix`` repairs what is safe through the same planner and
-applier as ``sync`` (a full two-way read; the platform pair; dropping mapping rows that
+:func:`find_drift` is pure, and knows the systems only by their registry names and
+labels (:class:`Sides`), never by a provider's name.  ``--fix`` repairs what is safe
+through the same planner and applier as ``sync`` (a full two-way read; the platform pair; dropping mapping rows that
 point at nothing), so ``--fix --plan`` shows the plan first.  Orphan events (their
 booking is gone and no mapping row remembers the pair, e.g. after the state DB was lost)
 are invisible to the sync planner, which never removes an event it can't tie to a
@@ -26,20 +28,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from bsync import registry
 from bsync.core.apply import ApplyContext, apply_plan
 from bsync.core.runs import Summary
 from bsync.config import Settings
 from bsync.core.model import Booking, Status, booking_common
 from bsync.core.plan import Action, Plan
 from bsync.core.records import Link, TargetItem
-from bsync.platforms.pairs import PLATFORM_LINKS
-from bsync.registry import PLATFORMS
+from bsync.platforms.pairs import PLATFORM_LINKS, run_platform_pairs
 from bsync.core.store import Store
-from bsync.calendars.gcal import event_id_for
 from bsync.ops.status import command_run
-from bsync.core.sync import LINK_PAIR
-from bsync.calendars.gcal import GoogleCalendarTarget
-from bsync.ledger.notion import NotionSource
+from bsync.core.sync import run_sync
 from bsync.core.runs import PairResult, open_store
 from bsync.core.timeutil import now_utc
 
@@ -48,8 +47,8 @@ KINDS = {
     "event_differs": "calendar event with other times or title than its booking",
     "stale_block": "cancelled booking whose event still blocks time",
     "orphan_event": "calendar event of a booking that is gone",
-    "platform_missing": "platform booking missing from Notion",
-    "platform_differs": "platform booking with other times or status than its Notion page",
+    "platform_missing": f"platform booking missing from {registry.LEDGER.label}",
+    "platform_differs": f"platform booking with other times or status than its {registry.LEDGER.label} page",
     "double_booking": "overlapping scheduled bookings for the same staff member",
     "dangling_link": "mapping row pointing at nothing",
     "stuck_journal": "write left unfinished, failed or dead",
@@ -58,6 +57,37 @@ KINDS = {
 FIXABLE = frozenset({"missing_event", "event_differs", "stale_block", "orphan_event", "platform_missing",
                      "platform_differs", "dangling_link"})
 INFORMATIONAL = frozenset({"manual_block"})
+
+
+@dataclass(frozen=True)
+class Sides:
+    """The systems reconcile compares, by their registry names: the ledger's name (the prefix
+    of its booking keys) and label, the calendar's name (the key of its event id in
+    ``Booking.target_ids``) and label, and the link tables of the calendar and the platforms.
+
+    Passed in rather than written into the comparisons, so a second calendar or another
+    ledger is a registry entry, not an edit here.
+    """
+
+    ledger: str
+    ledger_label: str
+    ledger_section: str
+    calendar: str
+    calendar_label: str
+    link_pair: str
+    platform_links: str
+
+    @classmethod
+    def of(cls, calendar: str | None = None) -> "Sides":
+        """The ledger against ``calendar`` (default: the first registered, the only one today)."""
+        name = calendar or next(iter(registry.CALENDARS))
+        return cls(registry.LEDGER.name, registry.LEDGER.label, registry.LEDGER.section, name,
+                   registry.CALENDARS[name].label, registry.link_pair(name), PLATFORM_LINKS)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> "Sides":
+        """The ledger against the calendar ``[sync] pairs`` syncs with."""
+        return cls.of(registry.synced_calendar(settings.sync.pairs))
 
 
 @dataclass(frozen=True)
@@ -126,23 +156,40 @@ def _describe(value: Any, tz: Any = None) -> str:
 def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
                platform_bookings: Iterable[Booking], platform_links: Mapping[str, Link],
                journal: Iterable[Mapping[str, Any]], now: datetime, bad_pages: Iterable[str] = (),
-               event_id_for: Any = None, tz: Any = timezone.utc) -> list[Drift]:
+               event_id_for: Any = None, tz: Any = timezone.utc, sides: Sides | None = None) -> list[Drift]:
     """Every disagreement between the systems, for bookings and events not yet over.
 
     ``tz`` is the business timezone: events without a booking are described in it.
+    ``event_id_for`` is the calendar's deterministic id for a booking key (its
+    ``target_id_for``); ``sides`` names the ledger and the calendar (default: :meth:`Sides.of`).
     """
+    sides = sides or Sides.of()
+    prefix = f"{sides.ledger}:"  # ledger booking keys; bad pages may come with or without it
+    bad = {p if p.startswith(prefix) else prefix + p for p in bad_pages}
+    platform_bookings = sorted(platform_bookings, key=lambda b: b.key)
+    return [*_booking_drift(bookings, events, links, now, event_id_for, sides),
+            *_event_drift(events, bookings, links, bad, now, tz, sides),
+            *_platform_drift(platform_bookings, platform_links, bookings, now, sides),
+            *_double_bookings(bookings.values(), now),
+            *_dangling_links(sides.link_pair, links, bookings, events, bad),
+            *_dangling_links(sides.platform_links, platform_links, {b.key: b for b in platform_bookings}, bookings,
+                             bad),
+            *_stuck_journal(journal)]
+
+
+def _booking_drift(bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
+                   now: datetime, event_id_for: Any, sides: Sides) -> list[Drift]:
+    """Each booking not yet over against its event: missing, differing, or still blocking
+    time after the booking was cancelled."""
     out: list[Drift] = []
     now_value = now.isoformat()
-    bad = {f"notion:{p}" if not p.startswith("notion:") else p for p in bad_pages}
-    linked_events = {link.target_key for link in links.values()}
-
     for key, booking in sorted(bookings.items()):
         common = booking_common(booking)
         tz_today = "date:" + now.astimezone(booking.tz).date().isoformat()
         if _ended(common, now_value, tz_today):
             continue
         link = links.get(key)
-        event_id = link.target_key if link else booking.target_ids.get("gcal") or (
+        event_id = link.target_key if link else booking.target_ids.get(sides.calendar) or (
             event_id_for(key) if event_id_for else None)
         event = events.get(event_id) if event_id else None
         ids = {"booking": key, **({"event": event_id} if event_id else {})}
@@ -160,22 +207,39 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
         elif booking.status is Status.CANCELLED and event is not None and not event.cancelled:
             out.append(Drift("stale_block", ids, f"{booking.title!r} is cancelled but its event still blocks "
                                                  f"{_describe(event.common.get('start'), booking.tz)}"))
+    return out
 
+
+def _event_drift(events: Mapping[str, TargetItem], bookings: Mapping[str, Booking], links: Mapping[str, Link],
+                 bad: set[str], now: datetime, tz: Any, sides: Sides) -> list[Drift]:
+    """Each live event not yet over without its booking: an orphan when it carries a ledger
+    key whose booking is gone (not merely unreadable), a manual block when it carries none."""
+    out: list[Drift] = []
+    now_value = now.isoformat()
+    today = "date:" + now.astimezone(tz).date().isoformat()
+    prefix = f"{sides.ledger}:"
+    linked_events = {link.target_key for link in links.values()}
     for event_id, event in sorted(events.items()):
-        if event.cancelled or (event.recurring and not event.key) or _ended(event.common, now_value,
-                                                        "date:" + now.astimezone(tz).date().isoformat()):
+        if event.cancelled or (event.recurring and not event.key) or _ended(event.common, now_value, today):
             continue
         if event.key:
-            if event.key not in bookings and event.key not in bad and event.key.startswith("notion:"):
+            if event.key not in bookings and event.key not in bad and event.key.startswith(prefix):
                 out.append(Drift("orphan_event", {"event": event_id, "booking": event.key},
                                  f"event {event.common.get('title')!r} belongs to booking {event.key}, "
-                                 f"which is no longer in Notion"))
+                                 f"which is no longer in {sides.ledger_label}"))
         elif event_id not in linked_events:
             out.append(Drift("manual_block", {"event": event_id},
                              f"{event.common.get('title')!r} at {_describe(event.common.get('start'), tz)} "
                              f"(made in the calendar; not imported)"))
+    return out
 
-    for booking in sorted(platform_bookings, key=lambda b: b.key):
+
+def _platform_drift(platform_bookings: Iterable[Booking], platform_links: Mapping[str, Link],
+                    bookings: Mapping[str, Booking], now: datetime, sides: Sides) -> list[Drift]:
+    """Each scheduled platform booking not yet over against its ledger booking: missing, or
+    with other times or cancellation."""
+    out: list[Drift] = []
+    for booking in platform_bookings:
         if booking.status is not Status.SCHEDULED or booking.end <= now:
             continue
         link = platform_links.get(booking.key)
@@ -183,7 +247,7 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
         ids = {"platform": booking.key, **({"booking": link.target_key} if link else {})}
         if page is None:
             out.append(Drift("platform_missing", ids, f"{booking.title!r} from {booking.key.split(':')[0]} has no "
-                                                      f"Notion page"))
+                                                      f"{sides.ledger_label} page"))
             continue
         diffs = []
         if (page.start, page.end) != (booking.start, booking.end):
@@ -191,25 +255,33 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
         if (page.status is Status.CANCELLED) != (booking.status is Status.CANCELLED):
             diffs.append(f"status {page.status.value} ≠ {booking.status.value}")
         if diffs:
-            out.append(Drift("platform_differs", ids, f"{booking.title!r}: Notion " + ", ".join(diffs) +
+            out.append(Drift("platform_differs", ids, f"{booking.title!r}: {sides.ledger_label} " + ", ".join(diffs) +
                              f" ({booking.key.split(':')[0]})"))
+    return out
 
-    out.extend(_double_bookings(bookings.values(), now))
 
-    for pair, pair_links, present in ((LINK_PAIR, links, events), (PLATFORM_LINKS, platform_links, bookings)):
-        sources = bookings if pair == LINK_PAIR else {b.key: b for b in platform_bookings}
-        for key in sorted(pair_links):  # keys first: links are only built for the sources gone
-            if key in sources or key in bad:
-                continue
-            link = pair_links[key]
-            if link.tombstone:
-                continue
-            target = present.get(link.target_key)
-            target_gone = target is None or (isinstance(target, TargetItem) and target.cancelled)
-            if target_gone:
-                out.append(Drift("dangling_link", {"pair": pair, "source": key, "target": link.target_key},
-                                 f"{pair} maps {key} to {link.target_key}; neither exists any more"))
+def _dangling_links(pair: str, pair_links: Mapping[str, Link], sources: Mapping[str, Any],
+                    present: Mapping[str, Any], bad: set[str]) -> list[Drift]:
+    """Mapping rows of ``pair`` whose source and target are both gone (a cancelled event counts
+    as gone); a source that could not be read is not gone."""
+    out: list[Drift] = []
+    for key in sorted(pair_links):  # keys first: links are only built for the sources gone
+        if key in sources or key in bad:
+            continue
+        link = pair_links[key]
+        if link.tombstone:
+            continue
+        target = present.get(link.target_key)
+        target_gone = target is None or (isinstance(target, TargetItem) and target.cancelled)
+        if target_gone:
+            out.append(Drift("dangling_link", {"pair": pair, "source": key, "target": link.target_key},
+                             f"{pair} maps {key} to {link.target_key}; neither exists any more"))
+    return out
 
+
+def _stuck_journal(journal: Iterable[Mapping[str, Any]]) -> list[Drift]:
+    """Journal entries left unfinished, failed or dead, with what will try them again."""
+    out: list[Drift] = []
     for entry in journal:
         hint = "`bsync retry` tries it again" if entry["state"] == "dead" else "the next sync tries it again"
         out.append(Drift("stuck_journal", {"journal": str(entry["id"]), "key": entry["key"]},
@@ -243,14 +315,15 @@ ORPHAN_PAIR = "reconcile orphan events"
 
 
 def orphan_plan(report: Report, events: Mapping[str, TargetItem], *, delete_policy: str,
-                max_delete: Any = lambda managed: managed * 0.5) -> Plan:
+                max_delete: Any = lambda managed: managed * 0.5, sides: Sides | None = None) -> Plan:
     """Remove each orphan event (cancel or delete, per ``delete_policy``); pure.
 
-    The same safety halt as a sync: if Notion returned no booking at all (a wrong database
-    id, an integration that lost access) or more events would go than ``max_delete``
-    allows, nothing is removed: those events are more likely the business's bookings
-    than leftovers.
+    The same safety halt as a sync: if the ledger returned no booking at all (a wrong
+    database id, an integration that lost access) or more events would go than
+    ``max_delete`` allows, nothing is removed: those events are more likely the business's
+    bookings than leftovers.
     """
+    sides = sides or Sides.of()
     verb = "delete" if delete_policy == "delete" else "cancel"
     actions = []
     for drift in report.drift:
@@ -261,16 +334,17 @@ def orphan_plan(report: Report, events: Mapping[str, TargetItem], *, delete_poli
                               changes={"status": ("confirmed", "cancelled")}, target_write="remove",
                               tombstone=True, label=event.label if event else "",
                               merged=dict(event.common) if event else None,
-                              reason=f"its booking is no longer in Notion; {verb} the event"))
+                              reason=f"its booking is no longer in {sides.ledger_label}; {verb} the event"))
     plan = Plan(ORPHAN_PAIR, actions)
     managed = sum(1 for e in events.values() if e.key and not e.cancelled)
     if actions and report.checked.get("bookings", 0) == 0 and not report.failures:
-        plan.halt = (f"Notion returned no bookings; refusing to remove {len(actions)} event(s) of bookings it "
-                     f"may still have (check [notion] database_id and the integration's access)")
+        plan.halt = (f"{sides.ledger_label} returned no bookings; refusing to remove {len(actions)} event(s) of "
+                     f"bookings it may still have (check [{sides.ledger_section}] database_id and the "
+                     f"integration's access)")
     elif len(actions) > 1 and len(actions) > max_delete(managed):
         plan.halt = (f"removing {len(actions)} of {managed} bsync events is more than max_delete allows "
                      f"({max_delete(managed):g}); check that those bookings are really gone, then remove "
-                     f"the events in Google Calendar by hand or raise [sync] max_delete")
+                     f"the events in {sides.calendar_label} by hand or raise [sync] max_delete")
     return plan
 
 
@@ -297,23 +371,26 @@ class ReconcileResult:
 
 def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, TargetItem]]:
     """Read every system in full and compare (writes nothing); also the events read."""
-    settings.require("notion")
-    settings.require("google")
-    source = NotionSource.from_settings(settings)
-    target = GoogleCalendarTarget.from_settings(settings)
+    sides = Sides.configured(settings)
+    calendar = registry.CALENDARS[sides.calendar]
+    settings.require(registry.LEDGER.section)
+    settings.require(calendar.section)
+    source = registry.build(registry.LEDGER, settings)
+    target = registry.build(calendar, settings)
     try:
         read = source.read_bookings(None)
         events = target.read_changes(None).items
     finally:
         target.close()
+        source.close()
     bookings = {b.key: b for b in read.bookings}
-    platform_bookings = [b for platform in PLATFORMS for b in store.load_bookings(platform)]
+    platform_bookings = [b for platform in registry.PLATFORMS for b in store.load_bookings(platform)]
     journal = store.journal_entries(("intent", "failed", "dead"), limit=1000, sync_only=True)
 
-    drift = find_drift(bookings=bookings, events=events, links=store.link_map(LINK_PAIR),
-                       platform_bookings=platform_bookings, platform_links=store.link_map(PLATFORM_LINKS),
+    drift = find_drift(bookings=bookings, events=events, links=store.link_map(sides.link_pair),
+                       platform_bookings=platform_bookings, platform_links=store.link_map(sides.platform_links),
                        journal=journal, now=now_utc(), bad_pages=[f.id for f in read.failures],
-                       event_id_for=event_id_for, tz=settings.tz)
+                       event_id_for=target.target_id_for, tz=settings.tz, sides=sides)
     report = Report(drift, {"bookings": len(bookings), "events": len(events),
                             "platform_bookings": len(platform_bookings)},
                     [{"id": f.id, "reason": f.reason} for f in read.failures])
@@ -334,13 +411,14 @@ def remove_orphans(settings: Settings, run_id: int | None) -> PairResult:
     with ExitStack() as stack:
         store = open_store(stack, settings, False)
         report, events = read_all(settings, store)
+        sides = Sides.configured(settings)
         plan = orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
-                           max_delete=settings.sync.max_delete_allowed)
+                           max_delete=settings.sync.max_delete_allowed, sides=sides)
         if plan.halt:
             return PairResult(plan, Summary(plan.pair, total=len(plan.actions), halted=plan.halt))
-        target = GoogleCalendarTarget.from_settings(settings)
+        target = registry.build(registry.CALENDARS[sides.calendar], settings)
         stack.callback(target.close)
-        ctx = ApplyContext(store, LINK_PAIR, run_id, None, target, {}, events, settings.timezone,
+        ctx = ApplyContext(store, sides.link_pair, run_id, None, target, {}, events, settings.timezone,
                            dead_after=settings.sync.dead_after)
         summary = apply_plan(plan, ctx)
         summary.requests = target.requests
@@ -377,9 +455,6 @@ def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | 
         return result
     kinds = {d.kind for d in report.drift}
     sync_kinds = {"missing_event", "event_differs", "stale_block", "orphan_event"}
-    from bsync.platforms.pairs import run_platform_pairs
-    from bsync.core.sync import run_sync
-
     pairs = [p for p in settings.sync.pairs if p != "calcom-to-notion"] or ["notion-to-gcal"]
     if kinds & {"platform_missing", "platform_differs"}:
         platform = run_platform_pairs(settings, plan_only=plan_only)
@@ -393,7 +468,8 @@ def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | 
     if "orphan_event" in kinds:
         if plan_only:
             result.fix_plans.append(orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
-                                                max_delete=settings.sync.max_delete_allowed))
+                                                max_delete=settings.sync.max_delete_allowed,
+                                                sides=Sides.configured(settings)))
         else:
             removed = remove_orphans(settings, run_id)
             result.fix_plans.append(removed.plan)
