@@ -2,13 +2,21 @@
 run in ``runs``, the retry policy, and the summaries whose counts become the exit code.
 
 It lives apart from any one kind of run so that sync, platform pulls, notices, reconcile
-and the serve worker all reach it without importing each other.
+and the serve worker all reach it without importing each other.  Two ways to record a run:
+
+* :func:`recorded_run`, for a pass that works on one store connection it already holds
+  under the lock (a sync pair, a platform pair, a notification pass): the row shares the
+  pass's connection, and ``--plan`` records nothing;
+* :func:`command_run`, for a command that runs such passes (``retry``, ``reconcile``,
+  ``resolve``): the row is written through short connections of its own, so the command
+  can take the lock only where it writes.
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from bsync.config import Settings
@@ -73,6 +81,14 @@ class PairResult:
     plan: Plan
     summary: Summary | None  # None for --plan
 
+    @property
+    def exit_code(self) -> int:
+        """1 when records failed or the safety halt tripped: in the summary after a run, in the
+        plan for ``--plan`` (which applies nothing, so only the plan can say)."""
+        if self.summary is not None:
+            return self.summary.exit_code
+        return 1 if self.plan.failures or self.plan.halt else 0
+
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     s = settings.sync
@@ -123,3 +139,37 @@ def recorded_run(store: Store, command: str, pair: str, *, plan_only: bool,
             record.summary.requests = requests()
     if record.run_id is not None and record.summary is not None and not record.summary.halted:
         store.finish_run(record.run_id, record.summary.exit_code, record.summary.as_json())
+
+
+@dataclass
+class CommandRun:
+    """The ``runs`` row of a command that is not itself a sync pass (reconcile, retry, resolve)."""
+
+    run_id: int
+    exit_code: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self, exit_code: int, summary: dict[str, Any]) -> None:
+        self.exit_code, self.summary = exit_code, summary
+
+
+@contextmanager
+def command_run(state_path: Path, command: str) -> Iterator[CommandRun]:
+    """Record a run of ``command`` in ``runs``: started now, finished with the exit code and
+    summary given to :meth:`CommandRun.finish`, or with the error that stopped it.
+
+    The row is written through short connections of its own, without the run lock: the
+    command takes the lock itself where it writes (a plain reconcile only reads, and must
+    not be refused because a sync is running).  A process killed meanwhile leaves the row
+    unfinished, which status shows as "running or killed".
+    """
+    with Store.open(state_path) as store:
+        run = CommandRun(store.start_run(command))
+    try:
+        yield run
+    except BsyncError as exc:
+        with Store.open(state_path) as store:
+            store.finish_run(run.run_id, exc.exit_code, {**run.summary, "error": str(exc)})
+        raise
+    with Store.open(state_path) as store:
+        store.finish_run(run.run_id, run.exit_code, run.summary)
