@@ -16,7 +16,9 @@ no other run slips in between the inbox and the notices (the lock is re-entrant,
 step may take it again); ``--plan`` writes nothing, not even the lock file.
 
 Steps are reported as they finish (``on_step``), so a command prints each one while the
-next runs, and what was printed before an error stays printed.
+next runs, and what was printed before an error stays printed.  Each step imports its
+modules when it runs: the CLI loads this module for every command, ``bsync status`` too,
+and must not pay for the provider clients.
 """
 
 from __future__ import annotations
@@ -220,10 +222,10 @@ def run_pipeline(settings: Settings, *, pairs: Iterable[str] | None = None, plan
             stack.enter_context(RunLock(settings.state_path, wait=wait))
         if inbox and not plan_only:
             finished(InboxStep(_process_inbox(settings)))
-        if selection.pulls:
-            finished(PlatformStep(_pull_platforms(settings, selection.pulls, plan_only=plan_only, force=force,
-                                                  full=full, on_plan=on_plan, on_action=on_action), pulled=True))
-        elif platforms and configured(settings, registry.LEDGER):
+        for name in selection.pulls:
+            finished(PlatformStep(_pull_platform(settings, name, plan_only=plan_only, force=force, full=full,
+                                                 on_plan=on_plan, on_action=on_action), pulled=True))
+        if not selection.pulls and platforms and configured(settings, registry.LEDGER):
             from bsync.platforms.pairs import run_platform_pairs
 
             finished(PlatformStep(run_platform_pairs(settings, plan_only=plan_only)))
@@ -259,12 +261,12 @@ def _process_inbox(settings: Settings) -> dict[str, int]:
         return process_inbox(settings, store)
 
 
-def _pull_platforms(settings: Settings, names: tuple[str, ...], **options: Any) -> PairResult:
-    """Pull the platforms named (each needs its section), then give their bookings ledger records."""
+def _pull_platform(settings: Settings, name: str, **options: Any) -> PairResult:
+    """Pull platform ``name`` (its section is required), then give every platform booking
+    its ledger record."""
     from bsync.platforms.pairs import run_platform_pairs
 
-    for name in names:
-        settings.require(registry.PLATFORMS[name].section)
+    settings.require(registry.PLATFORMS[name].section)
     result = run_platform_pairs(settings, pull=True, **options)
     assert result is not None  # a pull always plans, even when nothing changed
     return result
