@@ -75,3 +75,15 @@ def test_a_webhook_only_platform_has_no_pair():
     assert "sesami-to-notion" not in registry.all_pairs()
     with pytest.raises(UsageError, match="unknown pair 'sesami-to-notion'"):
         select_pairs(["sesami-to-notion"])
+
+
+def test_a_delivery_that_fails_keeps_every_run_at_exit_1_a_pull_included(sandbox, bsync):
+    from bsync.core.store import Store
+
+    with Store.open(bsync.state_path) as store:
+        store.inbox_add("calcom", "delivery-1", verified=True, payload="{}")  # no booking in it: it fails
+    for command in (("sync", "pull", "calcom"), ("sync",), ("retry",)):
+        result = bsync(*command)
+        assert result.exit_code == 1, (command, result.stdout, result.stderr)
+        assert "inbox: 1 failed" in result.stdout, command
+    assert bsync("sync", "--plan").exit_code == 0  # a plan acts on no delivery
