@@ -61,7 +61,6 @@ class Context:
         self.verbose = verbose
         self.quiet = quiet
         self.out = Console(quiet=quiet and not json_out, highlight=False, soft_wrap=json_out)
-        self.held_json: list[dict[str, Any]] | None = None  # set to [] to print JSON summaries at the end
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         if log_format not in ("text", "json"):
             raise fail(self, UsageError(f"--log-format {log_format!r}: use text or json"))

@@ -441,7 +441,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _default_pairs(self) -> "Settings":
+    def _default_pairs(self) -> Settings:
         """Without ``[sync] pairs``, sync both ways with every calendar that has its section
         (the first registered one, Google, when none has: its run then names the missing section)."""
         if "pairs" not in self.sync.model_fields_set:

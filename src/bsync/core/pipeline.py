@@ -26,13 +26,16 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from bsync import registry
 from bsync.config import Settings
 from bsync.core.runs import PairResult
 from bsync.core.store import RunLock, Store
 from bsync.errors import UsageError
+
+if TYPE_CHECKING:
+    from bsync.notices.send import NotifyResult
 
 NOTICES_COMMAND = "notify"
 """What the notice step is recorded as in ``runs`` (``status`` shows it under ``sync``)."""
@@ -143,7 +146,7 @@ class CalendarStep:
 class NoticeStep:
     """Confirmations, change and cancellation notices for what the run changed."""
 
-    result: Any  # notices.send.NotifyResult (imported lazily: sync without notices never loads senders)
+    result: NotifyResult
     key = "notify"
 
     @property
@@ -154,7 +157,8 @@ class NoticeStep:
         return self.result.summary.as_json() if self.result.summary else None
 
 
-Step = Union[InboxStep, PlatformStep, CalendarStep, NoticeStep]
+Step = InboxStep | PlatformStep | CalendarStep | NoticeStep
+AnyStep = TypeVar("AnyStep", InboxStep, PlatformStep, CalendarStep, NoticeStep)
 
 
 @dataclass
@@ -171,7 +175,7 @@ class PipelineResult:
     def calendars(self) -> list[CalendarStep]:
         return [step for step in self.steps if isinstance(step, CalendarStep)]
 
-    def step(self, kind: type[Step]) -> Any:
+    def step(self, kind: type[AnyStep]) -> AnyStep | None:
         """The step of this kind that ran (the first, for calendars), or None."""
         return next((step for step in self.steps if isinstance(step, kind)), None)
 
