@@ -89,8 +89,8 @@ def configured_calendar_pairs(settings: Settings) -> list[str]:
     runs what it can, where a command names the section that is missing."""
     if not configured(settings, registry.LEDGER):
         return []
-    return [pair for pair in calendar_pairs(settings)
-            if configured(settings, registry.CALENDARS[registry.parse_calendar_pair(pair).calendar])]  # type: ignore[union-attr]
+    return [pair for calendar, pairs in select_pairs(calendar_pairs(settings)).calendars.items()
+            if configured(settings, registry.CALENDARS[calendar]) for pair in pairs]
 
 
 # -- what each step did --------------------------------------------------------------------

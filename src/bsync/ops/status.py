@@ -19,10 +19,11 @@ from typing import Any
 
 from bsync import registry
 from bsync.config import Settings
+from bsync.core.pipeline import NOTICES_COMMAND
 from bsync.core.store import Store
 from bsync.core.timeutil import parse_instant
 
-PARTS = {"notify": "sync", "platforms": "sync"}
+PARTS = {NOTICES_COMMAND: "sync", "platforms": "sync"}
 """Runs recorded by the steps of a sync (and of the webhook receiver's processing), which
 nobody starts as a command of their own: status shows them under the command they belong to."""
 
