@@ -87,3 +87,19 @@ def test_a_delivery_that_fails_keeps_every_run_at_exit_1_a_pull_included(sandbox
         assert result.exit_code == 1, (command, result.stdout, result.stderr)
         assert "inbox: 1 failed" in result.stdout, command
     assert bsync("sync", "--plan").exit_code == 0  # a plan acts on no delivery
+
+
+def test_the_passes_a_command_runs_are_recorded_as_part_of_it(sandbox, bsync):
+    from datetime import date
+
+    from bsync.sandbox.seed import seed_demo
+
+    seed_demo(sandbox.notion, date.today())
+    assert bsync("sync").exit_code == 0
+    assert bsync("retry").exit_code == 0
+    runs = bsync("status", "--json", "--runs", "3").json["runs"]
+    retry, sync = [r for r in runs if r["command"] == "retry"][0], runs[0]
+    assert sync["command"] == "sync" and sync["part_of"] == "retry"
+    assert sync["summary"]["part_of"] == {"command": "retry", "run": retry["id"]}
+    first = [r for r in bsync("status", "--json", "--runs", "10").json["runs"] if r["id"] < retry["id"]]
+    assert first[0]["command"] == "sync" and "part_of" not in first[0]  # a sync of its own

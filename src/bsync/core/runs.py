@@ -10,11 +10,16 @@ and the serve worker all reach it without importing each other.  Two ways to rec
 * :func:`command_run`, for a command that runs such passes (``retry``, ``reconcile``,
   ``resolve``): the row is written through short connections of its own, so the command
   can take the lock only where it writes.
+
+A pass recorded while a command's run is open (the sync a ``retry`` runs, the repairs of
+``reconcile --fix``) says so in its summary, ``"part_of": {"command", "run"}``, so status
+can show it under that command; the ``runs`` table needs no column for it.
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -121,24 +126,30 @@ class RunRecord:
                                   hint="check the source; if the plan is right, run again with --force")
 
 
+_open_command: ContextVar[dict[str, Any] | None] = ContextVar("bsync_open_command_run", default=None)
+"""The command run (``{"command", "run"}``) the passes recorded now belong to, if any."""
+
+
 @contextmanager
 def recorded_run(store: Store, command: str, pair: str, *, plan_only: bool,
                  requests: Callable[[], int]) -> Iterator[RunRecord]:
     """Record a run in ``runs`` (not for --plan): its summary, or the error that stopped it."""
     record = RunRecord(store, None if plan_only else store.start_run(command), pair, requests)
+    parent = _open_command.get()
+    part_of = {"part_of": parent} if parent else {}
     try:
         yield record
     except BsyncError as exc:
         if record.run_id is not None:
             payload = record.summary.as_json() if record.summary else {"pair": pair}
-            payload.update(error=str(exc), requests=requests())
+            payload.update(error=str(exc), requests=requests(), **part_of)
             store.finish_run(record.run_id, exc.exit_code, payload)
         raise
     finally:
         if record.summary is not None:
             record.summary.requests = requests()
     if record.run_id is not None and record.summary is not None and not record.summary.halted:
-        store.finish_run(record.run_id, record.summary.exit_code, record.summary.as_json())
+        store.finish_run(record.run_id, record.summary.exit_code, {**record.summary.as_json(), **part_of})
 
 
 @dataclass
@@ -165,11 +176,14 @@ def command_run(state_path: Path, command: str) -> Iterator[CommandRun]:
     """
     with Store.open(state_path) as store:
         run = CommandRun(store.start_run(command))
+    opened = _open_command.set({"command": command, "run": run.run_id})
     try:
         yield run
     except BsyncError as exc:
         with Store.open(state_path) as store:
             store.finish_run(run.run_id, exc.exit_code, {**run.summary, "error": str(exc)})
         raise
+    finally:
+        _open_command.reset(opened)
     with Store.open(state_path) as store:
         store.finish_run(run.run_id, run.exit_code, run.summary)

@@ -35,6 +35,15 @@ def command_family(command: str) -> str:
     return command.split(" ", 1)[0]
 
 
+def _part_of(run: dict[str, Any]) -> str | None:
+    """The command a run was a step of: the command run it recorded (the sync of a
+    ``retry``), else the one its kind always belongs to (``notify`` of ``sync``)."""
+    parent = (run.get("summary") or {}).get("part_of") if isinstance(run.get("summary"), dict) else None
+    if isinstance(parent, dict) and parent.get("command"):
+        return str(parent["command"])
+    return PARTS.get(command_family(run["command"]))
+
+
 def _age(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
@@ -183,8 +192,7 @@ def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int
     oldest_pending = store.inbox_oldest_backlog()
     notifications = store.notification_counts()
     attention = store.notifications_needing_attention(20)
-    recent = [dict(r, **({"part_of": PARTS[command_family(r["command"])]}
-                         if command_family(r["command"]) in PARTS else {})) for r in store.recent_runs(runs)]
+    recent = [dict(r, **({"part_of": part_of} if (part_of := _part_of(r)) else {})) for r in store.recent_runs(runs)]
     data: dict[str, Any] = {
         "state_path": str(settings.state_path),
         "now": now.isoformat(),
