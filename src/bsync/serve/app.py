@@ -87,8 +87,9 @@ class Worker:
 
 def run_after_deliveries(settings: Settings, *, sync: bool, wait: bool = False) -> PipelineResult:
     """The receiver's run of the pipeline: the inbox, then (``sync``) platform bookings to
-    Notion, the calendar pairs that are configured and the notices, all under one hold of
-    the run lock (``wait``: block until it is free)."""
+    Notion, the calendar pairs that are configured and the notices (a booking made on
+    Cal.com is confirmed within seconds), all under one hold of the run lock (``wait``:
+    block until it is free).  Platforms are not pulled here: their webhooks are the feed."""
     return run_pipeline(settings, pairs=configured_calendar_pairs(settings) if sync else (),
                         platforms=sync, notify=sync, wait=wait)
 
