@@ -18,8 +18,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bsync import __version__, render
-from bsync.config import PAIRS, Settings, load_config
+from typer.core import TyperCommand
+
+from bsync import __version__, registry, render
+from bsync.config import Settings, load_config
+from bsync.core.pipeline import CalendarStep, InboxStep, NoticeStep, PlatformStep, Step, run_pipeline
 from bsync.errors import BsyncError, UsageError
 from bsync.ops.logs import bind_log_context, configure_logging, new_run_id, register_secrets_from
 from bsync.core.store import Store
@@ -58,7 +61,6 @@ class Context:
         self.verbose = verbose
         self.quiet = quiet
         self.out = Console(quiet=quiet and not json_out, highlight=False, soft_wrap=json_out)
-        self.held_json: list[dict[str, Any]] | None = None  # set to [] to print JSON summaries at the end
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         if log_format not in ("text", "json"):
             raise fail(self, UsageError(f"--log-format {log_format!r}: use text or json"))
@@ -93,6 +95,7 @@ class ProgressBar:
         self.task: Any = None
 
     def start(self, total: int) -> None:
+        self.stop()  # a pipeline applies several pairs: one bar each, one at a time
         ctx = self.ctx
         if total < self.threshold or ctx.json or ctx.quiet or not ctx.err.is_terminal:
             return
@@ -108,6 +111,7 @@ class ProgressBar:
     def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+            self.progress = None
 
 
 def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
@@ -121,9 +125,83 @@ def fail(ctx: Context | None, exc: BsyncError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
-@app.command()
+def pairs_help() -> str:
+    """The pair argument's help: the pair names the registry knows now."""
+    return (f"Pairs to run (default: [sync] pairs). Known: {', '.join(registry.all_pairs())}. "
+            f"Both together = two-way sync.")
+
+
+class PairsCommand(TyperCommand):
+    """A command taking pair names: its help lists the pairs registered when it is shown, so
+    a calendar added to :mod:`bsync.registry` is listed without editing this file."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            if param.name == "pairs":
+                param.help = pairs_help()  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
+
+
+class StepPrinter:
+    """Shows a pipeline's steps as they finish: a progress bar while a pair applies many
+    writes, then its plan or summary.  With --json the summaries are printed together at
+    the end (:meth:`close`, also after an error), the notices' inside the last one (SPEC §3)."""
+
+    def __init__(self, ctx: Context, settings: Settings, *, plan_only: bool) -> None:
+        self.ctx, self.settings, self.plan_only = ctx, settings, plan_only
+        self.progress = ProgressBar(ctx, "applying")
+        self.held: list[dict[str, Any]] = []
+
+    def on_plan(self, plan: Any) -> None:
+        if not self.plan_only and sum(1 for a in plan.actions if a.op != "skip") >= self.progress.threshold:
+            self.progress.description = f"applying {plan.pair}"
+            self.progress.start(len(plan.actions))
+
+    def on_action(self, action: Any) -> None:
+        self.progress.advance()
+
+    def show(self, step: Step) -> None:
+        self.progress.stop()
+        ctx = self.ctx
+        if isinstance(step, InboxStep):
+            if step.counts and not ctx.json:
+                ctx.out.print("inbox: " + ", ".join(f"{n} {state}" for state, n in sorted(step.counts.items())))
+        elif isinstance(step, PlatformStep) and not step.pulled:  # the platform step of every sync: text only
+            if step.result is not None and step.result.summary is not None and not ctx.json:
+                render.print_summary(ctx.out, step.result.summary)
+        elif isinstance(step, (PlatformStep, CalendarStep)):
+            assert step.result is not None
+            self._pair(step.result)
+        elif isinstance(step, NoticeStep):
+            summary = step.result.summary
+            if ctx.json and self.held:
+                self.held[-1]["notifications"] = summary.as_json()  # the sync summary says what was sent
+            elif not ctx.json and (summary.sent or summary.errors or summary.uncertain or ctx.verbose):
+                render.print_notify_summary(ctx.out, summary)
+
+    def _pair(self, result: Any) -> None:
+        ctx, settings = self.ctx, self.settings
+        if self.plan_only:
+            if ctx.json:
+                render.print_json(ctx.out, result.plan.as_json())
+            else:
+                render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0, tz=settings.tz,
+                                  history=settings.sync.history,
+                                  pages_per_second=settings.notion.requests_per_second if settings.notion else None)
+        elif ctx.json:
+            self.held.append(result.summary.as_json())
+        else:
+            render.print_summary(ctx.out, result.summary)
+
+    def close(self) -> None:
+        self.progress.stop()
+        for doc in self.held:
+            render.print_json(self.ctx.out, doc)
+
+
+@app.command(cls=PairsCommand)
 def sync(
-    pairs: Annotated[Optional[list[str]], typer.Argument(help=f"Pairs to run (default: [sync] pairs). Known: {', '.join(PAIRS)}. Both together = two-way sync.")] = None,
+    pairs: Annotated[Optional[list[str]], typer.Argument(help=pairs_help())] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change; write nothing anywhere (not even the state DB).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Apply even when the safety halt trips (mass deletion or cancellation, an empty side), for this run only.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Read everything instead of only what changed since the last run.")] = False,
@@ -142,36 +220,25 @@ def sync(
     Safe to re-run or interrupt: nothing is ever duplicated.
     """
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
-    ctx.held_json = []
+    printer: StepPrinter | None = None
     try:
         settings = ctx.settings()
         chosen = list(pairs or settings.sync.pairs)
         if chosen[:1] == ["pull"]:  # `bsync sync pull calcom`
             chosen = [_platform_pull_pair(chosen[1:])]
-        for pair in chosen:
-            if pair not in PAIRS:
-                raise UsageError(f"unknown pair {pair!r}; known pairs: {', '.join(PAIRS)} (and `pull calcom`)")
-        exit_code = 0
-        from bsync.notices.send import check_templates, notifications_enabled
-
-        if notifications_enabled(settings):
-            check_templates(settings)
-        if not plan:
-            exit_code = _process_inbox_and_platforms(ctx, settings, skip="calcom-to-notion" in chosen)
-        if "calcom-to-notion" in chosen:
-            exit_code = _run(ctx, settings, ["calcom-to-notion"], plan_only=plan, force=force, full=full)
-            chosen.remove("calcom-to-notion")
-        if chosen:
-            exit_code = max(exit_code, _run(ctx, settings, list(dict.fromkeys(chosen)), plan_only=plan, force=force,
-                                            full=full, since=parse_since(since) if since else None))
-        if not plan:
-            exit_code = max(exit_code, _send_notices(ctx, settings, notify_existing=notify_existing))
+        printer = StepPrinter(ctx, settings, plan_only=plan)
+        # A plan shows the pairs asked for; the step giving stored platform bookings their
+        # pages runs with every real sync.
+        result = run_pipeline(settings, pairs=chosen, plan_only=plan, force=force, full=full,
+                              since=parse_since(since) if since else None, platforms=not plan,
+                              notify_existing=notify_existing, on_plan=printer.on_plan,
+                              on_action=printer.on_action, on_step=printer.show)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
     finally:
-        for doc in ctx.held_json:
-            render.print_json(ctx.out, doc)
-    raise typer.Exit(exit_code)
+        if printer is not None:
+            printer.close()
+    raise typer.Exit(result.exit_code)
 
 
 def _platform_pull_pair(names: list[str]) -> str:
@@ -182,27 +249,6 @@ def _platform_pull_pair(names: list[str]) -> str:
     if len(names) != 1 or names[0] not in pullable:
         raise UsageError(f"`bsync sync pull` takes one platform that can be pulled: {', '.join(pullable)}")
     return registry.platform_pair(names[0])
-
-
-def _process_inbox_and_platforms(ctx: Context, settings: Settings, *, skip: bool) -> int:
-    """Webhook deliveries still in the inbox (the receiver died, or processing failed) are
-    acted on first, and platform bookings waiting for their Notion page get it."""
-    from bsync.platforms.inbox import process_inbox
-    from bsync.platforms.pairs import run_platform_pairs
-    from bsync.core.store import RunLock
-
-    with RunLock(settings.state_path), Store.open(settings.state_path) as store:
-        counts = process_inbox(settings, store)
-    if counts and not ctx.json:
-        ctx.out.print("inbox: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
-    if skip or settings.notion is None:
-        return 1 if counts.get("failed") else 0
-    result = run_platform_pairs(settings)
-    if result is None or result.summary is None:
-        return 1 if counts.get("failed") else 0
-    if not ctx.json:
-        render.print_summary(ctx.out, result.summary)
-    return max(result.summary.exit_code, 1 if counts.get("failed") else 0)
 
 
 def parse_option(option: str, text: str, parse: Any, example: str) -> Any:
@@ -230,48 +276,6 @@ def parse_since(text: str) -> Any:
                          f"or a duration like 6h or 2d") from None
 
 
-def _run(ctx: Context, settings: Settings, pairs: list[str], *, plan_only: bool, force: bool, full: bool,
-         since: Any = None) -> int:
-    from bsync.core.sync import run_sync
-
-    progress = ProgressBar(ctx, "applying")
-
-    def on_plan(plan: Any) -> None:
-        if not plan_only and sum(1 for a in plan.actions if a.op != "skip") >= progress.threshold:
-            progress.description = f"applying {plan.pair}"
-            progress.start(len(plan.actions))
-
-    try:
-        from bsync import registry
-
-        if len(pairs) == 1 and (platform := registry.parse_platform_pair(pairs[0])) is not None:
-            from bsync.platforms.pairs import run_platform_pull
-
-            result = run_platform_pull(settings, platform, plan_only=plan_only, force=force, full=full,
-                                       on_plan=on_plan, on_action=lambda action: progress.advance())
-        else:
-            result = run_sync(settings, pairs, plan_only=plan_only, force=force, full=full, since=since,
-                              on_plan=on_plan, on_action=lambda action: progress.advance())
-    finally:
-        progress.stop()
-    if plan_only:
-        if ctx.json:
-            render.print_json(ctx.out, result.plan.as_json())
-        else:
-            render.print_plan(ctx.out, result.plan, show_skips=ctx.verbose > 0, tz=settings.tz,
-                              history=settings.sync.history,
-                              pages_per_second=settings.notion.requests_per_second if settings.notion else None)
-        return 1 if result.plan.failures or result.plan.halt else 0
-    assert result.summary is not None
-    if ctx.json and ctx.held_json is not None:
-        ctx.held_json.append(result.summary.as_json())
-    elif ctx.json:
-        render.print_json(ctx.out, result.summary.as_json())
-    else:
-        render.print_summary(ctx.out, result.summary)
-    return result.summary.exit_code
-
-
 @app.command()
 def resolve(
     key: Annotated[str, typer.Argument(help="The conflict's key as `bsync status` shows it (notion:1a2b…), or the Notion page id (with or without dashes) or the page's URL.")],
@@ -288,7 +292,7 @@ def resolve(
     try:
         check_side(take)
         settings = ctx.settings()
-        from bsync.ops.status import command_run
+        from bsync.core.runs import command_run
 
         with command_run(settings.state_path, "resolve") as run:
             run.summary = {"key": key, "take": take}
@@ -367,22 +371,6 @@ def confirm_email_resend(count: int) -> bool:
     return typer.confirm(f"{what}. Send again?", default=False)
 
 
-def _send_notices(ctx: Context, settings: Settings, *, notify_existing: bool = False) -> int:
-    """After a sync: confirmations, change and cancellation notices for what changed."""
-    from bsync.notices.send import notifications_enabled, run_notifications
-
-    if not notifications_enabled(settings):
-        return 0
-    result = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False,
-                               notify_existing=notify_existing)
-    assert result.summary is not None
-    if ctx.json and ctx.held_json:
-        ctx.held_json[-1]["notifications"] = result.summary.as_json()  # the sync summary says what was sent
-    elif not ctx.json and (result.summary.sent or result.summary.errors or result.summary.uncertain or ctx.verbose):
-        render.print_notify_summary(ctx.out, result.summary)
-    return result.summary.exit_code
-
-
 @app.command()
 def reconcile(
     fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe (create, patch or cancel events; cancel or delete, per [sync] delete_policy, the events of bookings gone from Notion; re-link; drop mapping rows that point at nothing) through the sync planner.")] = False,
@@ -422,25 +410,29 @@ def retry(config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = 
           verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text") -> None:
     """Try again the writes that failed too often (dead letters), then sync."""
     ctx = Context(config, state, json_out, verbose, quiet, log_file, log_format)
+    printer: StepPrinter | None = None
     try:
         settings = ctx.settings()
-        from bsync.ops.status import command_run
+        from bsync.core.pipeline import calendar_pairs
+        from bsync.core.runs import command_run
         from bsync.core.store import RunLock
 
-        with command_run(settings.state_path, "retry") as run:  # the sync it runs is recorded as well
+        with command_run(settings.state_path, "retry") as run:  # the steps it runs are recorded as well
             with RunLock(settings.state_path), Store.open(settings.state_path) as store:
                 revived = store.revive_dead()
             run.summary = {"revived": revived}
             if not ctx.json:
                 ctx.out.print(f"{revived} dead letter(s) will be tried again")
-            exit_code = _process_inbox_and_platforms(ctx, settings, skip=False)
-            exit_code = max(exit_code, _run(ctx, settings, [p for p in settings.sync.pairs if p != "calcom-to-notion"],
-                                            plan_only=False, force=False, full=False))
-            exit_code = max(exit_code, _send_notices(ctx, settings))  # as after any sync
-            run.finish(exit_code, run.summary)
+            printer = StepPrinter(ctx, settings, plan_only=False)
+            result = run_pipeline(settings, pairs=calendar_pairs(settings), on_plan=printer.on_plan,
+                                  on_action=printer.on_action, on_step=printer.show)
+            run.finish(result.exit_code, run.summary)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
-    raise typer.Exit(exit_code)
+    finally:
+        if printer is not None:
+            printer.close()
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()

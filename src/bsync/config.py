@@ -19,13 +19,11 @@ from pydantic_settings import TomlConfigSettingsSource
 
 from datetime import timedelta
 
+from bsync import registry
 from bsync.errors import ConfigError
 from bsync.core.model import E164_RE, EMAIL_RE
 from bsync.notices.plan import NOTICE_KINDS, REMINDER_KIND
 from bsync.core.timeutil import parse_duration
-
-PAIRS = ("notion-to-gcal", "gcal-to-notion", "calcom-to-notion")
-"""Sync pairs that exist; ``[sync] pairs`` may only name these."""
 
 DEFAULT_STATUS_MAP = {  # the first name mapping to a status is the one bsync writes
     "Confirmed": "scheduled",
@@ -334,7 +332,8 @@ class AvailabilityConfig(Section):
 
 
 class SyncConfig(Section):
-    pairs: list[str] = Field(default_factory=lambda: ["notion-to-gcal", "gcal-to-notion"])
+    # Default: the two-way sync with each configured calendar (see Settings._default_pairs).
+    pairs: list[str] = Field(default_factory=list)
     conflict: Literal["source-wins", "newest-wins", "manual"] = "source-wins"
     delete_policy: Literal["cancel", "delete"] = "cancel"
     max_delete: str = "50%"
@@ -361,7 +360,7 @@ class SyncConfig(Section):
     @field_validator("pairs")
     @classmethod
     def _known_pairs(cls, value: list[str]) -> list[str]:
-        return _known(value, PAIRS, "pair")
+        return _known(value, registry.all_pairs(), "pair")  # asked now: the registry may have grown
 
     @field_validator("max_delete")
     @classmethod
@@ -439,6 +438,18 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/Warsaw')") from None
         return value
+
+    @model_validator(mode="after")
+    def _default_pairs(self) -> Settings:
+        """Without ``[sync] pairs``, sync both ways with every calendar that has its section
+        (the first registered one, Google, when none has: its run then names the missing section)."""
+        if "pairs" not in self.sync.model_fields_set:
+            calendars = [name for name, entry in registry.CALENDARS.items()
+                         if getattr(self, entry.section, None) is not None] or list(registry.CALENDARS)[:1]
+            pairs = [pair for name in calendars for pair in (registry.push_pair(name), registry.pull_pair(name))]
+            self.sync.pairs = pairs
+            self.sync.model_fields_set.discard("pairs")
+        return self
 
     @model_validator(mode="after")
     def _date_required_are_statuses(self) -> "Settings":

@@ -541,6 +541,12 @@ class Store:
     def inbox_set(self, entry_id: int, status: str, error: str | None = None) -> None:
         self.db.execute("UPDATE inbox SET status = ?, error = ? WHERE id = ?", [status, error, entry_id])
 
+    def inbox_oldest_backlog(self) -> str | None:
+        """When the oldest delivery of the backlog arrived: pending, failed, or with no status
+        at all, as :meth:`inbox_counts` reports them (status's backlog), or None."""
+        return self.db.execute("SELECT MIN(received_at) FROM inbox WHERE status IN ('pending', 'failed') "
+                               "OR status IS NULL").fetchone()[0]
+
     def inbox_counts(self) -> dict[str, int]:
         return {status: n for status, n in
                 self.db.execute("SELECT status, COUNT(*) FROM inbox GROUP BY status").fetchall()}
@@ -604,6 +610,23 @@ class Store:
         for row in rows:
             row["summary"] = json.loads(row["summary"]) if row["summary"] else None
         return rows
+
+    def run_history(self, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` runs, newest first, without their summaries: a summary can hold a
+        long failure list, so a reader that wants only a few loads them with :meth:`run_summary`."""
+        return list(self.db.query("SELECT id, command, started_at, finished_at, exit_code FROM runs "
+                                  "ORDER BY id DESC LIMIT ?", [limit]))
+
+    def run_summary(self, run_id: int) -> Any:
+        """The summary a run finished with (None: still running, killed, or no such run)."""
+        row = self.db.execute("SELECT summary FROM runs WHERE id = ?", [run_id]).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    def run_starts(self, command: str, since: str) -> list[dict[str, Any]]:
+        """``command`` and ``started_at`` of the runs of ``command`` or one of its forms
+        (``sync`` and ``sync notion-to-gcal``) started at or after ``since``, oldest first."""
+        return list(self.db.query("SELECT command, started_at FROM runs WHERE started_at >= ? AND "
+                                  "(command = ? OR command LIKE ?) ORDER BY id", [since, command, f"{command} %"]))
 
     # -- journal --------------------------------------------------------------------------
     def journal_intent(self, run_id: int | None, pair: str, action: str, key: str,
@@ -765,6 +788,12 @@ class Store:
             self.db.execute("UPDATE journal SET state = 'done', error = 'uncertain; dismissed', updated_at = ? "
                             "WHERE pair = 'notify' AND state = 'intent'", [now])
         return cursor.rowcount
+
+    def notifications_needing_attention(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Uncertain (still ``intent``: the run died mid-send) and failed notifications, newest first."""
+        return list(self.db.query(
+            "SELECT booking_key, kind, lead, channel, state, error, updated_at FROM notifications "
+            "WHERE state = 'intent' OR (state = 'failed') ORDER BY updated_at DESC LIMIT ?", [limit]))
 
     def notification_counts(self) -> dict[str, int]:
         return {state: n for state, n in

@@ -25,6 +25,7 @@ from bsync.notices.send import run_notifications
 from bsync.notices.plan import mask
 from bsync.ops.reconcile import run_reconcile
 from bsync.ops.status import collect_status
+from bsync.core.pipeline import CalendarStep, NoticeStep, run_pipeline
 from bsync.core.sync import run_sync
 from bsync.core.timeutil import now_utc
 
@@ -97,13 +98,13 @@ def _notion_table(sandbox: Sandbox, tz: ZoneInfo) -> Table:
     return table
 
 
-def _sync(console: Console, settings: Any, **kwargs: Any) -> Any:
-    """`bsync sync`: the sync, then the notices it calls for (as the CLI does)."""
-    result = run_sync(settings, **kwargs)
-    render.print_summary(console, result.summary)
-    notified = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
-    render.print_notify_summary(console, notified.summary)
-    return result
+def _sync(console: Console, settings: Any) -> None:
+    """`bsync sync`: the pipeline the CLI runs, showing the calendar sync and the notices it sent."""
+    for step in run_pipeline(settings).steps:
+        if isinstance(step, CalendarStep):
+            render.print_summary(console, step.result.summary)
+        elif isinstance(step, NoticeStep):
+            render.print_notify_summary(console, step.result.summary)
 
 
 def _outbox_table(sandbox: Sandbox, since: int) -> Table:

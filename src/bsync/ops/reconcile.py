@@ -35,11 +35,10 @@ from bsync.config import Settings
 from bsync.core.model import Booking, Status, booking_common
 from bsync.core.plan import Action, Plan
 from bsync.core.records import Link, TargetItem
-from bsync.platforms.pairs import PLATFORM_LINKS, run_platform_pairs
+from bsync.core.pipeline import PlatformStep, calendar_pairs, run_pipeline
+from bsync.platforms.pairs import PLATFORM_LINKS
 from bsync.core.store import Store
-from bsync.ops.status import command_run
-from bsync.core.sync import run_sync
-from bsync.core.runs import PairResult, open_store
+from bsync.core.runs import PairResult, command_run, open_store
 from bsync.core.timeutil import now_utc
 
 KINDS = {
@@ -454,17 +453,22 @@ def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | 
     if not fix:
         return result
     kinds = {d.kind for d in report.drift}
-    sync_kinds = {"missing_event", "event_differs", "stale_block", "orphan_event"}
-    pairs = [p for p in settings.sync.pairs if p != "calcom-to-notion"] or ["notion-to-gcal"]
-    if kinds & {"platform_missing", "platform_differs"}:
-        platform = run_platform_pairs(settings, plan_only=plan_only)
-        if platform is not None:
-            result.fix_plans.append(platform.plan)
-            result.fixed["platforms"] = platform.summary.as_json() if platform.summary else None
-    if kinds & sync_kinds or "dangling_link" in kinds:
-        synced = run_sync(settings, pairs, plan_only=plan_only, full=True)
-        result.fix_plans.append(synced.plan)
-        result.fixed["sync"] = synced.summary.as_json() if synced.summary else None
+    platform_drift = bool(kinds & {"platform_missing", "platform_differs"})
+    sync_drift = bool(kinds & {"missing_event", "event_differs", "stale_block", "orphan_event", "dangling_link"})
+    if platform_drift or sync_drift:
+        # The sync's own steps, reading everything: the platform step if platform bookings
+        # drifted, the calendar pairs (or, if [sync] pairs has none, each calendar's push) if
+        # events did; no inbox, no notices.
+        pairs = calendar_pairs(settings) or [registry.push_pair(name) for name in registry.CALENDARS]
+        repair = run_pipeline(settings, pairs=pairs if sync_drift else (), plan_only=plan_only, full=True,
+                              inbox=False, platforms=platform_drift, notify=False)
+        platform = repair.step(PlatformStep)
+        if platform is not None and platform.result is not None:
+            result.fix_plans.append(platform.result.plan)
+            result.fixed["platforms"] = platform.as_json()
+        for synced in repair.calendars:
+            result.fix_plans.append(synced.result.plan)
+            result.fixed["sync"] = synced.as_json()
     if "orphan_event" in kinds:
         if plan_only:
             result.fix_plans.append(orphan_plan(report, events, delete_policy=settings.sync.delete_policy,

@@ -8,61 +8,24 @@ can be known); :func:`prometheus_text` renders it for node_exporter's textfile c
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections import Counter
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from bsync import registry
 from bsync.config import Settings
-from bsync.errors import BsyncError
+from bsync.core.pipeline import NOTICES_COMMAND
 from bsync.core.store import Store
-from bsync.core.sync import LINK_PAIR
 from bsync.core.timeutil import parse_instant
 
-PARTS = {"notify": "sync", "platforms": "sync"}
+PARTS = {NOTICES_COMMAND: "sync", "platforms": "sync"}
 """Runs recorded by the steps of a sync (and of the webhook receiver's processing), which
 nobody starts as a command of their own: status shows them under the command they belong to."""
-
-
-@dataclass
-class CommandRun:
-    """The ``runs`` row of a command that is not itself a sync pass (reconcile, retry, resolve)."""
-
-    run_id: int
-    exit_code: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def finish(self, exit_code: int, summary: dict[str, Any]) -> None:
-        self.exit_code, self.summary = exit_code, summary
-
-
-@contextmanager
-def command_run(state_path: Path, command: str) -> Iterator[CommandRun]:
-    """Record a run of ``command`` in ``runs``: started now, finished with the exit code and
-    summary given to :meth:`CommandRun.finish`, or with the error that stopped it.
-
-    The row is written through short connections of its own, without the run lock: the
-    command takes the lock itself where it writes (a plain reconcile only reads, and must
-    not be refused because a sync is running).  A process killed meanwhile leaves the row
-    unfinished, which status shows as "running or killed".
-    """
-    with Store.open(state_path) as store:
-        run = CommandRun(store.start_run(command))
-    try:
-        yield run
-    except BsyncError as exc:
-        with Store.open(state_path) as store:
-            store.finish_run(run.run_id, exc.exit_code, {**run.summary, "error": str(exc)})
-        raise
-    with Store.open(state_path) as store:
-        store.finish_run(run.run_id, run.exit_code, run.summary)
 
 
 def command_family(command: str) -> str:
@@ -70,6 +33,15 @@ def command_family(command: str) -> str:
     if command.startswith("sync pull"):
         return command.removeprefix("sync ")
     return command.split(" ", 1)[0]
+
+
+def _part_of(run: dict[str, Any]) -> str | None:
+    """The command a run was a step of: the command run it recorded (the sync of a
+    ``retry``), else the one its kind always belongs to (``notify`` of ``sync``)."""
+    parent = (run.get("summary") or {}).get("part_of") if isinstance(run.get("summary"), dict) else None
+    if isinstance(parent, dict) and parent.get("command"):
+        return str(parent["command"])
+    return PARTS.get(command_family(run["command"]))
 
 
 def _age(value: str | None, now: datetime) -> float | None:
@@ -85,14 +57,12 @@ def last_runs(store: Store) -> dict[str, dict[str, Any]]:
     """Per command family: the last run and the last successful one (exit 0); a family that
     is a step of another command (``notify`` of ``sync``) says so in ``part_of``."""
     out: dict[str, dict[str, Any]] = {}
-    for row in store.db.query("SELECT id, command, started_at, finished_at, exit_code, summary FROM runs "
-                              "ORDER BY id DESC LIMIT 2000"):
+    for row in store.run_history(2000):
         family = command_family(row["command"])
         entry = out.setdefault(family, {"last": None, "last_success": None,
                                         **({"part_of": PARTS[family]} if family in PARTS else {})})
         if entry["last"] is None:
-            row = dict(row, summary=json.loads(row["summary"]) if row["summary"] else None)
-            entry["last"] = row
+            entry["last"] = dict(row, summary=store.run_summary(row["id"]))
         if entry["last_success"] is None and row["exit_code"] == 0:
             entry["last_success"] = {"id": row["id"], "started_at": row["started_at"],
                                      "finished_at": row["finished_at"]}
@@ -147,8 +117,7 @@ def _sync_starts(store: Store, now: datetime) -> list[datetime]:
     """When the syncs of the last two weeks started (``sync pull calcom`` and the steps of a
     sync are not syncs of their own: they may run every few minutes)."""
     since = (now - timedelta(days=HISTORY_DAYS)).astimezone(timezone.utc).isoformat(timespec="seconds")
-    rows = store.db.query("SELECT command, started_at FROM runs WHERE started_at >= ? AND "
-                          "(command = 'sync' OR command LIKE 'sync %') ORDER BY id", [since])
+    rows = store.run_starts("sync", since)
     return [parse_instant(r["started_at"]) for r in rows if command_family(r["command"]) == "sync"]
 
 
@@ -217,17 +186,13 @@ def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int
     by_command = last_runs(store)
     conflicts = [{"key": link.source_key, "event": link.target_key, "since": link.synced_at,
                   "age_s": _age(link.synced_at, now), **link.conflict}
-                 for link in store.conflicts(LINK_PAIR)]
+                 for calendar in registry.CALENDARS for link in store.conflicts(registry.link_pair(calendar))]
     cursors = [dict(c, age_s=_age(c["updated_at"], now)) for c in store.cursors() if not c["scope"].endswith(":schema")]
     inbox = store.inbox_counts()
-    oldest_pending = store.db.execute("SELECT MIN(received_at) FROM inbox WHERE status IN ('pending', 'failed') "
-                                      "OR status IS NULL").fetchone()[0]
+    oldest_pending = store.inbox_oldest_backlog()
     notifications = store.notification_counts()
-    attention = list(store.db.query(
-        "SELECT booking_key, kind, lead, channel, state, error, updated_at FROM notifications "
-        "WHERE state = 'intent' OR (state = 'failed') ORDER BY updated_at DESC LIMIT 20"))
-    recent = [dict(r, **({"part_of": PARTS[command_family(r["command"])]}
-                         if command_family(r["command"]) in PARTS else {})) for r in store.recent_runs(runs)]
+    attention = store.notifications_needing_attention(20)
+    recent = [dict(r, **({"part_of": part_of} if (part_of := _part_of(r)) else {})) for r in store.recent_runs(runs)]
     data: dict[str, Any] = {
         "state_path": str(settings.state_path),
         "now": now.isoformat(),
@@ -293,7 +258,7 @@ def prometheus_text(data: dict[str, Any]) -> str:
             if isinstance(summary.get(key), int):
                 counts.append(({"command": c, "count": key}, summary[key]))
     metric("bsync_last_run_count", "Counts from the last run's summary.", counts)
-    from bsync.ops.reconcile import KINDS  # here: reconcile records its runs through this module
+    from bsync.ops.reconcile import KINDS  # here: reconcile loads the calendar client, status must not
 
     drift = data.get("drift")
     metric("bsync_drift_findings", "Findings of the last `bsync reconcile` by kind (left after --fix).",

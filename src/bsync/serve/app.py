@@ -25,11 +25,12 @@ from starlette.routing import Route
 
 from bsync import registry
 from bsync.config import Settings
+from bsync.core.pipeline import PipelineResult, configured_calendar_pairs, run_pipeline
 from bsync.ledger import notion_webhook
 from bsync.platforms import intake
 from bsync.platforms.base import Platform
 from bsync.errors import BsyncError, LockHeldError
-from bsync.core.store import RunLock, Store
+from bsync.core.store import Store
 from bsync.core.timeutil import format_duration, parse_duration
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Worker:
             self.stopped.wait(self.debounce_s)  # let a burst of deliveries gather
             self.wake.clear()
             try:
-                run_pipeline(self.settings, sync=self.settings.server.run_sync_after_webhook, wait=True)
+                run_after_deliveries(self.settings, sync=self.settings.server.run_sync_after_webhook, wait=True)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one failure
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BsyncError) else str(exc)
@@ -87,32 +88,13 @@ class Worker:
                 self.failures, self.last_error = 0, None
 
 
-def run_pipeline(settings: Settings, *, sync: bool, wait: bool = False) -> dict[str, Any]:
-    """Process the inbox, then push platform bookings to Notion, sync Notion <-> Google and
-    send notices, all under one hold of the run lock (``wait``: block until it is free)."""
-    from bsync.platforms.inbox import process_inbox
-
-    with RunLock(settings.state_path, wait=wait):
-        with Store.open(settings.state_path) as store:
-            counts = process_inbox(settings, store)
-        result: dict[str, Any] = {"inbox": counts}
-        if not sync:
-            return result
-        from bsync.platforms.pairs import run_platform_pairs
-        from bsync.core.sync import run_sync
-
-        if settings.notion is not None:
-            platform = run_platform_pairs(settings)
-            result["platforms"] = platform.summary.as_json() if platform and platform.summary else None
-        if settings.notion is not None and settings.google is not None:
-            synced = run_sync(settings)
-            result["sync"] = synced.summary.as_json() if synced.summary else None
-        from bsync.notices.send import notifications_enabled, run_notifications
-
-        if notifications_enabled(settings):  # a booking made on Cal.com is confirmed within seconds
-            notified = run_notifications(settings, command="notify", reminders=False, report_bad_pages=False)
-            result["notify"] = notified.summary.as_json() if notified.summary else None
-        return result
+def run_after_deliveries(settings: Settings, *, sync: bool, wait: bool = False) -> PipelineResult:
+    """The receiver's run of the pipeline: the inbox, then (``sync``) platform bookings to
+    Notion, the calendar pairs that are configured and the notices (a booking made on
+    Cal.com is confirmed within seconds), all under one hold of the run lock (``wait``:
+    block until it is free).  Platforms are not pulled here: their webhooks are the feed."""
+    return run_pipeline(settings, pairs=configured_calendar_pairs(settings) if sync else (),
+                        platforms=sync, notify=sync, wait=wait)
 
 
 def create_app(settings: Settings, *, worker: Worker | None = None,
@@ -261,12 +243,12 @@ def create_app(settings: Settings, *, worker: Worker | None = None,
             return JSONResponse({"error": "unauthorized"}, status_code=401,
                                 headers={"WWW-Authenticate": 'Bearer realm="bsync"'})
         try:
-            result = await run_in_threadpool(run_pipeline, settings, sync=True)
+            result = await run_in_threadpool(run_after_deliveries, settings, sync=True)
         except LockHeldError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
         except BsyncError as exc:
             return JSONResponse({"error": str(exc), "exit_code": exc.exit_code}, status_code=502)
-        return JSONResponse(result)
+        return JSONResponse(result.as_json())
 
     def availability_for(dates: list[str], duration: Any, step: Any = None) -> JSONResponse:
         from datetime import date as date_type
