@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import TomlConfigSettingsSource
 
@@ -58,6 +59,10 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    example_ids: ClassVar[Mapping[str, str | None]] = {}
+    """Identifiers judged like secrets (see :func:`placeholder_keys`), with the well-formed
+    value config.example.toml shows for each (nobody's real one), if any."""
+
     @field_validator("base_url", check_fields=False)
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -89,6 +94,8 @@ class NotionProperties(Section):
 
 
 class NotionConfig(Section):
+    example_ids = {"database_id": "0123456789abcdef0123456789abcdef", "data_source_id": None}
+
     token: SecretStr
     database_id: str | None = None
     data_source_id: str | None = None
@@ -117,6 +124,8 @@ class NotionConfig(Section):
 
 
 class GoogleConfig(Section):
+    example_ids = {"calendar_id": "yourbusiness@group.calendar.google.com"}
+
     calendar_id: str
     credentials_file: Path | None = None
     token_file: Path | None = None
@@ -205,6 +214,8 @@ class SendGridConfig(SenderSection):
 
 
 class TwilioConfig(SenderSection):
+    example_ids = {"account_sid": "AC" + "0" * 32}
+
     account_sid: str
     auth_token: SecretStr
     from_number: str | None = None  # E.164, e.g. "+15005550006"
@@ -411,26 +422,14 @@ class SyncConfig(Section):
         return float(self.max_delete)
 
 
-class Settings(BaseSettings):
-    """The whole configuration.  Build it with :func:`load_config`."""
+class SettingsBase(BaseSettings):
+    """What the whole configuration checks and offers; :func:`settings_model` gives it its
+    fields (the registry's provider sections among them) and makes :data:`Settings`."""
 
     model_config = SettingsConfigDict(env_prefix="BSYNC_", env_nested_delimiter="__",
                                       extra="forbid", validate_assignment=True)
 
-    timezone: str
-    state_path: Path = Field(default_factory=lambda: default_state_path())
-    notion: NotionConfig | None = None
-    google: GoogleConfig | None = None
-    calcom: CalcomConfig | None = None
-    sendgrid: SendGridConfig | None = None
-    twilio: TwilioConfig | None = None
-    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
-    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    availability: AvailabilityConfig = Field(default_factory=AvailabilityConfig)
-    sync: SyncConfig = Field(default_factory=SyncConfig)
-
-    @field_validator("timezone")
+    @field_validator("timezone", check_fields=False)  # the field comes with settings_model()
     @classmethod
     def _valid_zone(cls, value: str) -> str:
         try:
@@ -440,7 +439,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _default_pairs(self) -> Settings:
+    def _default_pairs(self) -> "SettingsBase":
         """Without ``[sync] pairs``, sync both ways with every calendar that has its section
         (the first registered one, Google, when none has: its run then names the missing section)."""
         if "pairs" not in self.sync.model_fields_set:
@@ -452,7 +451,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _date_required_are_statuses(self) -> "Settings":
+    def _date_required_are_statuses(self) -> "SettingsBase":
         """``[sync] date_required`` names Notion status options: each must be in the status map."""
         if self.notion is not None and "date_required" in self.sync.model_fields_set:  # the default may not apply
             known = self.notion.status_map
@@ -473,6 +472,50 @@ class Settings(BaseSettings):
             raise ConfigError(f"config: section [{section}] is required for this command",
                               hint=f"add a [{section}] table (see config.example.toml)")
         return value
+
+
+def provider_sections() -> dict[str, type[BaseModel]]:
+    """``[section]`` -> its model, for every registry entry with a section of its own (the
+    ledger's, each calendar's, each platform's), in registry order."""
+    sections: dict[str, type[BaseModel]] = {}
+    for entry in registry.entries():
+        model = registry.config_model(entry)
+        if model is not None:
+            sections.setdefault(entry.section, model)
+    return sections
+
+
+def settings_model() -> type[SettingsBase]:
+    """The ``Settings`` class: bsync's own keys and sections, and an optional section per
+    registry entry, declared as real fields so each is typed, validated at load (an unknown
+    key fails naming it) and read from ``BSYNC_<SECTION>__<KEY>`` (pydantic-settings reads
+    the environment only for declared fields).  The order is the order of checks and messages."""
+    fields: dict[str, Any] = {
+        "timezone": (str, ...),
+        "state_path": (Path, Field(default_factory=lambda: default_state_path())),
+        **{section: (model | None, None) for section, model in provider_sections().items()},
+        "sendgrid": (SendGridConfig | None, None),
+        "twilio": (TwilioConfig | None, None),
+        "notifications": (NotificationsConfig, Field(default_factory=NotificationsConfig)),
+        "reminders": (RemindersConfig, Field(default_factory=RemindersConfig)),
+        "server": (ServerConfig, Field(default_factory=ServerConfig)),
+        "availability": (AvailabilityConfig, Field(default_factory=AvailabilityConfig)),
+        "sync": (SyncConfig, Field(default_factory=SyncConfig)),
+    }
+    return create_model("Settings", __base__=SettingsBase, __module__=__name__,
+                        __doc__="The whole configuration.  Build it with :func:`load_config`.", **fields)
+
+
+Settings = settings_model()
+
+
+def rebuild_settings() -> type[SettingsBase]:
+    """Declare the sections of entries registered since import (a test's); :func:`load_config`
+    uses the new class.  Modules that imported ``Settings`` by name keep the old class, which is
+    fine for annotations: only build settings through :func:`load_config`."""
+    global Settings
+    Settings = settings_model()
+    return Settings
 
 
 def default_state_path() -> Path:
@@ -517,14 +560,6 @@ _PLACEHOLDER = re.compile(r"(?:[A-Za-z]+[_.])*(?:\.{3}|…|x{3,}|X{3,}|\*{3,})")
 """A secret written as an elision, with or without a vendor prefix: ``secret_...``,
 ``SG.xxxx``, ``cal_live_...``, ``sk_live_…``, ``...``."""
 _PLACEHOLDER_WORDS = {"change-me", "changeme", "your-token", "your-api-key"}
-EXAMPLE_IDS = {
-    "notion.database_id": "0123456789abcdef0123456789abcdef",
-    "notion.data_source_id": None,
-    "google.calendar_id": "yourbusiness@group.calendar.google.com",
-    "twilio.account_sid": "AC" + "0" * 32,
-}
-"""Identifiers judged like secrets, with the well-formed value config.example.toml shows
-for them (nobody's real one), if any."""
 
 
 def is_placeholder(value: str) -> bool:
@@ -538,17 +573,18 @@ def placeholder_keys(settings: "Settings") -> list[str]:
 
     A config copied from config.example.toml and not yet edited would otherwise run against
     the real APIs with ``secret_...`` and fail with 401s or DNS errors that don't say why.
-    Only secrets and the ids above are judged: other example values are working defaults.
+    Only secrets and each section's ``example_ids`` are judged: other example values are
+    working defaults.
     """
     found: list[str] = []
 
     def walk(model: BaseModel, prefix: str) -> None:
+        examples = getattr(model, "example_ids", {})
         for name in type(model).model_fields:
             value, key = getattr(model, name), f"{prefix}{name}"
             if isinstance(value, SecretStr) and is_placeholder(value.get_secret_value()):
                 found.append(key)
-            elif isinstance(value, str) and key in EXAMPLE_IDS and (
-                    value == EXAMPLE_IDS[key] or is_placeholder(value)):
+            elif isinstance(value, str) and name in examples and (value == examples[name] or is_placeholder(value)):
                 found.append(key)
             elif isinstance(value, BaseModel):
                 walk(value, f"{key}.")
@@ -621,15 +657,19 @@ def load_config(path: str | Path | None = None, *, state_path: str | Path | None
 
 
 def _resolve_relative_paths(settings: Settings, base: Path) -> None:
+    """``state_path`` and every path-typed key of a section (``google.token_file``, ...)."""
     if not settings.state_path.is_absolute():
         settings.state_path = base / settings.state_path
-    if settings.google is not None:
-        for name in ("credentials_file", "token_file"):
-            value = getattr(settings.google, name)
-            if value is not None and not value.expanduser().is_absolute():
-                setattr(settings.google, name, base / value)
-            elif value is not None:
-                setattr(settings.google, name, value.expanduser())
+    for name in type(settings).model_fields:
+        section = getattr(settings, name)
+        if not isinstance(section, BaseModel):
+            continue
+        for key in type(section).model_fields:
+            value = getattr(section, key)
+            if isinstance(value, Path) and not value.expanduser().is_absolute():
+                setattr(section, key, base / value)
+            elif isinstance(value, Path):
+                setattr(section, key, value.expanduser())
     for section in (settings.sendgrid, settings.twilio):
         if section is None:
             continue

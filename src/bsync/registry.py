@@ -14,6 +14,22 @@ pays for the Google client.  Everything that used to spell out ``"notion"``, ``"
 
 Adding a calendar or a platform is one entry here plus its module, sandbox and tests.
 This module imports nothing from bsync, so config and the CLI can read it at start-up.
+
+**Config sections.**  An entry's ``config`` names the pydantic model of its ``[section]``;
+:func:`bsync.config.settings_model` declares one optional ``Settings`` field per entry
+from it, so the section is typed and validated at load and ``BSYNC_<SECTION>__<KEY>``
+overrides it, with no edit to ``config.py``.  The model is imported while ``bsync.config``
+itself is loading, on every command, so it must stay light:
+
+* keep it in ``bsync.config`` (the built-in ones are there), or
+* give it a module of its own that imports from bsync only ``bsync.config``'s building
+  blocks defined above ``Settings`` (``Section``, the validation helpers), never
+  ``Settings`` itself nor a provider's client (import those lazily, inside the calendar or
+  platform class's module, which only :func:`build` and :func:`load` import).
+
+An entry configured in a section bsync already has (Sesami's secret in ``[server]``) has
+``config=None``.  After registering an entry at run time (a test), call
+:func:`bsync.config.rebuild_settings` so ``Settings`` declares its section.
 """
 
 from __future__ import annotations
@@ -28,7 +44,8 @@ Role = Literal["ledger", "calendar", "platform"]
 @dataclass(frozen=True)
 class Entry:
     """One implementation: its short name (key prefix, cursor scope, pair names), the
-    config section that configures it, what people call it, and where the class lives."""
+    config section that configures it, what people call it, where the class lives, and the
+    model of its config section."""
 
     name: str
     role: Role
@@ -36,24 +53,30 @@ class Entry:
     label: str
     factory: str  # "module:callable", called with Settings; imported lazily
     pullable: bool = True  # platforms only: False for webhook-only ones (Sesami)
+    config: str | None = None  # "module:Model" of [section]; None when the section is bsync's own
+    credentials: str | None = None  # calendars only: "module:object", a calendars.base.StoredCredentials
 
 
-LEDGER = Entry("notion", "ledger", "notion", "Notion", "bsync.ledger.notion:NotionSource.from_settings")
+LEDGER = Entry("notion", "ledger", "notion", "Notion", "bsync.ledger.notion:NotionSource.from_settings",
+               config="bsync.config:NotionConfig")
 
-CALENDARS: dict[str, Entry] = {
+CALENDARS: dict[str, Entry] = {  # each factory builds a bsync.calendars.base.CalendarBackend
     "gcal": Entry("gcal", "calendar", "google", "Google Calendar",
-                  "bsync.calendars.gcal:GoogleCalendarTarget.from_settings"),
+                  "bsync.calendars.gcal:GoogleCalendarTarget.from_settings", config="bsync.config:GoogleConfig",
+                  credentials="bsync.calendars.google_auth:GOOGLE_TOKEN"),
 }
 
 PLATFORMS: dict[str, Entry] = {  # each factory is a bsync.platforms.base.Platform class
-    "calcom": Entry("calcom", "platform", "calcom", "Cal.com", "bsync.platforms.calcom:CalcomPlatform"),
+    "calcom": Entry("calcom", "platform", "calcom", "Cal.com", "bsync.platforms.calcom:CalcomPlatform",
+                    config="bsync.config:CalcomConfig"),
     "sesami": Entry("sesami", "platform", "server", "Sesami", "bsync.platforms.sesami:SesamiPlatform",
                     pullable=False),  # webhook-only; its secret is [server] sesami_secret
 }
 
 
-def _resolve(entry: Entry) -> Any:
-    module, _, path = entry.factory.partition(":")
+def _import(dotted: str) -> Any:
+    """``"module:attr.attr"``, imported now."""
+    module, _, path = dotted.partition(":")
     obj: Any = importlib.import_module(module)
     for attr in path.split("."):
         obj = getattr(obj, attr)
@@ -61,14 +84,33 @@ def _resolve(entry: Entry) -> Any:
 
 
 def load(entry: Entry) -> Any:
-    """The class (or factory) ``entry`` names, imported now: for what it says before any
-    config exists (a platform's ``check_name`` for doctor's list of checks)."""
-    return _resolve(entry)
+    """The class ``entry`` names, imported now (for ``Cls.from_settings``, ``Cls``): for what
+    it says before any config exists (its ``check_name`` for doctor's list of checks)."""
+    factory = _import(entry.factory)
+    return getattr(factory, "__self__", factory)  # a classmethod's class; a class or function itself
 
 
 def build(entry: Entry, settings: Any) -> Any:
     """The configured instance for ``entry`` (its section must be present in ``settings``)."""
-    return _resolve(entry)(settings)
+    return _import(entry.factory)(settings)
+
+
+def config_model(entry: Entry) -> Any:
+    """The pydantic model of ``entry``'s section, or None when it is configured in one of
+    bsync's own sections (see the rule above on what its module may import)."""
+    return _import(entry.config) if entry.config else None
+
+
+def credentials(entry: Entry) -> Any:
+    """The calendar's :class:`~bsync.calendars.base.StoredCredentials`, or None when its
+    sign-in cannot lapse by itself.  Light to import: ``bsync status`` reads it."""
+    return _import(entry.credentials) if entry.credentials else None
+
+
+def entries() -> tuple[Entry, ...]:
+    """Every entry: the ledger, the calendars, the platforms, in that order (config's and
+    doctor's order)."""
+    return (LEDGER, *CALENDARS.values(), *PLATFORMS.values())
 
 
 def push_pair(calendar: str) -> str:
