@@ -9,8 +9,9 @@ its module, its sandbox, its tests and one line in :data:`bsync.registry.CALENDA
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 from bsync.core.model import Booking
 from bsync.core.records import ChangeSet, ImportHints, TargetItem, TargetOp, TargetTerms, WriteResult
@@ -25,13 +26,15 @@ class CalendarBackend(Protocol):
     call it in messages; ``scope`` the calendar this instance reads (cursors are stored per
     scope, so pointing the config at another calendar starts afresh); ``id_setting`` the
     config setting naming it (for the safety halt's message); ``terms`` how it words a
-    status change and the key it carries in a plan's changes.
+    status change and the key it carries in a plan's changes; ``check_name`` the line
+    ``bsync doctor`` gives :meth:`check` (``google calendar``).
     """
 
     name: str
     label: str
     id_setting: str  # the config setting that picks the calendar, e.g. "[google] calendar_id"
     terms: TargetTerms
+    check_name: str
 
     @property
     def requests(self) -> int:
@@ -83,5 +86,47 @@ class CalendarBackend(Protocol):
         """What an item made in the calendar says about its booking beyond the common fields
         (zone, notes, the guest's email), for creating that booking in the ledger."""
 
+    def check(self) -> str:
+        """``bsync doctor``'s check: one cheap authenticated request proving the calendar is
+        there and visible; the detail line when it worked, else the typed error, carrying a
+        ``hint`` that says what to fix (doctor adds the host)."""
+
     def close(self) -> None:
         """Release the client and persist what must outlive the run (a refreshed token)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judgement made without the network, worded for a ``bsync doctor`` line."""
+
+    status: Literal["ok", "warn", "fail"]
+    detail: str  # one line, never a secret
+    hint: str | None = None  # what to do next
+
+
+@runtime_checkable
+class StoredCredentials(Protocol):
+    """A calendar's saved sign-in, when it can lapse on its own (Google's refresh token of an
+    app in "Testing" dies after seven days): judged from the config section alone, without
+    the network, so ``bsync doctor`` gives it a line of its own (failing even when the
+    calendar can't be built) and ``bsync status`` shows its age before it lapses.
+
+    Named by the registry entry's ``credentials``; a calendar whose sign-in can't lapse
+    (a CalDAV password) has none.  Its module must be light: ``bsync status`` imports it.
+    """
+
+    check_name: str
+    """The ``bsync doctor`` line (``google token``)."""
+
+    status_key: str
+    """``bsync status --json``'s key (``google_token``); the report's ``age_seconds`` is the
+    metric ``bsync_<status_key>_age_seconds``."""
+
+    age_help: str
+    """That metric's help text."""
+
+    def judge(self, config: Any, now: datetime) -> Verdict:
+        """Which credentials a run would use, and whether they are about to lapse."""
+
+    def report(self, config: Any, now: datetime) -> dict[str, Any]:
+        """The same, JSON-ready for ``bsync status`` (with ``age_seconds``); never a secret."""

@@ -29,7 +29,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from bsync.calendars.google_auth import SCOPES, load_credentials, save_credentials  # noqa: F401 - re-exported
+from bsync.calendars.google_auth import REAUTH_COMMAND, SCOPES, load_credentials, save_credentials  # noqa: F401 - re-exported
 from bsync.config import GoogleConfig, Settings
 from bsync.errors import AuthError, ConfigError, RemoteError, RemoteUnavailableError
 from bsync.core.model import Booking, shared
@@ -150,6 +150,7 @@ class GoogleCalendarTarget:
     id_setting = "[google] calendar_id"
     # Google's event status words, and the private extended property holding the booking key.
     terms = TargetTerms(status="status", confirmed="confirmed", cancelled="cancelled", key_field=KEY_PROPERTY)
+    check_name = "google calendar"
 
     def __init__(self, config: GoogleConfig, policy: RetryPolicy, *, delete_policy: str = "cancel",
                  invite_customer: bool = True, credentials: Any = None) -> None:
@@ -501,6 +502,26 @@ class GoogleCalendarTarget:
         cheap authenticated read that proves the calendar is there and visible, for ``doctor``."""
         request = self.service.calendars().get(calendarId=self.calendar_id)
         return self._execute(request, f"Google Calendar: reading calendar {self.calendar_id}")
+
+    def check(self) -> str:
+        """``bsync doctor``'s line: the calendar's name and zone, or the error with its fix."""
+        try:
+            calendar = self.describe_calendar()
+        except AuthError as exc:
+            exc.hint = exc.hint or CHECK_AUTH_HINT
+            raise
+        except RemoteError as exc:  # a 404: the id is wrong, or the account can't see it
+            exc.hint = exc.hint or CHECK_REFUSED_HINT
+            raise
+        detail = f"calendar {calendar.get('summary') or self.calendar_id!r} is readable"
+        if calendar.get("timeZone"):
+            detail += f" (its zone: {calendar['timeZone']})"
+        return detail
+
+
+CHECK_AUTH_HINT = f"run `{REAUTH_COMMAND}` to sign in again, and check that the account can edit the calendar"
+CHECK_REFUSED_HINT = ("check [google] calendar_id (Google Calendar → Settings → Integrate calendar → Calendar ID) "
+                      "and that the signed-in account can see that calendar")
 
 
 def describe(booking: Booking) -> str:

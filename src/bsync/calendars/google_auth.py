@@ -41,6 +41,7 @@ import google.auth.exceptions
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
+from bsync.calendars.base import Verdict
 from bsync.config import GoogleConfig
 from bsync.errors import AuthError, ConfigError, RemoteUnavailableError, UsageError
 
@@ -368,6 +369,35 @@ def _user_token_info(path: Path, now: datetime) -> TokenInfo:
                      access_expiry=_parse_instant(data.get("expiry")) if data.get("token") else None,
                      has_refresh_token=has_refresh, scopes=tuple(scopes),
                      client_id=data.get("client_id"), warnings=tuple(warnings))
+
+
+class GoogleToken:
+    """``[google]``'s saved sign-in as a :class:`~bsync.calendars.base.StoredCredentials`: the
+    registry names :data:`GOOGLE_TOKEN`, so doctor and status ask it without knowing Google."""
+
+    check_name = "google token"
+    status_key = "google_token"
+    age_help = f"Age of the Google refresh token (from `{REAUTH_COMMAND}`)."
+
+    def judge(self, config: GoogleConfig, now: datetime) -> Verdict:
+        """Fail without usable credentials or with an expired access token that can't be
+        refreshed; warn before a testing app's token lapses or when others can read it."""
+        info = token_info(config, now)
+        if info.kind in ("missing", "invalid"):
+            return Verdict("fail", info.error or info.kind,
+                           f"run `{REAUTH_COMMAND}` (or set [google] credentials_file to a service-account key)")
+        if info.kind == "authorized_user" and not info.has_refresh_token and (
+                info.access_expiry is None or info.access_expiry <= now):
+            return Verdict("fail", f"{info.describe()}; its access token has expired", f"run `{REAUTH_COMMAND}`")
+        if info.warnings:
+            return Verdict("warn", info.describe(), info.warning)
+        return Verdict("ok", info.describe())
+
+    def report(self, config: GoogleConfig, now: datetime) -> dict[str, Any]:
+        return token_info(config, now).as_dict()
+
+
+GOOGLE_TOKEN = GoogleToken()
 
 
 # -- bsync auth google ----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """``bsync doctor``: is this setup able to sync?  One line per check, exit 1 if any fails.
 
 Checks, in order: the config loads; the business timezone; the state DB (integrity,
-migrations, file mode); each configured provider with one cheap authenticated call;
-the Google token's freshness; the machine's clock against a provider's ``Date`` header.
+migrations, file mode); each configured provider with one cheap authenticated call (each
+registered calendar and platform through its own ``check()``), and a calendar's saved
+sign-in when it can lapse (the Google token's freshness); the machine's clock against a
+provider's ``Date`` header.
 
 Each check is independent: a provider that refuses our token or cannot be reached fails
 its own line and the others still run.  Remote calls use a short retry policy and capped
@@ -29,7 +31,6 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, SecretStr
 
-from bsync.calendars.google_auth import REAUTH_COMMAND, token_info
 from bsync.config import Settings, find_config_file, load_config, placeholder_error, placeholder_keys
 from bsync.errors import (
     AuthError,
@@ -44,17 +45,37 @@ from bsync.notices.twilio import TwilioSms
 from bsync.core.retry import RetryPolicy
 from bsync.core.store import SCHEMA_VERSION
 from bsync import registry
-from bsync.calendars.gcal import GoogleCalendarTarget
 from bsync.ledger.notion import NotionSource
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _RANK = {SKIP: 0, OK: 1, WARN: 2, FAIL: 3}
 
-CHECKED_PLATFORMS = tuple(entry for entry in registry.PLATFORMS.values()
-                          if registry.load(entry).check_name is not None)  # webhook-only ones: nothing to call
-CHECK_NAMES = ("config", "timezone", "state db", "notion", "google calendar", "google token",
-               *(registry.load(entry).check_name for entry in CHECKED_PLATFORMS), "sendgrid", "twilio", "clock")
-PROVIDERS = ("notion", "google", *(entry.section for entry in CHECKED_PLATFORMS), "sendgrid", "twilio")
+
+def checked_backends() -> tuple[registry.Entry, ...]:
+    """The registered calendars, then the platforms bsync calls (a webhook-only platform has
+    no ``check_name``: nothing to ask).  Asked at each run: the registry may have grown."""
+    return (*registry.CALENDARS.values(),
+            *(entry for entry in registry.PLATFORMS.values() if registry.load(entry).check_name is not None))
+
+
+def _backend_lines(entry: registry.Entry) -> tuple[str, ...]:
+    """The lines an entry fills: its check's, then its saved sign-in's (a calendar's, if it has one)."""
+    credentials = registry.credentials(entry)
+    return (registry.load(entry).check_name, *((credentials.check_name,) if credentials is not None else ()))
+
+
+def check_names() -> tuple[str, ...]:
+    """Every line of the output, in order."""
+    return ("config", "timezone", "state db", "notion",
+            *(name for entry in checked_backends() for name in _backend_lines(entry)), "sendgrid", "twilio", "clock")
+
+
+def provider_sections() -> tuple[str, ...]:
+    """The sections of the providers doctor calls: their timeouts are capped, their hosts
+    asked for the time, and the config line lists those present."""
+    return tuple(dict.fromkeys((registry.LEDGER.section, *(entry.section for entry in checked_backends()),
+                                "sendgrid", "twilio")))
+
 
 DOCTOR_POLICY = RetryPolicy(max_retries=1, base_delay=0.2, max_delay=1.0)
 DOCTOR_TIMEOUT_S = 10.0  # per request; a configured timeout above this is capped for doctor
@@ -95,7 +116,7 @@ def format_check(check: Check) -> str:
 
 def run_checks(config_path: Path | None, *, state_path: Path | None = None,
                now: datetime | None = None) -> list[Check]:
-    """Every check, in :data:`CHECK_NAMES` order.
+    """Every check, in :func:`check_names` order.
 
     ``now`` is the time token ages and zone offsets are judged at (default: now); the clock
     check always uses the real clock, since it compares it with a server's.
@@ -106,7 +127,7 @@ def run_checks(config_path: Path | None, *, state_path: Path | None = None,
         settings = load_config(path, state_path=state_path, allow_placeholders=True)
     except ConfigError as exc:
         first = Check("config", FAIL, _one_line(str(exc)), exc.hint or "fix the key named above (see config.example.toml)")
-        return [first] + [Check(name, SKIP, "not checked: the config did not load") for name in CHECK_NAMES[1:]]
+        return [first] + [Check(name, SKIP, "not checked: the config did not load") for name in check_names()[1:]]
 
     secrets = _secrets(settings)
     fast = _doctor_settings(settings)
@@ -117,10 +138,7 @@ def run_checks(config_path: Path | None, *, state_path: Path | None = None,
         _guard("timezone", lambda: timezone_check(settings, now)),
         _guard("state db", lambda: state_check(settings.state_path)),
         _provider("notion", "notion", settings, lambda: _notion_check(fast), NOTION_HINTS, examples),
-        _provider("google calendar", "google", settings, lambda: _google_check(fast), GOOGLE_HINTS, examples),
-        _provider("google token", "google", settings, lambda: google_token_check(settings, now), GOOGLE_HINTS,
-                  []),  # local: the token file is judged whatever the calendar id
-        *(_platform_check(entry, settings, fast, examples) for entry in CHECKED_PLATFORMS),
+        *(check for entry in checked_backends() for check in _backend_checks(entry, settings, fast, examples, now)),
         _provider("sendgrid", "sendgrid", settings, lambda: _sendgrid_check(fast), SENDGRID_HINTS, examples),
         _provider("twilio", "twilio", settings, lambda: _twilio_check(fast), TWILIO_HINTS, examples),
         _guard("clock", lambda: clock_check(settings)),
@@ -134,9 +152,9 @@ def _doctor_settings(settings: Settings) -> Settings:
                                             "retry_base_delay": DOCTOR_POLICY.base_delay,
                                             "retry_max_delay": DOCTOR_POLICY.max_delay})
     update: dict[str, Any] = {"sync": sync}
-    for name in PROVIDERS:
+    for name in provider_sections():
         section = getattr(settings, name)
-        if section is not None and section.timeout_s > DOCTOR_TIMEOUT_S:
+        if section is not None and getattr(section, "timeout_s", 0) > DOCTOR_TIMEOUT_S:
             update[name] = section.model_copy(update={"timeout_s": DOCTOR_TIMEOUT_S})
     return settings.model_copy(update=update)
 
@@ -153,10 +171,6 @@ NOTION_HINTS = _Hints(
     auth="check [notion] token (or $BSYNC_NOTION__TOKEN): the integration's internal secret from "
          "https://www.notion.so/my-integrations",
     refused="check [notion] database_id / data_source_id and notion.version")
-GOOGLE_HINTS = _Hints(
-    auth=f"run `{REAUTH_COMMAND}` to sign in again, and check that the account can edit the calendar",
-    refused="check [google] calendar_id (Google Calendar → Settings → Integrate calendar → Calendar ID) "
-            "and that the signed-in account can see that calendar")
 SENDGRID_HINTS = _Hints(
     auth="check [sendgrid] api_key (or $BSYNC_SENDGRID__API_KEY): SendGrid → Settings → API Keys; "
          "it needs the Mail Send permission",
@@ -211,7 +225,7 @@ def _config_check(path: Path, settings: Settings, examples: list[str]) -> Check:
     if examples:
         error = placeholder_error(path, examples)
         return Check("config", FAIL, str(error), error.hint)
-    present = [name for name in PROVIDERS if getattr(settings, name) is not None]
+    present = [name for name in provider_sections() if getattr(settings, name) is not None]
     sections = ", ".join(f"[{name}]" for name in present) or "no provider sections"
     from bsync.notices.send import check_templates
 
@@ -358,46 +372,30 @@ def _notion_check(settings: Settings) -> Check:
                                f"({len(schema)} properties, every mapped one present) at {_host(notion.base_url)}")
 
 
-def _google_check(settings: Settings) -> Check:
-    google = settings.google
-    target = GoogleCalendarTarget.from_settings(settings)
-    calendar = target.describe_calendar()
-    target.close()  # keeps a refreshed access token, as a sync would
-    detail = f"calendar {calendar.get('summary') or target.calendar_id!r} is readable"
-    if calendar.get("timeZone"):
-        detail += f" (its zone: {calendar['timeZone']})"
-    return Check("google calendar", OK, f"{detail} at {_host(google.base_url)}")
-
-
-def google_token_check(settings: Settings, now: datetime) -> Check:
-    """Which Google credentials would be used, and whether they are about to lapse (no network)."""
-    info = token_info(settings.google, now)
-    if info.kind in ("missing", "invalid"):
-        return Check("google token", FAIL, info.error or info.kind,
-                     f"run `{REAUTH_COMMAND}` (or set [google] credentials_file to a service-account key)")
-    if info.kind == "authorized_user" and not info.has_refresh_token and (
-            info.access_expiry is None or info.access_expiry <= now):
-        return Check("google token", FAIL, f"{info.describe()}; its access token has expired",
-                     f"run `{REAUTH_COMMAND}`")
-    if info.warnings:
-        return Check("google token", WARN, info.describe(), info.warning)
-    return Check("google token", OK, info.describe())
-
-
-def _platform_check(entry: registry.Entry, settings: Settings, fast: Settings, examples: list[str]) -> Check:
-    """A booking platform's own check (its hints ride on the errors it raises)."""
+def _backend_checks(entry: registry.Entry, settings: Settings, fast: Settings, examples: list[str],
+                    now: datetime) -> list[Check]:
+    """A calendar's or a platform's own check (its hints ride on the errors it raises), then
+    the calendar's saved sign-in, judged locally whatever the rest of its section holds."""
     name = registry.load(entry).check_name
 
     def check() -> Check:
-        platform = registry.build(entry, fast)
+        backend = registry.build(entry, fast)
         try:
-            detail = platform.check()
+            detail = backend.check()
         finally:
-            platform.close()
+            backend.close()  # keeps a refreshed access token, as a sync would
         base_url = getattr(getattr(fast, entry.section), "base_url", None)
         return Check(name, OK, f"{detail} at {_host(base_url)}" if base_url else detail)
 
-    return _provider(name, entry.section, settings, check, None, examples)
+    checks = [_provider(name, entry.section, settings, check, None, examples)]
+    credentials = registry.credentials(entry)
+    if credentials is not None:
+        def judge() -> Check:
+            verdict = credentials.judge(getattr(settings, entry.section), now)
+            return Check(credentials.check_name, verdict.status, verdict.detail, verdict.hint)
+
+        checks.append(_provider(credentials.check_name, entry.section, settings, judge, None, []))
+    return checks
 
 
 def _sendgrid_check(settings: Settings) -> Check:
@@ -428,8 +426,8 @@ def _twilio_check(settings: Settings) -> Check:
 
 def clock_check(settings: Settings) -> Check:
     """Compare this machine's clock with the ``Date`` header of the first configured provider that answers."""
-    urls = list(dict.fromkeys(getattr(settings, name).base_url for name in PROVIDERS
-                              if getattr(settings, name) is not None))
+    urls = list(dict.fromkeys(url for name in provider_sections()
+                              if (url := getattr(getattr(settings, name), "base_url", None))))
     if not urls:
         return Check("clock", SKIP, "no provider configured to compare the clock with")
     tried: list[str] = []

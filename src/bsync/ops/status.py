@@ -2,8 +2,8 @@
 
 :func:`collect_status` gathers the dashboard's data (last run per command, the last
 success, cursors and their ages, open conflicts, unfinished writes, inbox backlog,
-notifications needing attention, the Google token's age, the next scheduled run when it
-can be known); :func:`prometheus_text` renders it for node_exporter's textfile collector.
+notifications needing attention, the age of each calendar's saved sign-in (the Google
+token's), the next scheduled run when it can be known); :func:`prometheus_text` renders it for node_exporter's textfile collector.
 """
 
 from __future__ import annotations
@@ -209,14 +209,23 @@ def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int
         "inbox": {"counts": inbox, "backlog": sum(n for s, n in inbox.items() if s in ("pending", "failed", None)),
                   "oldest_pending": oldest_pending, "oldest_pending_age_s": _age(oldest_pending, now)},
         "notifications": {"counts": notifications, "attention": attention},
-        "google_token": None,
+        **credential_reports(settings, now),
         "records": record_issue_status(store, now),
     }
-    if settings.google is not None:
-        from bsync.calendars.google_auth import token_info
-
-        data["google_token"] = token_info(settings.google, now).as_dict()
     return data
+
+
+def _stored_credentials() -> list[tuple[registry.Entry, Any]]:
+    """Each calendar with a :class:`~bsync.calendars.base.StoredCredentials`, and it (a light
+    import: status never loads a calendar's client)."""
+    return [(entry, c) for entry in registry.CALENDARS.values() if (c := registry.credentials(entry)) is not None]
+
+
+def credential_reports(settings: Settings, now: datetime) -> dict[str, Any]:
+    """``{"google_token": {...}}``: each calendar's saved sign-in; None without its section."""
+    return {credentials.status_key: credentials.report(section, now) if section is not None else None
+            for entry, credentials in _stored_credentials()
+            for section in (getattr(settings, entry.section, None),)}
 
 
 def _label(value: str) -> str:
@@ -275,9 +284,9 @@ def prometheus_text(data: dict[str, Any]) -> str:
     states = Counter(data["notifications"]["counts"])
     metric("bsync_notifications", "Notifications by state (intent = uncertain).",
            [({"state": s}, states.get(s, 0)) for s in ("sent", "intent", "failed", "suppressed")])
-    token = data.get("google_token") or {}
-    metric("bsync_google_token_age_seconds", "Age of the Google refresh token (from `bsync auth google`).",
-           [({}, token.get("age_seconds"))])
+    for _, credentials in _stored_credentials():
+        report = data.get(credentials.status_key) or {}
+        metric(f"bsync_{credentials.status_key}_age_seconds", credentials.age_help, [({}, report.get("age_seconds"))])
     return "\n".join(lines) + "\n"
 
 
