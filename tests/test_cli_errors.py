@@ -20,7 +20,9 @@ import pytest
 
 from bsync.core.failures import boundary_error
 from bsync.core.store import Store
-from bsync.core.sync import LINK_PAIR
+from bsync import registry
+
+LINK_PAIR = registry.link_pair("gcal")
 
 AS_ROOT = os.geteuid() == 0
 

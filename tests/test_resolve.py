@@ -13,7 +13,9 @@ from bsync.ops.conflicts import match_key, page_id_of
 from bsync.errors import UsageError
 from bsync.sandbox.seed import booking_properties
 from bsync.core.store import Store
-from bsync.core.sync import LINK_PAIR
+from bsync import registry
+
+LINK_PAIR = registry.link_pair("gcal")
 
 PAGE = "1a2b3c4d-5e6f-4071-8293-a4b5c6d7e8f9"
 BARE = PAGE.replace("-", "")

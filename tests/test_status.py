@@ -228,7 +228,9 @@ def test_status_shows_the_last_reconcile_and_metrics_export_its_findings(bsync, 
 
 
 def test_every_command_that_touches_the_systems_records_a_run_and_looking_records_none(bsync, sandbox):
-    from bsync.core.sync import LINK_PAIR
+    from bsync import registry
+
+    LINK_PAIR = registry.link_pair("gcal")
 
     bsync.options = {"notify": True}
     bsync.configure()

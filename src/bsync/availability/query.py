@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bsync import registry
 from bsync.availability import slots
+from bsync.calendars.base import CalendarBackend
 from bsync.config import WEEKDAYS, Settings
 from bsync.errors import UsageError
 from bsync.core.model import Status, parse_when
@@ -233,7 +234,7 @@ def expand(first: date, last: date | None) -> list[date]:
 
 def availability(settings: Settings, dates: Iterable[date], *, duration: int | None = None, step: int | None = None,
                  calendars: list[str] | None = None, busy_file: Path | None = None,
-                 now: datetime | None = None, store: Store | None = None, target: Any = None) -> dict[str, Any]:
+                 now: datetime | None = None, store: Store | None = None, target: CalendarBackend | None = None) -> dict[str, Any]:
     """The SPEC §3 JSON: every requested day, in order, with its free slots (local offsets)."""
     days = sorted(set(dates))
     if not days:

@@ -42,7 +42,6 @@ from bsync.errors import UsageError
 from bsync.ledger.base import BookingLedger
 
 CALENDAR = next(iter(registry.CALENDARS))  # the one calendar the config can name today
-LINK_PAIR = registry.link_pair(CALENDAR)  # its links, for status, resolve and notices outside a run
 IN_PROGRESS = timedelta(days=1)  # the trash window reaches back this far: a booking under way counts
 TRASH_CONFIRM_MAX = 5  # up to this many missing records are confirmed deleted with one GET each
 

@@ -31,6 +31,7 @@ from bsync.core.model import Booking
 from bsync.core.runs import RunCounts, open_store, recorded_run, retry_policy
 from bsync.core.store import Store
 from bsync.core.timeutil import now_utc, parse_duration, parse_instant
+from bsync.ledger.base import BookingLedger
 from bsync.errors import AuthError, BsyncError, ConfigError, DeliveryUncertain, RemoteError, RemoteUnavailableError
 from bsync.notices.channels import CARRIERS, Attachment, Email, SmsSender
 from bsync.notices.messages import Templates, booking_fields, one_line
@@ -187,7 +188,7 @@ def run_notifications(settings: Settings, *, command: str = "remind", notices: b
         senders = Senders(settings, set(notice_channels) | set(reminder_channels))
         stack.callback(senders.close)
         store = open_store(stack, settings, plan_only)
-        source = registry.build(registry.LEDGER, settings)  # the ledger (a BookingLedger)
+        source: BookingLedger = registry.build(registry.LEDGER, settings)
         stack.callback(source.close)
         with recorded_run(store, command, command, plan_only=plan_only,
                           requests=lambda: source.requests + senders.requests) as record:

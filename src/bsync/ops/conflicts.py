@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+from bsync import registry
 from bsync.config import Settings
-from bsync.errors import UsageError
 from bsync.core.store import RunLock, Store
-from bsync.core.sync import LINK_PAIR
+from bsync.errors import UsageError
 
-SIDES = ("notion", "gcal")
 MIN_PREFIX = 8
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -24,23 +23,36 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 def resolve_conflict(settings: Settings, given: str, take: str) -> str:
     """Mark the conflict ``given`` names as settled by ``take``'s values; return its key.
 
-    The next sync applies it.  A conflict already settled may be settled again (the other
-    way) until then.
+    Conflicts of every calendar's pair are searched; ``take`` names the ledger or that
+    pair's calendar.  The next sync applies it.  A conflict already settled may be settled
+    again (the other way) until then.
     """
     check_side(take)
     with RunLock(settings.state_path), Store.open(settings.state_path) as store:
-        open_keys = [link.source_key for link in store.conflicts(LINK_PAIR)]
-        key = match_key(given, sorted(store.conflict_keys(LINK_PAIR)), open_keys)
-        link = store.links_get(LINK_PAIR, key)
+        calendars = {registry.link_pair(name): name for name in registry.CALENDARS}
+        open_keys = [link.source_key for pair in calendars for link in store.conflicts(pair)]
+        keys = {key: pair for pair in calendars for key in store.conflict_keys(pair)}
+        key = match_key(given, sorted(keys), open_keys)
+        pair = keys[key]
+        check_side(take, calendars[pair])
+        link = store.links_get(pair, key)
         assert link is not None and link.conflict is not None  # conflict_keys lists only those
-        store.set_conflict(LINK_PAIR, key, {**link.conflict, "take": take})
+        store.set_conflict(pair, key, {**link.conflict, "take": take})
     return key
 
 
-def check_side(take: str) -> None:
+def sides(calendar: str | None = None) -> tuple[str, ...]:
+    """What ``--take`` may name: the ledger, and the calendar (any registered one if not known)."""
+    return (registry.LEDGER.name, *([calendar] if calendar else registry.CALENDARS))
+
+
+def check_side(take: str, calendar: str | None = None) -> None:
     """``--take`` names a side of the pair, or the command stops before touching anything."""
-    if take not in SIDES:
-        raise UsageError(f"--take {take!r}: must be 'notion' or 'gcal'")
+    allowed = sides(calendar)
+    if take not in allowed:
+        choices = " or ".join(f"'{side}'" for side in allowed)
+        raise UsageError(f"--take {take!r}: must be {choices}" if len(allowed) == 2
+                         else f"--take {take!r}: must be one of {choices}")
 
 
 def match_key(given: str, keys: list[str], open_keys: list[str]) -> str:

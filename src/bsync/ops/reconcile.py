@@ -34,7 +34,9 @@ from bsync.core.runs import Summary
 from bsync.config import Settings
 from bsync.core.model import Booking, Status, booking_common
 from bsync.core.plan import Action, Plan
-from bsync.core.records import Link, TargetItem
+from bsync.calendars.base import CalendarBackend
+from bsync.core.records import Link, TargetItem, TargetTerms
+from bsync.ledger.base import BookingLedger
 from bsync.core.pipeline import PlatformStep, calendar_pairs, run_pipeline
 from bsync.platforms.pairs import PLATFORM_LINKS
 from bsync.core.store import Store
@@ -314,13 +316,14 @@ ORPHAN_PAIR = "reconcile orphan events"
 
 
 def orphan_plan(report: Report, events: Mapping[str, TargetItem], *, delete_policy: str,
-                max_delete: Any = lambda managed: managed * 0.5, sides: Sides | None = None) -> Plan:
+                max_delete: Any = lambda managed: managed * 0.5, sides: Sides | None = None,
+                terms: TargetTerms = TargetTerms()) -> Plan:
     """Remove each orphan event (cancel or delete, per ``delete_policy``); pure.
 
     The same safety halt as a sync: if the ledger returned no booking at all (a wrong
     database id, an integration that lost access) or more events would go than
     ``max_delete`` allows, nothing is removed: those events are more likely the business's
-    bookings than leftovers.
+    bookings than leftovers.  ``terms`` are the calendar's words for the status change.
     """
     sides = sides or Sides.of()
     verb = "delete" if delete_policy == "delete" else "cancel"
@@ -330,7 +333,7 @@ def orphan_plan(report: Report, events: Mapping[str, TargetItem], *, delete_poli
             continue
         event = events.get(drift.ids["event"])
         actions.append(Action("delete", drift.ids["booking"], drift.ids["event"],
-                              changes={"status": ("confirmed", "cancelled")}, target_write="remove",
+                              changes={terms.status: (terms.confirmed, terms.cancelled)}, target_write="remove",
                               tombstone=True, label=event.label if event else "",
                               merged=dict(event.common) if event else None,
                               reason=f"its booking is no longer in {sides.ledger_label}; {verb} the event"))
@@ -374,8 +377,8 @@ def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, Target
     calendar = registry.CALENDARS[sides.calendar]
     settings.require(registry.LEDGER.section)
     settings.require(calendar.section)
-    source = registry.build(registry.LEDGER, settings)
-    target = registry.build(calendar, settings)
+    source: BookingLedger = registry.build(registry.LEDGER, settings)
+    target: CalendarBackend = registry.build(calendar, settings)
     try:
         read = source.read_bookings(None)
         events = target.read_changes(None).items
@@ -411,12 +414,12 @@ def remove_orphans(settings: Settings, run_id: int | None) -> PairResult:
         store = open_store(stack, settings, False)
         report, events = read_all(settings, store)
         sides = Sides.configured(settings)
+        target: CalendarBackend = registry.build(registry.CALENDARS[sides.calendar], settings)
+        stack.callback(target.close)
         plan = orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
-                           max_delete=settings.sync.max_delete_allowed, sides=sides)
+                           max_delete=settings.sync.max_delete_allowed, sides=sides, terms=target.terms)
         if plan.halt:
             return PairResult(plan, Summary(plan.pair, total=len(plan.actions), halted=plan.halt))
-        target = registry.build(registry.CALENDARS[sides.calendar], settings)
-        stack.callback(target.close)
         ctx = ApplyContext(store, sides.link_pair, run_id, None, target, {}, events, settings.timezone,
                            dead_after=settings.sync.dead_after)
         summary = apply_plan(plan, ctx)
