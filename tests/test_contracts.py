@@ -20,12 +20,6 @@ from bsync.ledger.notion import NotionSource
 IMPLEMENTATIONS = [(BookingLedger, registry.LEDGER)] + [(CalendarBackend, e) for e in registry.CALENDARS.values()]
 
 
-def implementation(entry: registry.Entry) -> type:
-    """The class behind an entry whose factory is ``module:Class.from_settings``."""
-    factory = registry.load(entry)
-    return factory.__self__ if inspect.ismethod(factory) else factory
-
-
 def protocol_members(protocol: type) -> dict[str, Any]:
     """A protocol's own members: its annotated attributes, properties and methods."""
     members: dict[str, Any] = {name: None for name in getattr(protocol, "__annotations__", {})}
@@ -41,7 +35,7 @@ def parameters(fn: Any) -> list[tuple[str, Any]]:
 
 @pytest.mark.parametrize(("protocol", "entry"), IMPLEMENTATIONS, ids=lambda x: getattr(x, "name", None))
 def test_each_implementation_has_every_protocol_member_with_its_parameters(protocol, entry):
-    cls = implementation(entry)
+    cls = registry.load(entry)  # the class behind module:Class.from_settings
     members = protocol_members(protocol)
     assert {"name", "label", "requests", "scope", "close"} <= set(members)
     missing = [name for name in members if not hasattr(cls, name)]
@@ -57,7 +51,7 @@ def test_each_implementation_has_every_protocol_member_with_its_parameters(proto
                                             (registry.CALENDARS["gcal"], GoogleCalendarTarget)])
 def test_the_registry_builds_each_implementation_under_its_own_name(entry, cls):
     """The registry's name is the one the class reports: keys, pairs and cursors agree."""
-    assert implementation(entry) is cls
+    assert registry.load(entry) is cls
     assert entry.factory == f"{cls.__module__}:{cls.__name__}.from_settings"
     assert (cls.name, cls.label) == (entry.name, entry.label)
 
