@@ -9,6 +9,9 @@ with no other edit.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Mapping
@@ -211,6 +214,33 @@ def test_a_missing_key_and_a_mistyped_one_are_named(tmp_path, registered):
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, BASE + FAKECAL.replace('username = "anna"\n', "")))
     assert "missing required key 'fakecal.username'" in str(caught.value)
+
+
+def test_a_model_in_the_providers_own_module_may_be_imported_before_bsync_config(tmp_path):
+    """The registry's rule: the model's module imports ``bsync.config`` for ``Section``, and
+    a fresh process that imports that module first still gets ``[fakecal]`` declared."""
+    (tmp_path / "fakecal_config.py").write_text(textwrap.dedent("""
+        from bsync.config import Section
+
+        class FakeCalConfig(Section):
+            calendar: str
+    """))
+    (tmp_path / "run.py").write_text(textwrap.dedent("""
+        import sys
+        from bsync import registry
+        registry.CALENDARS["fakecal"] = registry.Entry(
+            "fakecal", "calendar", "fakecal", "FakeCal", "nowhere:Cal.from_settings",
+            config="fakecal_config:FakeCalConfig")  # as if written in registry.py
+        import fakecal_config  # first: it imports bsync.config, which must not need it yet
+        from bsync.config import load_config
+        print(type(load_config(sys.argv[1]).fakecal).__name__, "googleapiclient" in sys.modules)
+    """))
+    write(tmp_path, BASE + '[fakecal]\ncalendar = "salon"\n')
+    env = {"PYTHONPATH": f"{tmp_path}:{Path(config.__file__).parents[1]}", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "bsync.toml")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["FakeCalConfig", "False"]  # and no calendar client was loaded
 
 
 def test_an_unregistered_section_is_an_unknown_key(tmp_path):

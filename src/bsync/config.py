@@ -424,7 +424,7 @@ class SyncConfig(Section):
 
 class SettingsBase(BaseSettings):
     """What the whole configuration checks and offers; :func:`settings_model` gives it its
-    fields (the registry's provider sections among them) and makes :data:`Settings`."""
+    fields (the registry's provider sections among them) and makes ``Settings``."""
 
     model_config = SettingsConfigDict(env_prefix="BSYNC_", env_nested_delimiter="__",
                                       extra="forbid", validate_assignment=True)
@@ -506,16 +506,33 @@ def settings_model() -> type[SettingsBase]:
                         __doc__="The whole configuration.  Build it with :func:`load_config`.", **fields)
 
 
-Settings = settings_model()
+_settings: type[SettingsBase] | None = None
+
+
+def settings_class() -> type[SettingsBase]:
+    """``Settings``, made on first use rather than at import: a provider's config model may
+    live in a module that imports ``bsync.config`` (for ``Section``), and that module may be
+    imported first; by the time anyone asks for ``Settings`` both are complete."""
+    global _settings
+    if _settings is None:
+        _settings = settings_model()
+    return _settings
 
 
 def rebuild_settings() -> type[SettingsBase]:
-    """Declare the sections of entries registered since import (a test's); :func:`load_config`
-    uses the new class.  Modules that imported ``Settings`` by name keep the old class, which is
-    fine for annotations: only build settings through :func:`load_config`."""
-    global Settings
-    Settings = settings_model()
-    return Settings
+    """Declare the sections of entries registered since ``Settings`` was made (a test's);
+    :func:`load_config` uses the new class.  Modules that imported ``Settings`` by name keep
+    the old one, which is fine for annotations: build settings through :func:`load_config`."""
+    global _settings
+    _settings = None
+    return settings_class()
+
+
+def __getattr__(name: str) -> Any:
+    """``bsync.config.Settings`` (and ``from bsync.config import Settings``): see :func:`settings_class`."""
+    if name == "Settings":
+        return settings_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_state_path() -> Path:
@@ -626,7 +643,9 @@ def load_config(path: str | Path | None = None, *, state_path: str | Path | None
     """
     config_file = find_config_file(path)
 
-    class _FileSettings(Settings):
+    settings_cls = settings_class()
+
+    class _FileSettings(settings_cls):
         @classmethod
         def settings_customise_sources(cls, settings_cls: type[BaseSettings],
                                        init_settings: PydanticBaseSettingsSource,
@@ -649,7 +668,7 @@ def load_config(path: str | Path | None = None, *, state_path: str | Path | None
     except OSError as exc:  # unreadable (permissions), vanished, or an I/O error
         raise ConfigError(f"cannot read config {config_file}: {exc.strerror or exc}",
                           hint="check the file's permissions (bsync needs to read it)") from None
-    settings = Settings.model_construct(**{name: getattr(loaded, name) for name in Settings.model_fields})
+    settings = settings_cls.model_construct(**{name: getattr(loaded, name) for name in settings_cls.model_fields})
     _resolve_relative_paths(settings, config_file.parent)
     if not allow_placeholders and (keys := placeholder_keys(settings)):
         raise placeholder_error(config_file, keys)

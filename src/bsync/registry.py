@@ -18,14 +18,15 @@ This module imports nothing from bsync, so config and the CLI can read it at sta
 **Config sections.**  An entry's ``config`` names the pydantic model of its ``[section]``;
 :func:`bsync.config.settings_model` declares one optional ``Settings`` field per entry
 from it, so the section is typed and validated at load and ``BSYNC_<SECTION>__<KEY>``
-overrides it, with no edit to ``config.py``.  The model is imported while ``bsync.config``
-itself is loading, on every command, so it must stay light:
+overrides it, with no edit to ``config.py``.  Every command makes ``Settings``, so every
+command imports each model's module, and the rule is:
 
-* keep it in ``bsync.config`` (the built-in ones are there), or
-* give it a module of its own that imports from bsync only ``bsync.config``'s building
-  blocks defined above ``Settings`` (``Section``, the validation helpers), never
-  ``Settings`` itself nor a provider's client (import those lazily, inside the calendar or
-  platform class's module, which only :func:`build` and :func:`load` import).
+* keep the model in ``bsync.config`` (the built-in ones are there), or in a module of the
+  provider's that is light: it may import ``bsync.config`` for ``Section`` and the
+  validation helpers (``Settings`` is made on first use, so either module may be imported
+  first), but must not use ``Settings`` at import time (annotations only) nor import a
+  provider client: ``googleapiclient`` and the like belong to the class's module, which
+  only :func:`build` and :func:`load` import, so ``bsync status`` never pays for them.
 
 An entry configured in a section bsync already has (Sesami's secret in ``[server]``) has
 ``config=None``.  After registering an entry at run time (a test), call
