@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator,
@@ -526,6 +526,10 @@ def rebuild_settings() -> type[SettingsBase]:
     global _settings
     _settings = None
     return settings_class()
+
+
+if TYPE_CHECKING:  # for annotations: the generated class has SettingsBase's interface and the sections
+    Settings = SettingsBase
 
 
 def __getattr__(name: str) -> Any:
