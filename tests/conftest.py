@@ -168,3 +168,22 @@ def caldav_calendar(radicale) -> str:
     """The URL of a new, empty calendar collection on the session's Radicale (one per test),
     ending in ``/``; its credentials are ``radicale.username`` / ``radicale.password``."""
     return radicale.new_calendar()
+
+
+# -- CalDAV through the recording proxy (bsync.sandbox.davproxy) -----------------------------------
+@pytest.fixture(scope="session")
+def _radicale_proxy(radicale):
+    from bsync.sandbox.davproxy import DavProxy
+
+    with DavProxy(radicale.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def radicale_proxy(_radicale_proxy):
+    """A :class:`~bsync.sandbox.davproxy.DavProxy` in front of the session's Radicale, its
+    request log and faults cleared before and after each test: point a client at
+    ``radicale_proxy.proxied(caldav_calendar)`` to count and fail its requests."""
+    _radicale_proxy.reset()
+    yield _radicale_proxy
+    _radicale_proxy.reset()
