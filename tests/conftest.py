@@ -134,11 +134,15 @@ class Bsync:
         self.folder = folder
         self.defaults: dict[str, Any] = {}  # [sync] keys every configure() starts from
         self.options: dict[str, Any] = {}  # other write_sandbox_config arguments (notify=True, ...)
+        self.caldav: dict[str, str] | None = None  # a [caldav] section to add (see the bsync_caldav fixture)
         self.configure()
 
     def configure(self, **sync: Any) -> Path:
         self.config = write_sandbox_config(self.sandbox, self.folder, sync={**self.defaults, **sync} or None,
                                            **self.options)
+        if self.caldav:
+            table = "".join(f"{key} = {json.dumps(value)}\n" for key, value in self.caldav.items())
+            self.config.write_text(self.config.read_text() + "\n[caldav]\n" + table)
         return self.config
 
     @property
@@ -201,32 +205,21 @@ def radicale_proxy(_radicale_proxy):
     _radicale_proxy.reset()
 
 
-class CalDAVBsync(Bsync):
-    """:class:`Bsync` for a business whose calendar is CalDAV: the sandbox's config with its
-    ``[google]`` section replaced by ``[caldav]`` naming ``calendar_url`` (a DavProxy's URL,
-    so every request bsync sends to the server is counted and can be failed)."""
-
-    def __init__(self, sandbox: Sandbox, folder: Path, server: Any, calendar_url: str) -> None:
-        self.server = server  # a caldav_servers.CalDAVServer: its credentials
-        self.calendar_url = calendar_url
-        super().__init__(sandbox, folder)
-
-    def configure(self, **sync: Any) -> Path:
-        path = super().configure(**sync)
-        text = path.read_text()
-        start = text.index("[google]\n")
-        end = text.index("\n[", start) + 1
-        section = "\n".join(["[caldav]", f'url = "{self.calendar_url}"', f'username = "{self.server.username}"',
-                             f'password = "{self.server.password}"', "timeout_s = 10", "", ""])
-        path.write_text(text[:start] + section + text[end:])
-        return path
+@pytest.fixture
+def bsync_caldav(bsync, radicale, caldav_calendar) -> Bsync:
+    """The CLI runner with a ``[caldav]`` section naming a new, empty calendar on the session's
+    Radicale (``bsync.caldav["url"]``), and ``[sync] pairs`` set to the CalDAV pairs (the
+    two-way sync with it): Notion is still the sandbox's, Google is configured but not synced."""
+    bsync.caldav = {"url": caldav_calendar, "username": radicale.username, "password": radicale.password}
+    bsync.defaults["pairs"] = ["notion-to-caldav", "caldav-to-notion"]
+    bsync.configure()
+    return bsync
 
 
 @pytest.fixture
-def caldav_bsync(sandbox, tmp_path, radicale, radicale_proxy, caldav_calendar) -> CalDAVBsync:
-    """The CLI with the Notion sandbox and a new, empty Radicale calendar behind
-    ``radicale_proxy``; ``[sync] pairs`` are the caldav ones (both ways)."""
-    runner = CalDAVBsync(sandbox, tmp_path, radicale, radicale_proxy.proxied(caldav_calendar))
-    runner.defaults = {"pairs": ["notion-to-caldav", "caldav-to-notion"]}
-    runner.configure()
-    return runner
+def bsync_caldav_proxied(bsync_caldav, radicale_proxy, caldav_calendar) -> Bsync:
+    """:func:`bsync_caldav` with ``[caldav] url`` naming the calendar through ``radicale_proxy``,
+    so every request bsync sends to Radicale is recorded and can be failed."""
+    bsync_caldav.caldav["url"] = radicale_proxy.proxied(caldav_calendar)
+    bsync_caldav.configure()
+    return bsync_caldav

@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 import httpx
 import icalendar
 import pytest
-from conftest import WRITE_METHODS, CalDAVBsync, converges_after_dying_at_every_call, write_requests
+from conftest import WRITE_METHODS, Bsync, converges_after_dying_at_every_call, write_requests
 
 from bsync.sandbox.davproxy import DavProxy
 from bsync.sandbox.seed import booking_properties, text
@@ -141,20 +141,20 @@ def instant(value) -> datetime | date:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
+@pytest.fixture(autouse=True)
+def through_the_proxy(bsync_caldav_proxied) -> None:
+    """Every test here runs the CalDAV pairs (both, unless it configures one) against a new
+    Radicale calendar behind the proxy: ``bsync`` is configured so."""
+
+
 @pytest.fixture
-def person(caldav_bsync) -> Person:
-    return Person(caldav_bsync.server, caldav_bsync.server.url.rstrip("/") + httpx.URL(caldav_bsync.calendar_url).path)
+def person(radicale, caldav_calendar) -> Person:
+    return Person(radicale, caldav_calendar)
 
 
 @pytest.fixture
 def proxy(radicale_proxy) -> DavProxy:
     return radicale_proxy
-
-
-@pytest.fixture
-def bsync(caldav_bsync) -> CalDAVBsync:
-    """These tests run the CalDAV pairs (both, unless a test configures one)."""
-    return caldav_bsync
 
 
 def writes(sandbox, proxy) -> list:
@@ -609,7 +609,9 @@ def on_xandikos(sandbox, tmp_path, xandikos):
     """The CLI against a new calendar on Xandikos behind its own proxy, and its Person."""
     calendar = xandikos.new_calendar()
     with DavProxy(xandikos.url) as xproxy:
-        runner = CalDAVBsync(sandbox, tmp_path / "x", xandikos, xproxy.proxied(calendar))
+        runner = Bsync(sandbox, tmp_path / "xandikos")
+        runner.caldav = {"url": xproxy.proxied(calendar), "username": xandikos.username,
+                         "password": xandikos.password}
         runner.defaults = {"pairs": ["notion-to-caldav", "caldav-to-notion"]}
         runner.configure()
         yield runner, xproxy, Person(xandikos, calendar)
