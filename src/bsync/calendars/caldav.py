@@ -290,7 +290,7 @@ class CalDAVCalendar:
                                        password=config.password.get_secret_value(), auth_type="basic",
                                        timeout=config.timeout_s)  # type: ignore[arg-type]
         self._requests = 0
-        self.client.session.hooks["pre_send"].append(self._count)
+        self.client.session.hooks["pre_request"].append(self._count)
         self._collection: str | None = None  # the calendar collection's URL, once known
         self._etags: dict[str, str] = {}  # resource name -> ETag, as last read or written
         self._raw: dict[str, icalendar.Calendar] = {}  # resource name -> its iCalendar, as last read
@@ -307,7 +307,7 @@ class CalDAVCalendar:
 
     @property
     def requests(self) -> int:
-        """HTTP requests sent (retries and redirects included), counted by the HTTP session."""
+        """HTTP requests made (retries included, those that found no server too), counted by the HTTP session."""
         return self._requests
 
     @property
