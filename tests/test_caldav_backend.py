@@ -394,6 +394,10 @@ def test_cli_create_rerun_move_cancel(sandbox, bsync_caldav, radicale):
     rerun = bsync("sync", "--json")
     assert rerun.exit_code == 0 and (rerun.json["created"], rerun.json["updated"]) == (0, 0)
     assert write_requests(sandbox) == []
+    assert rerun.json["requests"] - len(sandbox.notion.requests) <= 2  # the CalDAV server's share
+    sandbox.clear_requests()
+    quiet = bsync("sync", "--json")
+    assert quiet.json["requests"] - len(sandbox.notion.requests) == 1  # one sync-collection REPORT
     assert bsync("sync", "--plan").exit_code == 0
 
     sandbox.notion.update_page(page, properties=booking_properties(
@@ -445,3 +449,14 @@ def test_two_calendars_each_get_each_booking_once_and_the_event_id_property_stay
         assert len(steps) == 2 and all(step["created"] == step["updated"] == 0 for step in steps), steps
     assert len(_events(radicale, url)) == 3
 
+
+
+def test_an_unreachable_server_is_remote_unavailable_after_the_retries(radicale):
+    from caldav_servers import free_port
+
+    from bsync.errors import RemoteUnavailableError
+
+    gone = backend(radicale, f"http://127.0.0.1:{free_port()}/alice/cal/")
+    with pytest.raises(RemoteUnavailableError, match="cannot reach the CalDAV server"):
+        gone.read_changes(None)
+    assert gone.requests == 2  # the first try and one retry (FAST)

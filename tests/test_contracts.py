@@ -11,6 +11,7 @@ import pytest
 
 from bsync import registry
 from bsync.calendars.base import CalendarBackend
+from bsync.calendars.caldav import CalDAVCalendar
 from bsync.calendars.gcal import GoogleCalendarTarget
 from bsync.ledger.base import BookingLedger
 from bsync.ledger.notion import NotionSource
@@ -48,7 +49,8 @@ def test_each_implementation_has_every_protocol_member_with_its_parameters(proto
 
 
 @pytest.mark.parametrize(("entry", "cls"), [(registry.LEDGER, NotionSource),
-                                            (registry.CALENDARS["gcal"], GoogleCalendarTarget)])
+                                            (registry.CALENDARS["gcal"], GoogleCalendarTarget),
+                                            (registry.CALENDARS["caldav"], CalDAVCalendar)])
 def test_the_registry_builds_each_implementation_under_its_own_name(entry, cls):
     """The registry's name is the one the class reports: keys, pairs and cursors agree."""
     assert registry.load(entry) is cls
