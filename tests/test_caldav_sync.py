@@ -413,18 +413,18 @@ def test_events_bsync_did_not_make_are_never_rewritten(sandbox, bsync, proxy, pe
     original = person.event(private)
     keep = add(sandbox, "Keep", at(12), at(13))
     props = booking_properties("Rex", start=at(10), end=at(11), time_zone="Europe/Warsaw")
-    props["Calendar Event ID"] = text(private)  # someone pasted the private event's UID
+    resource = url.rsplit("/", 1)[-1]
+    props["Calendar Event ID"] = text(resource)  # someone pasted the private event's id
     page = sandbox.notion.create_page(props)["id"]
     result = bsync("sync", "--json")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    [failure] = result.json["failures"]  # refused like Google's
+    assert failure["id"] == page and resource in failure["reason"] and "did not make" in failure["reason"]
     assert sandbox.notion.page_count() == 2  # not imported
     assert person.event(f"notion:{keep}") is not None  # the rest still syncs
     path = httpx.URL(url).path
     assert [r for r in proxy.requests if r.path == path and r.method not in ("GET", "PROPFIND", "REPORT")] == []
     assert person.event(private).to_ical() == original.to_ical()
-    assert result.exit_code in (0, 1)
-    if result.exit_code == 1:  # refused like Google's: the page names an event bsync did not make
-        [failure] = result.json["failures"]
-        assert failure["id"] == page
     sandbox.clear_requests()
     proxy.clear_requests()
     person.edit(private, summary="Dentist (moved)")  # not bsync's business either
