@@ -142,3 +142,29 @@ class Bsync:
 @pytest.fixture
 def bsync(sandbox, tmp_path) -> Bsync:
     return Bsync(sandbox, tmp_path)
+
+
+# -- CalDAV: real servers (tests/caldav_servers.py) ----------------------------------------------
+@pytest.fixture(scope="session")
+def radicale():
+    """One real Radicale for the session (htpasswd auth): a ``caldav_servers.CalDAVServer``."""
+    from caldav_servers import radicale_server
+
+    with radicale_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def xandikos():
+    """One real Xandikos for the session (no auth): a ``caldav_servers.CalDAVServer``."""
+    from caldav_servers import xandikos_server
+
+    with xandikos_server() as server:
+        yield server
+
+
+@pytest.fixture
+def caldav_calendar(radicale) -> str:
+    """The URL of a new, empty calendar collection on the session's Radicale (one per test),
+    ending in ``/``; its credentials are ``radicale.username`` / ``radicale.password``."""
+    return radicale.new_calendar()
