@@ -466,8 +466,9 @@ def print_drift(console: Console, report: Any, *, title: str = "reconcile") -> N
         console.print(drift_table(report))
     problems = report.problems
     fixable = sum(1 for d in problems if d.fixable)
-    head = (f"[bold]{title}[/]: checked {c.get('bookings', 0)} bookings, {c.get('events', 0)} events, "
-            f"{c.get('platform_bookings', 0)} platform bookings — ")
+    per_calendar = ", ".join(f"{key.removeprefix('events.')} {n}" for key, n in c.items() if key.startswith("events."))
+    head = (f"[bold]{title}[/]: checked {c.get('bookings', 0)} bookings, {c.get('events', 0)} events"
+            f"{f' ({per_calendar})' if per_calendar else ''}, {c.get('platform_bookings', 0)} platform bookings — ")
     if not problems:
         console.print(head + "[green]clean[/]" + (f" ({len(report.drift)} manual blocks listed)" if report.drift else ""))
     else:
