@@ -214,6 +214,16 @@ def _cursor_value(value: str | None, tz: Any) -> str:
     return short(value, 32)
 
 
+def _scope_text(scope: str, width: int = 30) -> str:
+    """A cursor's scope for a narrow column: a URL (a CalDAV collection) as its host and the
+    end of its path, where the calendar's name is, rather than its cut-off beginning."""
+    if "://" not in scope or len(scope) <= width:
+        return short(scope, width)
+    host, _, path = scope.split("://", 1)[1].partition("/")
+    tail = path.rstrip("/").rsplit("/", 1)[-1]
+    return short(f"{host}/…/{tail}/", width)
+
+
 def _command_label(command: str, part_of: str | None) -> str:
     """``notify (part of sync)``: runs nobody started as a command of their own say so."""
     return f"{command} (part of {part_of})" if part_of else command
@@ -304,7 +314,8 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
         for col in ("provider", "scope", "value", "moved"):
             cur.add_column(col)
         for c in data["cursors"]:
-            cur.add_row(c["provider"], short(c["scope"], 30), _cursor_value(c["value"], tz), _ago(c.get("age_s")))
+            cur.add_row(c.get("label") or c["provider"], _scope_text(c["scope"]), _cursor_value(c["value"], tz),
+                        _ago(c.get("age_s")))
         out.append(cur)
     if data["conflicts"]:
         sides = "|".join((registry.LEDGER.name, *registry.CALENDARS))

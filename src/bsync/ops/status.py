@@ -184,10 +184,12 @@ def last_drift(commands: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
 def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     """Everything the dashboard and the metrics show."""
     by_command = last_runs(store)
-    conflicts = [{"key": link.source_key, "event": link.target_key, "since": link.synced_at,
+    conflicts = [{"key": link.source_key, "event": link.target_key, "calendar": calendar, "since": link.synced_at,
                   "age_s": _age(link.synced_at, now), **link.conflict}
                  for calendar in registry.CALENDARS for link in store.conflicts(registry.link_pair(calendar))]
-    cursors = [dict(c, age_s=_age(c["updated_at"], now)) for c in store.cursors() if not c["scope"].endswith(":schema")]
+    labels = {entry.name: entry.label for entry in registry.entries()}
+    cursors = [dict(c, label=labels.get(c["provider"], c["provider"]), age_s=_age(c["updated_at"], now))
+               for c in store.cursors() if not c["scope"].endswith(":schema")]
     inbox = store.inbox_counts()
     oldest_pending = store.inbox_oldest_backlog()
     notifications = store.notification_counts()
