@@ -13,18 +13,22 @@ import pytest
 from typer.testing import CliRunner
 
 from bsync.cli import app
-from bsync.sandbox import Sandbox
+from bsync.sandbox import Sandbox, SandboxServer
 from bsync.sandbox.seed import write_sandbox_config
 
 
-def write_requests(sandbox: Sandbox) -> list[tuple[str, str, str]]:
-    """Every write request the sandbox saw (Notion's query POST is a read; /token is OAuth)."""
+WRITE_METHODS = ("PATCH", "PUT", "DELETE", "MKCALENDAR", "MKCOL", "PROPPATCH", "COPY", "MOVE")  # WebDAV's too
+
+
+def write_requests(sandbox: Sandbox, *others: SandboxServer) -> list[tuple[str, str, str]]:
+    """Every write request the sandbox saw, and ``others`` (a DavProxy in front of a real
+    CalDAV server); Notion's query POST is a read, /token is OAuth, PROPFIND and REPORT read."""
     out = []
-    for server in (sandbox.notion, sandbox.google):
+    for server in (sandbox.notion, sandbox.google, *others):
         for r in server.requests:
             if r.batch:
                 continue  # counted through its batch request
-            if r.method in ("PATCH", "PUT", "DELETE") or (
+            if r.method in WRITE_METHODS or (
                     r.method == "POST" and not r.path.endswith(("/query", "/token"))):
                 out.append((server.name, r.method, r.path))
     return out
@@ -62,30 +66,38 @@ class FakeClock:
         return self.now
 
 
-def converges_after_dying_at_every_call(sandbox: Sandbox, bsync: "Bsync", server: str, *, setup: Any, state: Any,
-                                        expected: Any, args: tuple[str, ...] = ("sync",), stride: int = 1) -> int:
-    """For k = 0, stride, 2·stride, …: ``server`` answers only k more calls, then fails every
-    later one.  Each interrupted run must exit 5, the next run must reach ``expected``
-    (``state(sandbox)``), and a run after that must write nothing.  Stops at the first k past
-    the run's last call; returns how many crash points were tried."""
+def converges_after_dying_at_every_call(sandbox: Sandbox, bsync: "Bsync", server: str | SandboxServer, *,
+                                        setup: Any, state: Any, expected: Any, args: tuple[str, ...] = ("sync",),
+                                        stride: int = 1, others: tuple[SandboxServer, ...] = ()) -> int:
+    """For k = 0, stride, 2·stride, …: ``server`` (a sandbox's name, or a server such as a
+    DavProxy) answers only k more calls, then fails every later one.  Each interrupted run
+    must exit 5, the next run must reach ``expected`` (``state(sandbox)``), and a run after
+    that must write nothing, to the sandbox nor to ``others`` (servers outside the sandbox
+    bundle, reset with it).  Stops at the first k past the run's last call; returns how many
+    crash points were tried."""
+    faulty = getattr(sandbox, server) if isinstance(server, str) else server
     k = tried = 0
     while True:
         sandbox.reset()
+        for other in others:
+            other.reset()
         (bsync.folder / "state.db").unlink(missing_ok=True)
         bsync.configure()
         setup(sandbox, bsync)
-        getattr(sandbox, server).set_faults(fail_after_n=k)
+        faulty.set_faults(fail_after_n=k)
         interrupted = bsync(*args)
-        getattr(sandbox, server).set_faults()
+        faulty.set_faults()
         if interrupted.exit_code == 0:
             return tried  # k is past the run's last call: every earlier point has been tried
         assert interrupted.exit_code == 5, (k, interrupted.stderr)
         recovered = bsync(*args)
         assert recovered.exit_code == 0, (k, recovered.stderr)
-        assert state(sandbox) == expected, f"diverged when {server} failed after call {k}"
+        assert state(sandbox) == expected, f"diverged when {faulty.name} failed after call {k}"
         sandbox.clear_requests()
+        for other in others:
+            other.clear_requests()
         assert bsync(*args[:1], *[a for a in args[1:] if a != "--force"]).exit_code == 0
-        assert write_requests(sandbox) == [], f"not settled after a failure at {server} call {k}"
+        assert write_requests(sandbox, *others) == [], f"not settled after a failure at {faulty.name} call {k}"
         tried += 1
         k += stride
 
@@ -168,3 +180,53 @@ def caldav_calendar(radicale) -> str:
     """The URL of a new, empty calendar collection on the session's Radicale (one per test),
     ending in ``/``; its credentials are ``radicale.username`` / ``radicale.password``."""
     return radicale.new_calendar()
+
+
+# -- CalDAV through the recording proxy (bsync.sandbox.davproxy) -----------------------------------
+@pytest.fixture(scope="session")
+def _radicale_proxy(radicale):
+    from bsync.sandbox.davproxy import DavProxy
+
+    with DavProxy(radicale.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def radicale_proxy(_radicale_proxy):
+    """A :class:`~bsync.sandbox.davproxy.DavProxy` in front of the session's Radicale, its
+    request log and faults cleared before and after each test: point a client at
+    ``radicale_proxy.proxied(caldav_calendar)`` to count and fail its requests."""
+    _radicale_proxy.reset()
+    yield _radicale_proxy
+    _radicale_proxy.reset()
+
+
+class CalDAVBsync(Bsync):
+    """:class:`Bsync` for a business whose calendar is CalDAV: the sandbox's config with its
+    ``[google]`` section replaced by ``[caldav]`` naming ``calendar_url`` (a DavProxy's URL,
+    so every request bsync sends to the server is counted and can be failed)."""
+
+    def __init__(self, sandbox: Sandbox, folder: Path, server: Any, calendar_url: str) -> None:
+        self.server = server  # a caldav_servers.CalDAVServer: its credentials
+        self.calendar_url = calendar_url
+        super().__init__(sandbox, folder)
+
+    def configure(self, **sync: Any) -> Path:
+        path = super().configure(**sync)
+        text = path.read_text()
+        start = text.index("[google]\n")
+        end = text.index("\n[", start) + 1
+        section = "\n".join(["[caldav]", f'url = "{self.calendar_url}"', f'username = "{self.server.username}"',
+                             f'password = "{self.server.password}"', "timeout_s = 10", "", ""])
+        path.write_text(text[:start] + section + text[end:])
+        return path
+
+
+@pytest.fixture
+def caldav_bsync(sandbox, tmp_path, radicale, radicale_proxy, caldav_calendar) -> CalDAVBsync:
+    """The CLI with the Notion sandbox and a new, empty Radicale calendar behind
+    ``radicale_proxy``; ``[sync] pairs`` are the caldav ones (both ways)."""
+    runner = CalDAVBsync(sandbox, tmp_path, radicale, radicale_proxy.proxied(caldav_calendar))
+    runner.defaults = {"pairs": ["notion-to-caldav", "caldav-to-notion"]}
+    runner.configure()
+    return runner

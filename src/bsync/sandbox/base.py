@@ -69,7 +69,7 @@ class Response:
     status: int
     body: Any = None  # dict/list -> JSON, bytes/str -> sent as is
     headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json; charset=UTF-8"
+    content_type: str | None = "application/json; charset=UTF-8"  # None: no Content-Type header
 
     def encode(self) -> bytes:
         if self.body is None:
@@ -164,6 +164,7 @@ class SandboxServer:
     """Base class of one emulated API served on a loopback port."""
 
     name = "sandbox"
+    methods: tuple[str, ...] = ("GET", "POST", "PATCH", "PUT", "DELETE")  # the HTTP methods it answers
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.lock = threading.RLock()
@@ -408,7 +409,7 @@ class SandboxServer:
                 payload = response.encode()
                 try:
                     self.send_response(response.status)
-                    if payload or response.status not in (204, 304):
+                    if response.content_type and (payload or response.status not in (204, 304)):
                         self.send_header("Content-Type", response.content_type)
                     for key, value in response.headers.items():
                         self.send_header(key, value)
@@ -421,6 +422,6 @@ class SandboxServer:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (e.g. its timeout)
 
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
-
+        for method in server.methods:
+            setattr(_Handler, f"do_{method}", _Handler._handle)
         return _Handler
