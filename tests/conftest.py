@@ -212,13 +212,10 @@ class CalDAVBsync(Bsync):
         super().__init__(sandbox, folder)
 
     def configure(self, **sync: Any) -> Path:
+        from bsync.sandbox.caldav_servers import use_caldav
+
         path = super().configure(**sync)
-        text = path.read_text()
-        start = text.index("[google]\n")
-        end = text.index("\n[", start) + 1
-        section = "\n".join(["[caldav]", f'url = "{self.calendar_url}"', f'username = "{self.server.username}"',
-                             f'password = "{self.server.password}"', "timeout_s = 10", "", ""])
-        path.write_text(text[:start] + section + text[end:])
+        use_caldav(path, self.calendar_url, self.server.username, self.server.password)
         return path
 
 

@@ -533,6 +533,7 @@ def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen add
 
 @app.command()
 def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the demo's config and state in this folder.")] = None,
+         calendar: Annotated[str, typer.Option("--calendar", help="The calendar to run on: gcal (the Google emulator) or caldav (a real Radicale started on loopback; needs the test extras).")] = "gcal",
          verbose: VerboseOpt = 0) -> None:
     """Run the whole flow on the built-in sandbox: no account, no network beyond loopback.
 
@@ -544,7 +545,7 @@ def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the d
 
     ctx = Context(None, None, False, verbose, False)
     try:
-        run_demo(ctx.out, keep=keep)
+        run_demo(ctx.out, keep=keep, calendar_name=calendar)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
 

@@ -70,6 +70,18 @@ def require(module: str = "radicale") -> None:
                          hint="install the test extras: pip install '.[test]' (or: pip install " + module + ")")
 
 
+def use_caldav(config: Path, url: str, username: str, password: str, *, timeout_s: float = 10) -> None:
+    """Rewrite a sandbox ``bsync.toml`` (``seed.write_sandbox_config``) for a business whose
+    calendar is CalDAV: its ``[google]`` section becomes ``[caldav]`` naming ``url``.  The
+    ``[sync] pairs`` are the caller's to set."""
+    text = config.read_text()
+    start = text.index("[google]\n")
+    end = text.index("\n[", start) + 1
+    section = "\n".join(["[caldav]", f'url = "{url}"', f'username = "{username}"', f'password = "{password}"',
+                         f"timeout_s = {timeout_s}", "", ""])
+    config.write_text(text[:start] + section + text[end:])
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now (the server binds it a moment later)."""
     with socket.socket() as s:
