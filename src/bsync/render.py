@@ -205,12 +205,26 @@ def _local_time(value: str | None, tz: Any, fmt: str = "%a %d %b %H:%M") -> str:
 
 
 def _cursor_value(value: str | None, tz: Any) -> str:
-    """A cursor that is a time (Notion's "edited since") in local time; tokens shortened."""
+    """A cursor that is a time (Notion's "edited since") in local time; tokens shortened.
+
+    A cursor kept as a JSON object (CalDAV's: the collection, its sync token and the ETags
+    it has seen) shows the end of its token, where servers put what changes, and how many
+    ETags it holds, rather than its opening brace."""
     if value and len(value) >= 19 and value[10:11] == "T":
         try:
             return _local_time(value, tz, "%d %b %H:%M:%S")
         except ValueError:
             pass
+    if value and value.startswith("{"):
+        try:
+            state = json.loads(value)
+        except ValueError:
+            state = None
+        if isinstance(state, dict) and ("token" in state or "etags" in state):
+            token = state.get("token")
+            text = f"token …{str(token)[-20:]}" if token else "no sync token: ETags compared"
+            etags = state.get("etags")
+            return text + (f" ({len(etags)} ETags)" if isinstance(etags, dict) else "")
     return short(value, 32)
 
 
