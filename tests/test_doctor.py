@@ -61,7 +61,9 @@ def setup(bsync):
 
 def test_healthy_setup_is_all_ok(setup):
     checks = run_checks(setup.config)
-    assert {c.name: c.status for c in checks} == {name: "ok" for name in check_names()}, \
+    # CalDAV runs on a real server, not in the sandbox: its section is absent here (see test_caldav_backend)
+    assert {c.name: c.status for c in checks} == {name: "skip" if name == "caldav calendar" else "ok"
+                                                  for name in check_names()}, \
         "\n".join(map(format_check, checks))
     assert exit_code(checks) == 0
     assert not Path(f"{setup.state_path}-wal").exists()  # the read-only check leaves no WAL files behind
@@ -266,7 +268,7 @@ def test_cli_doctor_one_line_per_check_and_exit_codes(bsync, sandbox):
     bsync("sync")
     result = bsync("doctor", "--json")
     assert result.exit_code == 0 and result.json["ok"] is True
-    assert len(result.json["checks"]) == 10
+    assert len(result.json["checks"]) == len(check_names())
     bsync.config.write_text(bsync.config.read_text().replace('token = "sandbox-token"', 'token = "nope"', 1))
     result = bsync("doctor")
     assert result.exit_code == 1

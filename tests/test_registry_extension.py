@@ -269,7 +269,7 @@ def test_the_registered_calendar_and_platform_have_valid_pairs(tmp_path, registe
 
 def test_doctor_gives_the_registered_calendar_and_platform_their_lines(bsync, registered):
     names = check_names()
-    assert names[names.index("google token") + 1:][:3] == ("fakecal", "fakecal token", "cal.com")
+    assert names[names.index("caldav calendar") + 1:][:3] == ("fakecal", "fakecal token", "cal.com")
     assert names.index("fakeplat") < names.index("sendgrid")
 
     checks = {c.name: c for c in run_checks(bsync.config)}

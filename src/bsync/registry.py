@@ -65,6 +65,9 @@ CALENDARS: dict[str, Entry] = {  # each factory builds a bsync.calendars.base.Ca
     "gcal": Entry("gcal", "calendar", "google", "Google Calendar",
                   "bsync.calendars.gcal:GoogleCalendarTarget.from_settings", config="bsync.config:GoogleConfig",
                   credentials="bsync.calendars.google_auth:GOOGLE_TOKEN"),
+    "caldav": Entry("caldav", "calendar", "caldav", "CalDAV calendar",
+                    "bsync.calendars.caldav:CalDAVCalendar.from_settings",
+                    config="bsync.calendars.caldav_config:CalDAVConfig"),
 }
 
 PLATFORMS: dict[str, Entry] = {  # each factory is a bsync.platforms.base.Platform class

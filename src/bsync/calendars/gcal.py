@@ -29,6 +29,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from bsync.calendars.event_text import describe, fields_hash
 from bsync.calendars.google_auth import REAUTH_COMMAND, SCOPES, load_credentials, save_credentials  # noqa: F401 - re-exported
 from bsync.config import GoogleConfig, Settings
 from bsync.errors import AuthError, ConfigError, RemoteError, RemoteUnavailableError
@@ -524,24 +525,6 @@ CHECK_REFUSED_HINT = ("check [google] calendar_id (Google Calendar → Settings 
                       "and that the signed-in account can see that calendar")
 
 
-def describe(booking: Booking) -> str:
-    """The event description: who, what, with whom, and the notes."""
-    lines = []
-    if booking.customer.name:
-        lines.append(f"Customer: {booking.customer.name}")
-    if booking.customer.phone:
-        lines.append(f"Phone: {booking.customer.phone}")
-    if booking.customer.email:
-        lines.append(f"Email: {booking.customer.email}")
-    if booking.service:
-        lines.append(f"Service: {booking.service}")
-    if booking.staff:
-        lines.append(f"Staff: {booking.staff}")
-    if booking.notes:
-        lines.extend(["", booking.notes])
-    return "\n".join(lines)
-
-
 def _when(value: Mapping[str, Any] | None) -> str | None:
     if not value:
         return None
@@ -575,12 +558,6 @@ def event_common(event: Mapping[str, Any], fields: Mapping[str, Any] | None = No
     fields = fields if fields is not None else event_fields(event)
     return {"title": fields["title"], "start": fields["start"], "end": fields["end"],
             "location": fields["location"], "cancelled": event.get("status") == "cancelled"}
-
-
-def fields_hash(fields: Mapping[str, Any], cancelled: bool = False) -> str:
-    """Hash of an event's projection: equal hashes mean nothing bsync manages changed."""
-    blob = json.dumps([sorted(fields.items()), cancelled], default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 def to_target_item(event: Mapping[str, Any]) -> TargetItem:
