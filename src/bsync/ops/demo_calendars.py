@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Protocol
 from zoneinfo import ZoneInfo
@@ -58,6 +58,11 @@ def _when(start: Any, tz: ZoneInfo) -> str:
     return start.astimezone(tz).strftime("%a %d %b %H:%M %Z")
 
 
+def _sort_key(start: Any, tz: ZoneInfo) -> datetime:
+    """Where an event goes in time order: an all-day one at the start of its local day."""
+    return start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time(), tz)
+
+
 @dataclass
 class GoogleDemoCalendar:
     """The sandbox's Google Calendar emulator, which the sandbox config already names."""
@@ -85,10 +90,9 @@ class GoogleDemoCalendar:
         rows = []
         for event in google.list_events(google.calendar_id, include_deleted=True):
             start = event["start"]
-            when = datetime.fromisoformat(start["dateTime"]) if "dateTime" in start else \
-                datetime.fromisoformat(start["date"]).date()
-            rows.append((when if isinstance(when, datetime) else datetime.combine(when, datetime.min.time(), tz),
-                         _when(when, tz), event.get("summary", ""), event.get("status", "")))
+            when: Any = (datetime.fromisoformat(start["dateTime"]) if "dateTime" in start
+                         else date.fromisoformat(start["date"]))
+            rows.append((_sort_key(when, tz), _when(when, tz), event.get("summary", ""), event.get("status", "")))
         return [row[1:] for row in sorted(rows, key=lambda row: row[0])]
 
     def _events_url(self) -> str:
@@ -149,9 +153,8 @@ class CalDAVDemoCalendar:
             for obj in calendar.get_events():
                 event = obj.icalendar_component
                 start = event.decoded("DTSTART")
-                key = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time(), tz)
                 status = str(event.get("STATUS", "")).lower() or "confirmed"
-                rows.append((key, _when(start, tz), str(event.get("SUMMARY", "")), status))
+                rows.append((_sort_key(start, tz), _when(start, tz), str(event.get("SUMMARY", "")), status))
         return [row[1:] for row in sorted(rows, key=lambda row: row[0])]
 
     def move(self, title: str, start: datetime, end: datetime) -> None:
