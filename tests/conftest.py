@@ -134,11 +134,15 @@ class Bsync:
         self.folder = folder
         self.defaults: dict[str, Any] = {}  # [sync] keys every configure() starts from
         self.options: dict[str, Any] = {}  # other write_sandbox_config arguments (notify=True, ...)
+        self.caldav: dict[str, str] | None = None  # a [caldav] section to add (see the bsync_caldav fixture)
         self.configure()
 
     def configure(self, **sync: Any) -> Path:
         self.config = write_sandbox_config(self.sandbox, self.folder, sync={**self.defaults, **sync} or None,
                                            **self.options)
+        if self.caldav:
+            table = "".join(f"{key} = {json.dumps(value)}\n" for key, value in self.caldav.items())
+            self.config.write_text(self.config.read_text() + "\n[caldav]\n" + table)
         return self.config
 
     @property
@@ -227,3 +231,14 @@ def caldav_bsync(sandbox, tmp_path, radicale, radicale_proxy, caldav_calendar) -
     runner.defaults = {"pairs": ["notion-to-caldav", "caldav-to-notion"]}
     runner.configure()
     return runner
+
+
+@pytest.fixture
+def bsync_caldav(bsync, radicale, caldav_calendar) -> Bsync:
+    """The CLI runner with a ``[caldav]`` section naming a new, empty calendar on the session's
+    Radicale (``bsync.caldav["url"]``), and ``[sync] pairs`` set to the CalDAV pairs (the
+    two-way sync with it): Notion is still the sandbox's, Google is configured but not synced."""
+    bsync.caldav = {"url": caldav_calendar, "username": radicale.username, "password": radicale.password}
+    bsync.defaults["pairs"] = ["notion-to-caldav", "caldav-to-notion"]
+    bsync.configure()
+    return bsync

@@ -3,6 +3,7 @@ guarantee of calendars/caldav.py, one at a time, through its protocol methods.""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import caldav
@@ -364,3 +365,83 @@ def test_the_core_on_xandikos(xandikos):
     rerun.write(TargetOp("remove", name))
     assert cal.fetch(name).cancelled
     assert "sync-collection supported" in cal.check()
+
+
+# -- end to end through the CLI (the full scenario suite is test_caldav_sync*.py) -------------------
+def _events(radicale, url: str) -> dict:
+    """Every event on the calendar, by resource name (read with a fresh backend)."""
+    return backend(radicale, url).read_changes(None).items
+
+
+def test_cli_create_rerun_move_cancel(sandbox, bsync_caldav, radicale):
+    from conftest import write_requests
+
+    from bsync.sandbox.seed import booking_properties
+
+    bsync = bsync_caldav
+    bsync.configure(history="all")
+    url = bsync.caldav["url"]
+    start = datetime(2026, 12, 10, 9, tzinfo=UTC)
+    page = sandbox.notion.create_page(booking_properties("Rex – groom", start=start, end=start + timedelta(hours=1),
+                                                         time_zone="Europe/Warsaw"))["id"]
+    first = bsync("sync", "--json")
+    assert first.exit_code == 0 and first.json["created"] == 1, first.stderr
+    name = resource_name_for(f"notion:{page}")
+    [event] = _events(radicale, url).values()
+    assert event.id == name and event.key == f"notion:{page}" and event.fields["timezone"] == "Europe/Warsaw"
+
+    sandbox.clear_requests()
+    rerun = bsync("sync", "--json")
+    assert rerun.exit_code == 0 and (rerun.json["created"], rerun.json["updated"]) == (0, 0)
+    assert write_requests(sandbox) == []
+    assert bsync("sync", "--plan").exit_code == 0
+
+    sandbox.notion.update_page(page, properties=booking_properties(
+        "Rex – groom", start=start + timedelta(hours=3), end=start + timedelta(hours=4), time_zone="Europe/Warsaw"))
+    moved = bsync("sync", "--json")
+    assert moved.json["updated"] == 1 and moved.json["created"] == 0
+    assert _events(radicale, url)[name].common["start"] == (start + timedelta(hours=3)).isoformat()
+
+    sandbox.notion.update_page(page, properties={"Status": {"status": {"name": "Cancelled"}}})
+    cancelled = bsync("sync", "--json")
+    assert cancelled.json["deleted"] == 1
+    assert _events(radicale, url)[name].cancelled
+    sandbox.clear_requests()
+    settled = bsync("sync", "--json")
+    assert settled.exit_code == 0 and write_requests(sandbox) == []
+    assert settled.json["updated"] == settled.json["deleted"] == 0
+
+
+def test_two_calendars_each_get_each_booking_once_and_the_event_id_property_stays_googles(
+        sandbox, bsync_caldav, radicale):
+    from conftest import write_requests
+
+    from bsync.calendars.gcal import event_id_for
+    from bsync.sandbox.seed import booking_properties
+
+    bsync = bsync_caldav
+    bsync.defaults["pairs"] = ["notion-to-gcal", "gcal-to-notion", "notion-to-caldav", "caldav-to-notion"]
+    bsync.configure(history="all")
+    url = bsync.caldav["url"]
+    start = datetime(2026, 12, 11, 9, tzinfo=UTC)
+    pages = [sandbox.notion.create_page(booking_properties(f"Dog {i}", start=start + timedelta(hours=i),
+                                                           end=start + timedelta(hours=i, minutes=30)))["id"]
+             for i in range(3)]
+    result = bsync("sync")
+    assert result.exit_code == 0, result.stderr
+    google = [e for e in sandbox.google.list_events(sandbox.google.calendar_id, include_deleted=False)]
+    assert sorted(e["id"] for e in google) == sorted(event_id_for(f"notion:{p}") for p in pages)
+    assert sorted(_events(radicale, url)) == sorted(resource_name_for(f"notion:{p}") for p in pages)
+    from bsync.config import load_config
+    from bsync.ledger.notion import NotionSource
+
+    for booking_read in NotionSource.from_settings(load_config(bsync.config)).read_bookings().bookings:
+        assert booking_read.target_ids == {"gcal": event_id_for(booking_read.key)}  # Google's, not CalDAV's
+    for _ in range(2):
+        sandbox.clear_requests()
+        again = bsync("sync", "--json")
+        assert again.exit_code == 0 and write_requests(sandbox) == []
+        steps = [json.loads(line) for line in again.stdout.splitlines() if line.strip()]  # one line a calendar
+        assert len(steps) == 2 and all(step["created"] == step["updated"] == 0 for step in steps), steps
+    assert len(_events(radicale, url)) == 3
+

@@ -24,28 +24,15 @@ from bsync.sandbox.seed import booking_properties  # noqa: E402
 BOTH = ["notion-to-gcal", "gcal-to-notion", "notion-to-caldav", "caldav-to-notion"]
 
 
-class TwoCalendars(Bsync):
-    """The sandbox's config (Google's emulator) with a ``[caldav]`` section besides, naming a
-    Radicale calendar behind the proxy: one business, two calendars."""
-
-    def __init__(self, sandbox, folder, server, calendar_url: str) -> None:
-        self.server, self.calendar_url = server, calendar_url
-        super().__init__(sandbox, folder)
-
-    def configure(self, **sync):
-        path = super().configure(**sync)
-        path.write_text(path.read_text() + "\n".join([
-            "", "[caldav]", f'url = "{self.calendar_url}"', f'username = "{self.server.username}"',
-            f'password = "{self.server.password}"', "timeout_s = 10", ""]))
-        return path
-
-
 @pytest.fixture
-def two(sandbox, tmp_path, radicale, radicale_proxy, caldav_calendar) -> TwoCalendars:
-    runner = TwoCalendars(sandbox, tmp_path, radicale, radicale_proxy.proxied(caldav_calendar))
-    runner.defaults = {"pairs": list(BOTH)}
-    runner.configure()
-    return runner
+def two(bsync, radicale, radicale_proxy, caldav_calendar) -> Bsync:
+    """One business, two calendars: the sandbox's config (Google's emulator) with a ``[caldav]``
+    section besides, naming a new Radicale calendar behind the proxy, and all four pairs."""
+    bsync.caldav = {"url": radicale_proxy.proxied(caldav_calendar), "username": radicale.username,
+                    "password": radicale.password}
+    bsync.defaults["pairs"] = list(BOTH)
+    bsync.configure()
+    return bsync
 
 
 @pytest.fixture
@@ -64,7 +51,7 @@ def slots(result) -> set[str]:
 
 
 # -- availability --------------------------------------------------------------------------
-def test_availability_counts_the_caldav_calendar_by_name_recurring_events_included(bsync, two, person):
+def test_availability_counts_the_caldav_calendar_by_name_recurring_events_included(two, person):
     """``--calendar caldav`` asks the CalDAV backend for its own calendar; a weekly series that
     began weeks earlier blocks its occurrence; ``--calendar gcal`` (Google's, empty) does not;
     both names together count both; ``[availability] calendars`` may name it too."""
@@ -121,21 +108,20 @@ def test_status_shows_each_calendars_cursor_and_mappings(two, sandbox):
     assert status.exit_code == 0
     cursors = {c["provider"]: c for c in status.json["cursors"]}
     assert cursors["caldav"]["label"] != "caldav" and cursors["gcal"]["label"] == "Google Calendar"
-    assert cursors["caldav"]["scope"].startswith(two.calendar_url.rstrip("/"))
+    assert cursors["caldav"]["scope"].startswith(two.caldav["url"].rstrip("/"))
     assert status.json["links"] == {"notion+gcal": 1, "notion+caldav": 1}
     text = two("status").stdout
     assert cursors["caldav"]["label"] in text and "notion+caldav" in text
     assert '{"collection"' not in text  # a CalDAV cursor is shown by its token, not as JSON
 
 
-def test_doctor_checks_the_caldav_calendar_beside_google(two, radicale, caldav_calendar):
+def test_doctor_checks_the_caldav_calendar_beside_google(two):
     result = two("doctor", "--json")
     checks = {c["name"]: c for c in result.json["checks"]}
     assert checks["google calendar"]["status"] == "ok"
     assert checks["caldav calendar"]["status"] == "ok", checks["caldav calendar"]
 
-    two.server = type(radicale)(radicale.kind, radicale.url, radicale.username, "wrong-password",
-                                radicale.principal_path)
+    two.caldav["password"] = "wrong-password"
     two.configure()
     result = two("doctor", "--json")
     bad = {c["name"]: c for c in result.json["checks"]}["caldav calendar"]

@@ -182,7 +182,8 @@ def parse_calendar_pair(pair: str) -> CalendarPair | None:
 
 def synced_calendar(pairs: tuple[str, ...] | list[str]) -> str:
     """The calendar ``[sync] pairs`` syncs with (the first registered when they name none): the
-    one reconcile compares with the ledger and availability asks for busy time."""
+    one reconcile compares with the ledger, availability asks for busy time, and whose item
+    ids the ledger records (``[notion.properties] calendar_event_id``)."""
     for pair in pairs:
         parsed = parse_calendar_pair(pair)
         if parsed is not None:

@@ -176,6 +176,7 @@ class _Ctx:
     import_unmanaged: bool = True
     importing: frozenset[str] = frozenset()
     import_recurring: bool = False
+    records_target_ids: bool = True
     needs_source: set[str] = field(default_factory=set)
     needs_target: set[str] = field(default_factory=set)
 
@@ -215,6 +216,7 @@ def plan_sync(
     importing: Collection[str] = (),
     import_recurring: bool = False,
     past: Collection[str] = (),
+    records_target_ids: bool = True,
 ) -> Plan:
     """Plan one sync run between a source (of truth) and a target.
 
@@ -235,10 +237,12 @@ def plan_sync(
     bookings must not create or write back thousands of old ones), and they are counted.
     ``import_recurring``: occurrences of a recurring series are imported one by one (else every
     part of a series is skipped, with the setting that changes it as the reason).
+    ``records_target_ids``: whether the source stores this target's ids (``recorded_target_id``);
+    when it doesn't (a ledger holds one calendar's ids, and this is another), no write-back is planned.
     """
     ctx = _Ctx(pair, frozenset(directions), conflict_policy, render, target_hash, target_id_for,
                target_complete, source_label, target_label, source_name, target_name, terms, import_unmanaged,
-               frozenset(importing), import_recurring)
+               frozenset(importing), import_recurring, records_target_ids)
     actions: list[Action] = []
     refused: list[RecordFailure] = []
     failed = {f.id for f in failures} | {d.id for d in drafts}
@@ -433,7 +437,8 @@ def _plan_linked(ctx: _Ctx, item: SourceItem | None, target: TargetItem | None, 
             ctx.needs_source.add(key)
             return Action("skip", key, target_id, reason="loading the booking to update its event", label=label)
         changes.update(target_changes)
-    if ctx.push and item is not None and not merged.get("cancelled") and item.recorded_target_id != target_id:
+    if (ctx.push and ctx.records_target_ids and item is not None and not merged.get("cancelled")
+            and item.recorded_target_id != target_id):
         changes[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
     if target_write is None and target is not None and target.key != key and not merged.get("cancelled"):
         target_write = "stamp"  # e.g. an import interrupted before the event was marked
@@ -540,7 +545,8 @@ def _plan_unlinked_source(ctx: _Ctx, item: SourceItem, target: TargetItem | None
     wanted = ctx.render(item.key, item.common)
     target_id = ctx.target_id_for(item.key)
     changes = {name: (None, value) for name, value in (wanted or {}).items()}
-    changes[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
+    if ctx.records_target_ids:
+        changes[WRITEBACK_FIELD] = (item.recorded_target_id, target_id)
     return Action("create", item.key, target_id, changes, reason="new booking", label=item.label,
                   target_write="create", merged=dict(item.common))
 

@@ -372,7 +372,8 @@ class SyncRun:
                          target_label=calendar.label, source_name=self.ledger.name, target_name=calendar.name,
                          terms=calendar.terms, target_id_setting=calendar.id_setting,
                          target_noun="events", importing=self._imported(),
-                         import_recurring=self.settings.sync.import_recurring, past=self._past_keys(links))
+                         import_recurring=self.settings.sync.import_recurring, past=self._past_keys(links),
+                         records_target_ids=calendar.name == registry.synced_calendar(self.settings.sync.pairs))
 
     def _skip_dead(self, plan: Plan) -> Plan:
         dead = self.store.journal_keys("dead", self.link_pair)

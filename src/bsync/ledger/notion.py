@@ -188,7 +188,10 @@ class NotionSource:
     changed or made.
 
     ``calendar`` names the calendar whose event ids the ``calendar_event_id`` property holds
-    (it becomes the key of ``Booking.target_ids``).  ``overlap``: how far before the last
+    (it becomes the key of ``Booking.target_ids``): one property, one calendar, the one
+    :func:`bsync.registry.synced_calendar` names.  With two calendars the other's items are
+    linked through the state DB alone (their ids follow from the booking key anyway), so its
+    runs never overwrite the property.  ``overlap``: how far before the last
     run an incremental read starts, since ``last_edited_time`` is rounded down to the minute
     (unchanged pages read twice are recognised by their content hash).
     """
@@ -201,7 +204,7 @@ class NotionSource:
                  *, default_duration: timedelta = timedelta(hours=1),
                  date_required: Collection[str] = ("Confirmed",), calendar: str | None = None) -> None:
         self.config = config
-        self.calendar = calendar or next(iter(registry.CALENDARS))  # the one calendar there is today
+        self.calendar = calendar or next(iter(registry.CALENDARS))
         self.props = config.properties
         self.default_timezone = default_timezone
         self.default_duration = default_duration
@@ -223,7 +226,8 @@ class NotionSource:
         notion = settings.require("notion")
         return cls(notion, settings.timezone, retry_policy(settings),
                    default_duration=timedelta(minutes=notion.default_duration_min),
-                   date_required=settings.sync.date_required, calendar=calendar)
+                   date_required=settings.sync.date_required,
+                   calendar=calendar or registry.synced_calendar(settings.sync.pairs))
 
     @property
     def requests(self) -> int:
