@@ -394,6 +394,10 @@ def test_cli_create_rerun_move_cancel(sandbox, bsync_caldav, radicale):
     rerun = bsync("sync", "--json")
     assert rerun.exit_code == 0 and (rerun.json["created"], rerun.json["updated"]) == (0, 0)
     assert write_requests(sandbox) == []
+    assert rerun.json["requests"] - len(sandbox.notion.requests) <= 2  # the CalDAV server's share
+    sandbox.clear_requests()
+    quiet = bsync("sync", "--json")
+    assert quiet.json["requests"] - len(sandbox.notion.requests) == 1  # one sync-collection REPORT
     assert bsync("sync", "--plan").exit_code == 0
 
     sandbox.notion.update_page(page, properties=booking_properties(

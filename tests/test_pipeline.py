@@ -50,8 +50,8 @@ def test_a_registered_calendar_makes_its_pairs_valid_config(tmp_path, caldav):
 
 def test_an_unregistered_calendar_pair_is_a_config_error_listing_the_known_ones(tmp_path):
     with pytest.raises(ConfigError, match="sync.pairs") as caught:
-        load_config(write(tmp_path, CONFIG + '[sync]\npairs = ["notion-to-caldav"]\n'))
-    assert "notion-to-gcal, gcal-to-notion, calcom-to-notion" in str(caught.value)
+        load_config(write(tmp_path, CONFIG + '[sync]\npairs = ["notion-to-outlook"]\n'))
+    assert "notion-to-gcal, gcal-to-notion, notion-to-caldav, caldav-to-notion, calcom-to-notion" in str(caught.value)
 
 
 def test_the_sync_command_lists_and_accepts_a_registered_calendars_pairs(tmp_path, caldav):

@@ -81,5 +81,5 @@ def test_status_prints_the_key_whole_and_resolve_takes_the_bare_page_id(bsync, s
 
 def test_take_must_name_a_side_before_anything_is_opened(bsync):
     result = bsync("resolve", PAGE, "--take", "calendar")
-    assert result.exit_code == 2 and "--take 'calendar': must be 'notion' or 'gcal'" in result.stderr
+    assert result.exit_code == 2 and "--take 'calendar': must be one of 'notion' or 'gcal' or 'caldav'" in result.stderr
     assert not bsync.state_path.exists()

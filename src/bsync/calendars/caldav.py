@@ -39,7 +39,7 @@ import caldav
 import icalendar
 import niquests
 import recurring_ical_events
-from caldav.elements import cdav, dav
+from caldav.elements import dav
 from caldav.lib import error as dav_error
 from caldav.lib.url import URL
 
@@ -51,7 +51,7 @@ from bsync.core.records import ChangeSet, ImportHints, TargetItem, TargetOp, Tar
 from bsync.core.retry import CallFailure, RetryPolicy, call
 from bsync.core.runs import retry_policy
 from bsync.core.timeutil import allday_dates, now_utc, to_utc
-from bsync.errors import AuthError, ConfigError, RemoteError, RemoteUnavailableError
+from bsync.errors import AuthError, ConfigError, RemoteError
 
 T = TypeVar("T")
 KEY_PROPERTY = "X-BSYNC-KEY"
@@ -64,8 +64,8 @@ OCCURRENCE_SEPARATOR = "#"  # "<resource name>#<recurrence id>": one occurrence 
 AUTH_HINT = ("check [caldav] username and password; iCloud and Fastmail need an app password "
              "(iCloud: appleid.apple.com → Sign-In and Security → App-Specific Passwords; "
              "Fastmail: Settings → Privacy & Security → App passwords), not the account password")
-MISSING_HINT = ("check [caldav] url and calendar: url is the server's root or a calendar's collection URL "
-                "(`bsync doctor` lists the calendars it finds under the root)")
+MISSING_HINT = ("check [caldav] url and calendar: url is a calendar's collection URL, or the server's root "
+                "with calendar = its display name (a name not found lists the calendars there)")
 
 
 def resource_name_for(key: str) -> str:
@@ -535,7 +535,7 @@ class CalDAVCalendar:
         calendar = self._calendar_object()
         for start in range(0, len(wanted), MULTIGET_SIZE):
             urls = [URL.objectify(self._href(name)) for name in wanted[start:start + MULTIGET_SIZE]]
-            objects = self._call(lambda: calendar.multiget(urls), "reading events (calendar-multiget)")
+            objects = self._call(lambda urls=urls: calendar.multiget(urls), "reading events (calendar-multiget)")
             for obj in objects:
                 name = self._name_of(obj.url)
                 self._etags[name] = obj.etag or names.get(name) or ""
