@@ -205,34 +205,6 @@ def radicale_proxy(_radicale_proxy):
     _radicale_proxy.reset()
 
 
-class CalDAVBsync(Bsync):
-    """:class:`Bsync` for a business whose calendar is CalDAV: the sandbox's config with its
-    ``[google]`` section replaced by ``[caldav]`` naming ``calendar_url`` (a DavProxy's URL,
-    so every request bsync sends to the server is counted and can be failed)."""
-
-    def __init__(self, sandbox: Sandbox, folder: Path, server: Any, calendar_url: str) -> None:
-        self.server = server  # a caldav_servers.CalDAVServer: its credentials
-        self.calendar_url = calendar_url
-        super().__init__(sandbox, folder)
-
-    def configure(self, **sync: Any) -> Path:
-        from bsync.sandbox.caldav_servers import use_caldav
-
-        path = super().configure(**sync)
-        use_caldav(path, self.calendar_url, self.server.username, self.server.password)
-        return path
-
-
-@pytest.fixture
-def caldav_bsync(sandbox, tmp_path, radicale, radicale_proxy, caldav_calendar) -> CalDAVBsync:
-    """The CLI with the Notion sandbox and a new, empty Radicale calendar behind
-    ``radicale_proxy``; ``[sync] pairs`` are the caldav ones (both ways)."""
-    runner = CalDAVBsync(sandbox, tmp_path, radicale, radicale_proxy.proxied(caldav_calendar))
-    runner.defaults = {"pairs": ["notion-to-caldav", "caldav-to-notion"]}
-    runner.configure()
-    return runner
-
-
 @pytest.fixture
 def bsync_caldav(bsync, radicale, caldav_calendar) -> Bsync:
     """The CLI runner with a ``[caldav]`` section naming a new, empty calendar on the session's
@@ -242,3 +214,12 @@ def bsync_caldav(bsync, radicale, caldav_calendar) -> Bsync:
     bsync.defaults["pairs"] = ["notion-to-caldav", "caldav-to-notion"]
     bsync.configure()
     return bsync
+
+
+@pytest.fixture
+def bsync_caldav_proxied(bsync_caldav, radicale_proxy, caldav_calendar) -> Bsync:
+    """:func:`bsync_caldav` with ``[caldav] url`` naming the calendar through ``radicale_proxy``,
+    so every request bsync sends to Radicale is recorded and can be failed."""
+    bsync_caldav.caldav["url"] = radicale_proxy.proxied(caldav_calendar)
+    bsync_caldav.configure()
+    return bsync_caldav

@@ -25,14 +25,12 @@ BOTH = ["notion-to-gcal", "gcal-to-notion", "notion-to-caldav", "caldav-to-notio
 
 
 @pytest.fixture
-def two(bsync, radicale, radicale_proxy, caldav_calendar) -> Bsync:
+def two(bsync_caldav_proxied) -> Bsync:
     """One business, two calendars: the sandbox's config (Google's emulator) with a ``[caldav]``
     section besides, naming a new Radicale calendar behind the proxy, and all four pairs."""
-    bsync.caldav = {"url": radicale_proxy.proxied(caldav_calendar), "username": radicale.username,
-                    "password": radicale.password}
-    bsync.defaults["pairs"] = list(BOTH)
-    bsync.configure()
-    return bsync
+    bsync_caldav_proxied.defaults["pairs"] = list(BOTH)
+    bsync_caldav_proxied.configure()
+    return bsync_caldav_proxied
 
 
 @pytest.fixture
