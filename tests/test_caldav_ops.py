@@ -99,7 +99,8 @@ def test_reconcile_checks_notion_against_each_calendar_and_fix_repairs_the_one_t
 
 
 # -- status and doctor ---------------------------------------------------------------------
-def test_status_shows_each_calendars_cursor_and_mappings(two, sandbox):
+def test_status_shows_each_calendars_cursor_and_mappings(two, sandbox, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the dashboard's cells unwrapped
     page(sandbox, "Rex – groom", at(9))
     assert two("sync").exit_code == 0
     status = two("status", "--json")
@@ -108,8 +109,12 @@ def test_status_shows_each_calendars_cursor_and_mappings(two, sandbox):
     assert cursors["caldav"]["label"] != "caldav" and cursors["gcal"]["label"] == "Google Calendar"
     assert cursors["caldav"]["scope"].startswith(two.caldav["url"].rstrip("/"))
     assert status.json["links"] == {"notion+gcal": 1, "notion+caldav": 1}
+    runs = status.json["commands"]["sync"]["calendars"]  # one sync run per calendar: neither hides the other
+    assert list(runs) == ["gcal", "caldav"]
+    assert all(run["last"]["exit_code"] == 0 and run["last_success"] for run in runs.values())
     text = two("status").stdout
     assert cursors["caldav"]["label"] in text and "notion+caldav" in text
+    assert "sync with Google Calendar" in text and f"sync with {cursors['caldav']['label']}" in text
     assert '{"collection"' not in text  # a CalDAV cursor is shown by its token, not as JSON
 
 

@@ -271,17 +271,21 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
     commands = data["commands"]
     # each command, then the runs that were steps of it
     order = sorted(commands, key=lambda c: (commands[c].get("part_of") or c, bool(commands[c].get("part_of")), c))
-    for command in order:
-        entry = commands[command]
+    def add_row(label: str, entry: dict[str, Any]) -> None:
         run, ok = entry["last"], entry["last_success"]
         started = datetime.fromisoformat(run["started_at"])
-        part_of = entry.get("part_of")
-        last.add_row(("  ↳ " if part_of and part_of in commands else "") + _command_label(command, part_of),
-                     f"{_local_time(run['started_at'], tz)} ({_ago((now - started).total_seconds())})",
+        last.add_row(label, f"{_local_time(run['started_at'], tz)} ({_ago((now - started).total_seconds())})",
                      _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
                      _counts_text(run.get("summary")),
                      "[green]this one[/]" if ok and ok["id"] == run["id"] else
                      (_local_time(ok["started_at"], tz) if ok else "[red]never[/]"))
+
+    for command in order:
+        entry = commands[command]
+        part_of = entry.get("part_of")
+        add_row(("  ↳ " if part_of and part_of in commands else "") + _command_label(command, part_of), entry)
+        for calendar, per_calendar in (entry.get("calendars") or {}).items():  # two calendars: each one's
+            add_row(f"  ↳ {command} with {registry.CALENDARS[calendar].label}", per_calendar)
     out.append(last)
     out.append(Text(_next_run_text(data.get("next_run"), tz, zone)))  # a line of its own: never squeezed
 
