@@ -481,14 +481,14 @@ def availability(
     to: Annotated[Optional[str], typer.Option("--to", help="Last day of a range starting at --date (same forms; a weekday is the first one on or after --date).")] = None,
     duration: Annotated[Optional[int], typer.Option("--duration", help="Minutes (default [availability] duration).")] = None,
     step: Annotated[Optional[int], typer.Option("--step", help="Minutes between slot starts (default: the duration).")] = None,
-    calendar: Annotated[Optional[list[str]], typer.Option("--calendar", help="Calendar id(s) to ask (default [availability] calendars).")] = None,
-    busy: Annotated[Optional[Path], typer.Option("--busy", help="Busy times from a JSON list of {start,end} or an .ics file instead of Google.")] = None,
+    calendar: Annotated[Optional[list[str]], typer.Option("--calendar", help="A calendar backend by name (gcal, caldav: its own calendar) or a calendar id of the synced one; repeatable (default [availability] calendars).")] = None,
+    busy: Annotated[Optional[Path], typer.Option("--busy", help="Busy times from a JSON list of {start,end} or an .ics file instead of the calendars.")] = None,
     now: Annotated[Optional[str], typer.Option("--now", help="Evaluate min_notice/max_advance as of this time (ISO 8601).")] = None,
     config: ConfigOpt = None, state: StateOpt = None, json_out: JsonOpt = False,
     verbose: VerboseOpt = 0, quiet: QuietOpt = False, log_file: LogFileOpt = None, log_format: LogFormatOpt = "text",
 ) -> None:
-    """Free slots for a service: working hours minus busy time (Google freeBusy for all
-    configured calendars, one request per 90 days and 50 calendars, plus scheduled bookings bsync knows), with buffers,
+    """Free slots for a service: working hours minus busy time (the calendars' free/busy: Google freeBusy,
+    one request per 90 days and 50 calendars, or CalDAV's; plus scheduled bookings bsync knows), with buffers,
     minimum notice and maximum advance.  Times are in the business timezone."""
     from bsync.availability.query import availability as compute, requested_days
     from bsync.core.timeutil import now_utc, parse_instant
@@ -533,6 +533,7 @@ def serve(host: Annotated[Optional[str], typer.Option("--host", help="Listen add
 
 @app.command()
 def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the demo's config and state in this folder.")] = None,
+         calendar: Annotated[str, typer.Option("--calendar", help="The calendar to run on: gcal (the Google emulator) or caldav (a real Radicale started on loopback; needs the test extras).")] = "gcal",
          verbose: VerboseOpt = 0) -> None:
     """Run the whole flow on the built-in sandbox: no account, no network beyond loopback.
 
@@ -544,7 +545,7 @@ def demo(keep: Annotated[Optional[Path], typer.Option("--keep", help="Keep the d
 
     ctx = Context(None, None, False, verbose, False)
     try:
-        run_demo(ctx.out, keep=keep)
+        run_demo(ctx.out, keep=keep, calendar_name=calendar)
     except BsyncError as exc:
         raise fail(ctx, exc) from None
 

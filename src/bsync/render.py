@@ -205,13 +205,37 @@ def _local_time(value: str | None, tz: Any, fmt: str = "%a %d %b %H:%M") -> str:
 
 
 def _cursor_value(value: str | None, tz: Any) -> str:
-    """A cursor that is a time (Notion's "edited since") in local time; tokens shortened."""
+    """A cursor that is a time (Notion's "edited since") in local time; tokens shortened.
+
+    A cursor kept as a JSON object (CalDAV's: the collection, its sync token and the ETags
+    it has seen) shows the end of its token, where servers put what changes, and how many
+    ETags it holds, rather than its opening brace."""
     if value and len(value) >= 19 and value[10:11] == "T":
         try:
             return _local_time(value, tz, "%d %b %H:%M:%S")
         except ValueError:
             pass
+    if value and value.startswith("{"):
+        try:
+            state = json.loads(value)
+        except ValueError:
+            state = None
+        if isinstance(state, dict) and ("token" in state or "etags" in state):
+            token = state.get("token")
+            text = f"token …{str(token)[-20:]}" if token else "no sync token: ETags compared"
+            etags = state.get("etags")
+            return text + (f" ({len(etags)} ETags)" if isinstance(etags, dict) else "")
     return short(value, 32)
+
+
+def _scope_text(scope: str, width: int = 30) -> str:
+    """A cursor's scope for a narrow column: a URL (a CalDAV collection) as its host and the
+    end of its path, where the calendar's name is, rather than its cut-off beginning."""
+    if "://" not in scope or len(scope) <= width:
+        return short(scope, width)
+    host, _, path = scope.split("://", 1)[1].partition("/")
+    tail = path.rstrip("/").rsplit("/", 1)[-1]
+    return short(f"{host}/…/{tail}/", width)
 
 
 def _command_label(command: str, part_of: str | None) -> str:
@@ -247,17 +271,21 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
     commands = data["commands"]
     # each command, then the runs that were steps of it
     order = sorted(commands, key=lambda c: (commands[c].get("part_of") or c, bool(commands[c].get("part_of")), c))
-    for command in order:
-        entry = commands[command]
+    def add_row(label: str, entry: dict[str, Any]) -> None:
         run, ok = entry["last"], entry["last_success"]
         started = datetime.fromisoformat(run["started_at"])
-        part_of = entry.get("part_of")
-        last.add_row(("  ↳ " if part_of and part_of in commands else "") + _command_label(command, part_of),
-                     f"{_local_time(run['started_at'], tz)} ({_ago((now - started).total_seconds())})",
+        last.add_row(label, f"{_local_time(run['started_at'], tz)} ({_ago((now - started).total_seconds())})",
                      _took(run["started_at"], run["finished_at"]), _exit_text(run["exit_code"]),
                      _counts_text(run.get("summary")),
                      "[green]this one[/]" if ok and ok["id"] == run["id"] else
                      (_local_time(ok["started_at"], tz) if ok else "[red]never[/]"))
+
+    for command in order:
+        entry = commands[command]
+        part_of = entry.get("part_of")
+        add_row(("  ↳ " if part_of and part_of in commands else "") + _command_label(command, part_of), entry)
+        for calendar, per_calendar in (entry.get("calendars") or {}).items():  # two calendars: each one's
+            add_row(f"  ↳ {command} with {registry.CALENDARS[calendar].label}", per_calendar)
     out.append(last)
     out.append(Text(_next_run_text(data.get("next_run"), tz, zone)))  # a line of its own: never squeezed
 
@@ -304,7 +332,8 @@ def status_tables(data: dict[str, Any]) -> list[Table | Text]:
         for col in ("provider", "scope", "value", "moved"):
             cur.add_column(col)
         for c in data["cursors"]:
-            cur.add_row(c["provider"], short(c["scope"], 30), _cursor_value(c["value"], tz), _ago(c.get("age_s")))
+            cur.add_row(c.get("label") or c["provider"], _scope_text(c["scope"]), _cursor_value(c["value"], tz),
+                        _ago(c.get("age_s")))
         out.append(cur)
     if data["conflicts"]:
         sides = "|".join((registry.LEDGER.name, *registry.CALENDARS))
@@ -466,8 +495,9 @@ def print_drift(console: Console, report: Any, *, title: str = "reconcile") -> N
         console.print(drift_table(report))
     problems = report.problems
     fixable = sum(1 for d in problems if d.fixable)
-    head = (f"[bold]{title}[/]: checked {c.get('bookings', 0)} bookings, {c.get('events', 0)} events, "
-            f"{c.get('platform_bookings', 0)} platform bookings — ")
+    per_calendar = ", ".join(f"{key.removeprefix('events.')} {n}" for key, n in c.items() if key.startswith("events."))
+    head = (f"[bold]{title}[/]: checked {c.get('bookings', 0)} bookings, {c.get('events', 0)} events"
+            f"{f' ({per_calendar})' if per_calendar else ''}, {c.get('platform_bookings', 0)} platform bookings — ")
     if not problems:
         console.print(head + "[green]clean[/]" + (f" ({len(report.drift)} manual blocks listed)" if report.drift else ""))
     else:

@@ -1,6 +1,11 @@
 """Free slots: working hours and rules from ``[availability]``, busy time from the calendar
-backend's ``free_busy`` (Google freeBusy today: all configured calendars, one request per 90
-days and 50 calendars) plus what bsync knows locally.
+backends' ``free_busy`` (Google's freeBusy: one request per 90 days and 50 calendars;
+CalDAV's free-busy REPORT or its expanded events) plus what bsync knows locally.
+
+Which calendars count (``--calendar``, ``[availability] calendars``) is said in one of two
+ways, mixed freely: a registered backend's name (``gcal``, ``caldav``) asks that backend for
+its own configured calendar; anything else is a calendar id of the backend bsync syncs with
+(the first in ``[sync] pairs``), as Google calendar ids always were.
 
 Local knowledge matters: a booking made in Notion or on a platform a minute ago may not be
 on the calendar yet, but it is busy; a cancelled one is not.  The slot arithmetic itself
@@ -46,6 +51,38 @@ def rules_from(settings: Settings, *, duration: int | None = None, step: int | N
             min_notice=parse_duration(a.min_notice), max_advance=parse_duration(a.max_advance))
     except ValueError as exc:
         raise UsageError(f"[availability]: {exc}") from None
+
+
+def asked_calendars(settings: Settings, calendars: list[str] | None = None) -> dict[str, list[str | None]]:
+    """Backend name -> the calendars to ask it for, in the order given; None stands for the
+    backend's own configured calendar (its ``scope``).  Without ``calendars`` or
+    ``[availability] calendars``, the synced backend's own calendar."""
+    synced = registry.synced_calendar(settings.sync.pairs)
+    asked: dict[str, list[str | None]] = {}
+    for item in calendars or settings.availability.calendars or [synced]:
+        if item in registry.CALENDARS:
+            asked.setdefault(item, []).append(None)
+        else:
+            asked.setdefault(synced, []).append(item)
+    return asked
+
+
+def calendar_busy(settings: Settings, start: datetime, end: datetime,
+                  calendars: list[str] | None = None) -> list[Interval]:
+    """Busy intervals in [start, end) of every calendar asked (see :func:`asked_calendars`),
+    one backend at a time; a backend without its config section is a ConfigError naming it,
+    and a calendar a backend can't answer is its error, never free time."""
+    busy: list[Interval] = []
+    for name, wanted in asked_calendars(settings, calendars).items():
+        entry = registry.CALENDARS[name]
+        settings.require(entry.section)
+        backend: CalendarBackend = registry.build(entry, settings)
+        try:
+            ids = list(dict.fromkeys(backend.scope if item is None else item for item in wanted))
+            busy += backend.free_busy(ids, start, end)
+        finally:
+            backend.close()
+    return busy
 
 
 def local_busy(store: Store, zone: ZoneInfo) -> list[Interval]:
@@ -234,8 +271,10 @@ def expand(first: date, last: date | None) -> list[date]:
 
 def availability(settings: Settings, dates: Iterable[date], *, duration: int | None = None, step: int | None = None,
                  calendars: list[str] | None = None, busy_file: Path | None = None,
-                 now: datetime | None = None, store: Store | None = None, target: CalendarBackend | None = None) -> dict[str, Any]:
-    """The SPEC §3 JSON: every requested day, in order, with its free slots (local offsets)."""
+                 now: datetime | None = None, store: Store | None = None) -> dict[str, Any]:
+    """The SPEC §3 JSON: every requested day, in order, with its free slots (local offsets).
+
+    ``calendars``: backend names and/or calendar ids (see :func:`asked_calendars`)."""
     days = sorted(set(dates))
     if not days:
         raise UsageError("give at least one --date")
@@ -249,11 +288,7 @@ def availability(settings: Settings, dates: Iterable[date], *, duration: int | N
     if busy_file is not None:
         busy = read_busy_file(busy_file, zone, (start, end))
     else:
-        if target is None:
-            # the calendar bsync syncs with (Google today); ConfigError naming its section if unset
-            target = registry.build(registry.CALENDARS[registry.synced_calendar(settings.sync.pairs)], settings)
-        cals = calendars or settings.availability.calendars or [target.scope]  # default: its own calendar
-        busy = target.free_busy(cals, start, end)
+        busy = calendar_busy(settings, start, end, calendars)
         own_store = store is None
         store = store or Store.open_readonly(settings.state_path)
         try:

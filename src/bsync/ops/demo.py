@@ -1,4 +1,5 @@
-"""``bsync demo``: the whole flow on the loopback sandbox, narrated (SPEC §1)."""
+"""``bsync demo``: the whole flow on the loopback sandbox, narrated (SPEC §1), on Google's
+emulator or (``--calendar caldav``) a real Radicale it starts (:mod:`bsync.ops.demo_calendars`)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
-from bsync import render
+from bsync import registry, render
 from bsync.config import load_config
-from bsync.errors import BsyncError
+from bsync.errors import BsyncError, UsageError
+from bsync.ops.demo_calendars import DEMO_CALENDARS, WRITE_METHODS, DemoCalendar
 from bsync.sandbox import Sandbox
 from bsync.sandbox.seed import DEMO_TIMEZONE, booking_properties, seed_demo, write_sandbox_config
 from bsync.core.store import Store
@@ -30,49 +31,34 @@ from bsync.core.sync import run_sync
 from bsync.core.timeutil import now_utc
 
 
-def _writes(sandbox: Sandbox) -> int:
-    """Write requests the sandbox saw (Notion's query POST is a read)."""
-    total = 0
-    for server in (sandbox.notion, sandbox.google):
-        for r in server.requests:
-            if r.method in ("PATCH", "PUT", "DELETE") or (
-                    r.method == "POST" and not r.path.endswith(("/query", "/token"))):
-                total += 1
-    return total
+def _writes(sandbox: Sandbox, calendar: DemoCalendar) -> int:
+    """Write requests Notion and the calendar saw (Notion's query POST is a read)."""
+    notion = sum(1 for r in sandbox.notion.requests if r.method in WRITE_METHODS or (
+        r.method == "POST" and not r.path.endswith(("/query", "/token"))))
+    return notion + calendar.write_requests()
 
 
-def _calendar_table(sandbox: Sandbox, tz: ZoneInfo) -> Table:
-    table = Table(title="Google Calendar (sandbox) now holds", title_justify="left")
+def _clear_requests(sandbox: Sandbox, calendar: DemoCalendar) -> None:
+    sandbox.clear_requests()
+    calendar.clear_requests()
+
+
+def _calendar_table(calendar: DemoCalendar, tz: ZoneInfo) -> Table:
+    table = Table(title=f"{calendar.title} now holds", title_justify="left")
     for col in ("when (local)", "title", "status"):
         table.add_column(col)
-    events = sandbox.google.list_events(sandbox.google.calendar_id, include_deleted=True)
-    for event in sorted(events, key=lambda e: (e["start"].get("dateTime") or e["start"].get("date"))):
-        start = event["start"]
-        if "date" in start:
-            when = f"{start['date']} (all day)"
-        else:
-            when = datetime.fromisoformat(start["dateTime"]).astimezone(tz).strftime("%a %d %b %H:%M %Z")
-        style = "dim strike" if event.get("status") == "cancelled" else ""
-        table.add_row(when, f"[{style}]{event.get('summary', '')}[/]" if style else event.get("summary", ""),
-                      event.get("status", ""))
+    for when, title, status in calendar.events(tz):
+        cancelled = status == "cancelled"
+        table.add_row(when, f"[dim strike]{title}[/]" if cancelled else title, status)
     return table
 
 
-def _calendar_edits(sandbox: Sandbox, day: Any, luna_page: str, tz: ZoneInfo) -> None:
-    """What a stylist does on their phone: move an event, add one (through the real API)."""
-    from bsync.calendars.gcal import event_id_for
-
-    base = f"{sandbox.google.url}/calendar/v3/calendars/{sandbox.google.calendar_id}/events"
-    headers = {"Authorization": "Bearer sandbox-token"}
+def _calendar_edits(calendar: DemoCalendar, day: Any, tz: ZoneInfo) -> None:
+    """What a stylist does on their phone: move an event, add one (through the calendar's own API)."""
     start = datetime(day.year, day.month, day.day, 11, tzinfo=tz)
-    httpx.patch(f"{base}/{event_id_for('notion:' + luna_page)}", headers=headers, json={
-        "start": {"dateTime": start.isoformat(), "timeZone": DEMO_TIMEZONE},
-        "end": {"dateTime": (start + timedelta(hours=1)).isoformat(), "timeZone": DEMO_TIMEZONE}}).raise_for_status()
+    calendar.move("Luna – bath", start, start + timedelta(hours=1))
     walk_in = datetime(day.year, day.month, day.day, 13, tzinfo=tz)
-    httpx.post(base, headers=headers, json={
-        "summary": "Walk-in: Coco – nail trim", "description": "Booked at the desk",
-        "start": {"dateTime": walk_in.isoformat(), "timeZone": DEMO_TIMEZONE},
-        "end": {"dateTime": (walk_in + timedelta(minutes=30)).isoformat(), "timeZone": DEMO_TIMEZONE}}).raise_for_status()
+    calendar.add("Walk-in: Coco – nail trim", "Booked at the desk", walk_in, walk_in + timedelta(minutes=30))
 
 
 def _notion_table(sandbox: Sandbox, tz: ZoneInfo) -> Table:
@@ -119,37 +105,42 @@ def _outbox_table(sandbox: Sandbox, since: int) -> Table:
     return table
 
 
-def run_demo(console: Console, *, keep: Path | None = None) -> None:
+def run_demo(console: Console, *, keep: Path | None = None, calendar_name: str = "gcal") -> None:
+    """The story of ``make demo``, on the calendar named (see :data:`DEMO_CALENDARS`)."""
+    if calendar_name not in DEMO_CALENDARS:
+        raise UsageError(f"--calendar {calendar_name!r}: the demo runs on {' or '.join(DEMO_CALENDARS)}")
     tz = ZoneInfo(DEMO_TIMEZONE)
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bsync-demo-"))
     try:
-        with Sandbox() as sandbox:
+        with Sandbox() as sandbox, DEMO_CALENDARS[calendar_name](sandbox) as calendar:
             today = datetime.now(tz).date()
             pages = seed_demo(sandbox.notion, today)
-            config_path = write_sandbox_config(sandbox, folder, notify=True)
+            pairs = {"pairs": [registry.push_pair(calendar.name), registry.pull_pair(calendar.name)]}
+            config_path = write_sandbox_config(sandbox, folder, notify=True, sync=pairs)
+            calendar.configure(config_path)
             settings = load_config(config_path)
             console.rule("[bold]bsync demo")
-            console.print(f"Sandbox Notion at {sandbox.notion.url}, Google Calendar at {sandbox.google.url}")
+            console.print(f"Sandbox Notion at {sandbox.notion.url}, {calendar.title} at {calendar.url}")
             console.print(f"Seeded {len(pages)} bookings (one cancelled, one without a date). Config: {config_path}\n")
 
             console.rule("1. bsync sync --plan   (prints the plan, writes nothing anywhere)")
             result = run_sync(settings, plan_only=True)
             render.print_plan(console, result.plan, tz=tz)
             console.print(f"[dim]state DB exists after --plan: {settings.state_path.exists()}; "
-                          f"sandbox write requests: {_writes(sandbox)}[/]\n")
+                          f"sandbox write requests: {_writes(sandbox, calendar)}[/]\n")
 
             console.rule("2. bsync sync   (applies exactly that plan)")
-            sandbox.clear_requests()
+            _clear_requests(sandbox, calendar)
             _sync(console, settings)
-            console.print(_calendar_table(sandbox, tz))
+            console.print(_calendar_table(calendar, tz))
             console.print(f"[dim]emails sent on the first run: {len(sandbox.sendgrid.messages)} "
                           f"(existing bookings are recorded, not emailed)[/]\n")
 
             console.rule("3. bsync sync again   (nothing changed, so nothing is written)")
-            sandbox.clear_requests()
+            _clear_requests(sandbox, calendar)
             result = run_sync(settings)
             render.print_summary(console, result.summary)
-            console.print(f"[dim]sandbox write requests during the rerun: {_writes(sandbox)}[/]\n")
+            console.print(f"[dim]sandbox write requests during the rerun: {_writes(sandbox, calendar)}[/]\n")
 
             console.rule("4. An admin moves Rex to 14:00 and cancels Mia in Notion")
             day = today + timedelta(days=1)
@@ -160,11 +151,11 @@ def run_demo(console: Console, *, keep: Path | None = None) -> None:
             result = run_sync(settings, plan_only=True)
             render.print_plan(console, result.plan, tz=tz)
             _sync(console, settings)
-            console.print(_calendar_table(sandbox, tz))
+            console.print(_calendar_table(calendar, tz))
             console.print(_outbox_table(sandbox, 0))
 
-            console.rule("5. In Google Calendar, Luna is moved to 11:00 and a walk-in is added")
-            _calendar_edits(sandbox, today + timedelta(days=2), pages["luna"], tz)
+            console.rule(f"5. In the {calendar.title}, Luna is moved to 11:00 and a walk-in is added")
+            _calendar_edits(calendar, today + timedelta(days=2), tz)
             _sync(console, settings)
             console.print(_notion_table(sandbox, tz))
 

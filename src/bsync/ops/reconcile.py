@@ -1,6 +1,6 @@
-"""``bsync reconcile``: cross-check the ledger (Notion), the calendar (Google Calendar), the
-platform bookings and the state DB, and report drift (each finding with ids and a one-line
-explanation).
+"""``bsync reconcile``: cross-check the ledger (Notion), each calendar ``[sync] pairs`` names
+(Google Calendar, CalDAV, or both), the platform bookings and the state DB, and report drift
+(each finding with ids and a one-line explanation; with two calendars, the ids name which).
 
 Syncs are incremental, so some drift is invisible to them: a page trashed in Notion, an
 event changed while its change notification was lost, a mapping row left behind, two
@@ -87,8 +87,17 @@ class Sides:
 
     @classmethod
     def configured(cls, settings: Settings) -> "Sides":
-        """The ledger against the calendar ``[sync] pairs`` syncs with."""
+        """The ledger against the calendar ``[sync] pairs`` syncs with (the first it names)."""
         return cls.of(registry.synced_calendar(settings.sync.pairs))
+
+    @classmethod
+    def each_configured(cls, settings: Settings) -> list["Sides"]:
+        """The ledger against every calendar ``[sync] pairs`` names, the first first (Google
+        and CalDAV both, for one business with two calendars); the synced calendar alone when
+        the pairs name none."""
+        named = [parsed.calendar for pair in settings.sync.pairs
+                 if (parsed := registry.parse_calendar_pair(pair)) is not None]
+        return [cls.of(name) for name in dict.fromkeys(named)] or [cls.configured(settings)]
 
 
 @dataclass(frozen=True)
@@ -165,17 +174,48 @@ def find_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetIt
     ``target_id_for``); ``sides`` names the ledger and the calendar (default: :meth:`Sides.of`).
     """
     sides = sides or Sides.of()
-    prefix = f"{sides.ledger}:"  # ledger booking keys; bad pages may come with or without it
-    bad = {p if p.startswith(prefix) else prefix + p for p in bad_pages}
-    platform_bookings = sorted(platform_bookings, key=lambda b: b.key)
+    return [*calendar_drift(bookings=bookings, events=events, links=links, now=now, bad_pages=bad_pages,
+                            event_id_for=event_id_for, tz=tz, sides=sides),
+            *ledger_drift(bookings=bookings, platform_bookings=platform_bookings, platform_links=platform_links,
+                          journal=journal, now=now, bad_pages=bad_pages, sides=sides)]
+
+
+def calendar_drift(*, bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
+                   now: datetime, bad_pages: Iterable[str] = (), event_id_for: Any = None, tz: Any = timezone.utc,
+                   sides: Sides) -> list[Drift]:
+    """The part of :func:`find_drift` that concerns one calendar: its events against the
+    bookings, and its mapping rows.  Reconcile asks it for each calendar it compares, and
+    :func:`ledger_drift` once for the rest."""
+    bad = _bad_keys(bad_pages, sides)
     return [*_booking_drift(bookings, events, links, now, event_id_for, sides),
             *_event_drift(events, bookings, links, bad, now, tz, sides),
-            *_platform_drift(platform_bookings, platform_links, bookings, now, sides),
+            *_dangling_links(sides.link_pair, links, bookings, events, bad)]
+
+
+def ledger_drift(*, bookings: Mapping[str, Booking], platform_bookings: Iterable[Booking],
+                 platform_links: Mapping[str, Link], journal: Iterable[Mapping[str, Any]], now: datetime,
+                 bad_pages: Iterable[str] = (), sides: Sides) -> list[Drift]:
+    """The part of :func:`find_drift` that concerns no calendar: platform bookings against the
+    ledger, double bookings, the platforms' mapping rows and stuck writes (found once, however
+    many calendars are compared)."""
+    bad = _bad_keys(bad_pages, sides)
+    platform_bookings = sorted(platform_bookings, key=lambda b: b.key)
+    return [*_platform_drift(platform_bookings, platform_links, bookings, now, sides),
             *_double_bookings(bookings.values(), now),
-            *_dangling_links(sides.link_pair, links, bookings, events, bad),
             *_dangling_links(sides.platform_links, platform_links, {b.key: b for b in platform_bookings}, bookings,
                              bad),
             *_stuck_journal(journal)]
+
+
+def _of_calendar(drift: Drift, calendar: str) -> Drift:
+    """The finding with the calendar it concerns among its ids, when several are compared."""
+    return Drift(drift.kind, {**drift.ids, "calendar": calendar}, drift.explanation)
+
+
+def _bad_keys(bad_pages: Iterable[str], sides: Sides) -> set[str]:
+    """Ledger keys of the pages that could not be read; they may come with or without the prefix."""
+    prefix = f"{sides.ledger}:"
+    return {p if p.startswith(prefix) else prefix + p for p in bad_pages}
 
 
 def _booking_drift(bookings: Mapping[str, Booking], events: Mapping[str, TargetItem], links: Mapping[str, Link],
@@ -371,31 +411,54 @@ class ReconcileResult:
         return out
 
 
-def read_all(settings: Settings, store: Store) -> tuple[Report, dict[str, TargetItem]]:
-    """Read every system in full and compare (writes nothing); also the events read."""
-    sides = Sides.configured(settings)
-    calendar = registry.CALENDARS[sides.calendar]
+Events = dict[str, dict[str, TargetItem]]
+"""The events read, per calendar (registry name) and event id."""
+
+
+def read_all(settings: Settings, store: Store) -> tuple[Report, Events]:
+    """Read every system in full and compare (writes nothing); also the events read, per calendar.
+
+    Every calendar ``[sync] pairs`` names is compared with the ledger (:meth:`Sides.each_configured`).
+    With more than one, each calendar's findings carry its name in their ids (``calendar``)
+    and ``checked`` counts each one's events as ``events.<name>`` besides the total.
+    """
+    every = Sides.each_configured(settings)
     settings.require(registry.LEDGER.section)
-    settings.require(calendar.section)
+    for sides in every:
+        settings.require(registry.CALENDARS[sides.calendar].section)
     source: BookingLedger = registry.build(registry.LEDGER, settings)
-    target: CalendarBackend = registry.build(calendar, settings)
     try:
         read = source.read_bookings(None)
-        events = target.read_changes(None).items
     finally:
-        target.close()
         source.close()
+    events: Events = {}
+    id_for: dict[str, Any] = {}
+    for sides in every:
+        target: CalendarBackend = registry.build(registry.CALENDARS[sides.calendar], settings)
+        try:
+            events[sides.calendar] = target.read_changes(None).items
+            id_for[sides.calendar] = target.target_id_for
+        finally:
+            target.close()
     bookings = {b.key: b for b in read.bookings}
     platform_bookings = [b for platform in registry.PLATFORMS for b in store.load_bookings(platform)]
     journal = store.journal_entries(("intent", "failed", "dead"), limit=1000, sync_only=True)
+    now, bad = now_utc(), [f.id for f in read.failures]
 
-    drift = find_drift(bookings=bookings, events=events, links=store.link_map(sides.link_pair),
-                       platform_bookings=platform_bookings, platform_links=store.link_map(sides.platform_links),
-                       journal=journal, now=now_utc(), bad_pages=[f.id for f in read.failures],
-                       event_id_for=target.target_id_for, tz=settings.tz, sides=sides)
-    report = Report(drift, {"bookings": len(bookings), "events": len(events),
-                            "platform_bookings": len(platform_bookings)},
-                    [{"id": f.id, "reason": f.reason} for f in read.failures])
+    checked = {"bookings": len(bookings), "events": sum(len(items) for items in events.values()),
+               "platform_bookings": len(platform_bookings)}
+    drift: list[Drift] = []
+    for sides in every:
+        found = calendar_drift(bookings=bookings, events=events[sides.calendar], links=store.link_map(sides.link_pair),
+                               now=now, bad_pages=bad, event_id_for=id_for[sides.calendar], tz=settings.tz,
+                               sides=sides)
+        drift += [_of_calendar(d, sides.calendar) for d in found] if len(every) > 1 else found
+    if len(every) > 1:
+        checked.update({f"events.{name}": len(items) for name, items in events.items()})
+    drift += ledger_drift(bookings=bookings, platform_bookings=platform_bookings,
+                          platform_links=store.link_map(every[0].platform_links), journal=journal, now=now,
+                          bad_pages=bad, sides=every[0])
+    report = Report(drift, checked, [{"id": f.id, "reason": f.reason} for f in read.failures])
     return report, events
 
 
@@ -404,27 +467,56 @@ def check(settings: Settings, store: Store) -> Report:
     return read_all(settings, store)[0]
 
 
-def remove_orphans(settings: Settings, run_id: int | None) -> PairResult:
-    """Cancel or delete the orphan events, under the run lock, as the sync applier does.
+def remove_orphans(settings: Settings, run_id: int | None) -> dict[str, PairResult]:
+    """Cancel or delete the orphan events of each calendar compared, under the run lock, as
+    the sync applier does; keyed by calendar name.
 
     The systems are read again under the lock: between the first check and now a sync
     may have run, and an event is only removed if its booking is still gone.
     """
+    results: dict[str, PairResult] = {}
     with ExitStack() as stack:
         store = open_store(stack, settings, False)
         report, events = read_all(settings, store)
-        sides = Sides.configured(settings)
-        target: CalendarBackend = registry.build(registry.CALENDARS[sides.calendar], settings)
-        stack.callback(target.close)
-        plan = orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
-                           max_delete=settings.sync.max_delete_allowed, sides=sides, terms=target.terms)
-        if plan.halt:
-            return PairResult(plan, Summary(plan.pair, total=len(plan.actions), halted=plan.halt))
-        ctx = ApplyContext(store, sides.link_pair, run_id, None, target, {}, events, settings.timezone,
-                           dead_after=settings.sync.dead_after)
-        summary = apply_plan(plan, ctx)
-        summary.requests = target.requests
-        return PairResult(plan, summary)
+        for sides in _with_orphans(report, settings):
+            target: CalendarBackend = registry.build(registry.CALENDARS[sides.calendar], settings)
+            stack.callback(target.close)
+            plan = orphan_plan(of_calendar(report, sides.calendar, settings), events[sides.calendar],
+                               delete_policy=settings.sync.delete_policy,
+                               max_delete=settings.sync.max_delete_allowed, sides=sides, terms=target.terms)
+            if plan.halt:
+                results[sides.calendar] = PairResult(plan, Summary(plan.pair, total=len(plan.actions), halted=plan.halt))
+                continue
+            ctx = ApplyContext(store, sides.link_pair, run_id, None, target, {}, events[sides.calendar],
+                               settings.timezone, dead_after=settings.sync.dead_after)
+            summary = apply_plan(plan, ctx)
+            summary.requests = target.requests
+            results[sides.calendar] = PairResult(plan, summary)
+    return results
+
+
+def of_calendar(report: Report, calendar: str, settings: Settings) -> Report:
+    """The report as far as one calendar is concerned: its own findings (those of no calendar
+    when only one is compared, as their ids then name none), with the same counts and failures."""
+    first = Sides.each_configured(settings)[0].calendar
+    drift = [d for d in report.drift if d.ids.get("calendar", first) == calendar]
+    return Report(drift, report.checked, report.failures)
+
+
+def _with_orphans(report: Report, settings: Settings) -> list[Sides]:
+    """The calendars whose orphan events to plan for: the one compared, or of several those
+    with orphan findings."""
+    every = Sides.each_configured(settings)
+    if len(every) == 1:
+        return every
+    return [sides for sides in every
+            if any(d.kind == "orphan_event" for d in of_calendar(report, sides.calendar, settings).drift)]
+
+
+def _fixed_key(what: str, calendar: str, settings: Settings) -> str:
+    """``result.fixed``'s key for a calendar's repair: ``sync``, or ``sync.caldav`` when
+    several calendars are compared."""
+    return what if len(Sides.each_configured(settings)) == 1 else f"{what}.{calendar}"
 
 
 def run_reconcile(settings: Settings, *, fix: bool = False, plan_only: bool = False) -> ReconcileResult:
@@ -471,16 +563,18 @@ def _reconcile(settings: Settings, *, fix: bool, plan_only: bool, run_id: int | 
             result.fixed["platforms"] = platform.as_json()
         for synced in repair.calendars:
             result.fix_plans.append(synced.result.plan)
-            result.fixed["sync"] = synced.as_json()
+            result.fixed[_fixed_key("sync", synced.calendar, settings)] = synced.as_json()
     if "orphan_event" in kinds:
         if plan_only:
-            result.fix_plans.append(orphan_plan(report, events, delete_policy=settings.sync.delete_policy,
-                                                max_delete=settings.sync.max_delete_allowed,
-                                                sides=Sides.configured(settings)))
+            for sides in _with_orphans(report, settings):
+                result.fix_plans.append(orphan_plan(of_calendar(report, sides.calendar, settings),
+                                                    events[sides.calendar], delete_policy=settings.sync.delete_policy,
+                                                    max_delete=settings.sync.max_delete_allowed, sides=sides))
         else:
-            removed = remove_orphans(settings, run_id)
-            result.fix_plans.append(removed.plan)
-            result.fixed["orphans"] = removed.summary.as_json() if removed.summary else None
+            for calendar, removed in remove_orphans(settings, run_id).items():
+                result.fix_plans.append(removed.plan)
+                result.fixed[_fixed_key("orphans", calendar, settings)] = (
+                    removed.summary.as_json() if removed.summary else None)
     dangling = [d for d in report.drift if d.kind == "dangling_link"]
     if dangling and not plan_only:
         with ExitStack() as stack:

@@ -55,7 +55,11 @@ def _age(value: str | None, now: datetime) -> float | None:
 
 def last_runs(store: Store) -> dict[str, dict[str, Any]]:
     """Per command family: the last run and the last successful one (exit 0); a family that
-    is a step of another command (``notify`` of ``sync``) says so in ``part_of``."""
+    is a step of another command (``notify`` of ``sync``) says so in ``part_of``.
+
+    A business with two calendars records one ``sync`` run per calendar, so the last one
+    would hide the other's failure: then ``sync`` also has ``calendars``, the last run and
+    last success of each (see :func:`_sync_runs_by_calendar`)."""
     out: dict[str, dict[str, Any]] = {}
     for row in store.run_history(2000):
         family = command_family(row["command"])
@@ -64,9 +68,46 @@ def last_runs(store: Store) -> dict[str, dict[str, Any]]:
         if entry["last"] is None:
             entry["last"] = dict(row, summary=store.run_summary(row["id"]))
         if entry["last_success"] is None and row["exit_code"] == 0:
-            entry["last_success"] = {"id": row["id"], "started_at": row["started_at"],
-                                     "finished_at": row["finished_at"]}
+            entry["last_success"] = _run_ref(row)
+    calendars = _sync_runs_by_calendar(store)
+    if len(calendars) > 1:
+        out["sync"]["calendars"] = calendars
     return out
+
+
+SYNC_RUNS_READ = 50
+"""How many recent ``sync`` runs :func:`_sync_runs_by_calendar` opens the summaries of."""
+
+
+def _run_ref(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "started_at": row["started_at"], "finished_at": row["finished_at"]}
+
+
+def _sync_runs_by_calendar(store: Store) -> dict[str, dict[str, Any]]:
+    """Calendar name -> the last ``sync`` run with it and its last success, among the recent
+    ones (their summaries name the pair: ``notion<->caldav``); calendars in registry order."""
+    found: dict[str, dict[str, Any]] = {}
+    rows = [row for row in store.run_history(2000) if command_family(row["command"]) == "sync"][:SYNC_RUNS_READ]
+    for row in rows:
+        summary = store.run_summary(row["id"])
+        calendar = _calendar_of((summary or {}).get("pair") if isinstance(summary, dict) else None)
+        if calendar is None:
+            continue
+        entry = found.setdefault(calendar, {"last": dict(row, summary=summary), "last_success": None})
+        if entry["last_success"] is None and row["exit_code"] == 0:
+            entry["last_success"] = _run_ref(row)
+    return {name: found[name] for name in registry.CALENDARS if name in found}
+
+
+def _calendar_of(pair: Any) -> str | None:
+    """The calendar a sync summary's pair names (``notion<->caldav``, ``notion-to-gcal``)."""
+    if not isinstance(pair, str):
+        return None
+    parsed = registry.parse_calendar_pair(pair)
+    if parsed is not None:
+        return parsed.calendar
+    name = pair.rpartition("<->")[2]
+    return name if name in registry.CALENDARS else None
 
 
 DAILY_TOLERANCE_MIN = 15
@@ -184,10 +225,12 @@ def last_drift(commands: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
 def collect_status(settings: Settings, store: Store, now: datetime, *, runs: int = 10) -> dict[str, Any]:
     """Everything the dashboard and the metrics show."""
     by_command = last_runs(store)
-    conflicts = [{"key": link.source_key, "event": link.target_key, "since": link.synced_at,
+    conflicts = [{"key": link.source_key, "event": link.target_key, "calendar": calendar, "since": link.synced_at,
                   "age_s": _age(link.synced_at, now), **link.conflict}
                  for calendar in registry.CALENDARS for link in store.conflicts(registry.link_pair(calendar))]
-    cursors = [dict(c, age_s=_age(c["updated_at"], now)) for c in store.cursors() if not c["scope"].endswith(":schema")]
+    labels = {entry.name: entry.label for entry in registry.entries()}
+    cursors = [dict(c, label=labels.get(c["provider"], c["provider"]), age_s=_age(c["updated_at"], now))
+               for c in store.cursors() if not c["scope"].endswith(":schema")]
     inbox = store.inbox_counts()
     oldest_pending = store.inbox_oldest_backlog()
     notifications = store.notification_counts()
