@@ -164,7 +164,7 @@ def bsync(sandbox, tmp_path) -> Bsync:
 @pytest.fixture(scope="session")
 def radicale():
     """One real Radicale for the session (htpasswd auth): a ``caldav_servers.CalDAVServer``."""
-    from caldav_servers import radicale_server
+    from bsync.sandbox.caldav_servers import radicale_server
 
     with radicale_server() as server:
         yield server
@@ -173,7 +173,7 @@ def radicale():
 @pytest.fixture(scope="session")
 def xandikos():
     """One real Xandikos for the session (no auth): a ``caldav_servers.CalDAVServer``."""
-    from caldav_servers import xandikos_server
+    from bsync.sandbox.caldav_servers import xandikos_server
 
     with xandikos_server() as server:
         yield server

@@ -452,7 +452,7 @@ def test_two_calendars_each_get_each_booking_once_and_the_event_id_property_stay
 
 
 def test_an_unreachable_server_is_remote_unavailable_after_the_retries(radicale):
-    from caldav_servers import free_port
+    from bsync.sandbox.caldav_servers import free_port
 
     from bsync.errors import RemoteUnavailableError
 

@@ -20,6 +20,7 @@ import httpx
 import icalendar
 import pytest
 from conftest import WRITE_METHODS, Bsync, converges_after_dying_at_every_call, write_requests
+from test_two_way import page_props, status_of, title_of  # the same Notion page readers
 
 from bsync.sandbox.davproxy import DavProxy
 from bsync.sandbox.seed import booking_properties, text
@@ -165,18 +166,6 @@ def writes(sandbox, proxy) -> list:
 def dav_writes(proxy) -> list:
     """The writes that reached the CalDAV server: (method, path)."""
     return [(r.method, r.path) for r in proxy.requests if r.method in WRITE_METHODS or r.method == "POST"]
-
-
-def page_props(sandbox, page_id):
-    return sandbox.notion.get_page(page_id)["properties"]
-
-
-def title_of(props):
-    return "".join(t["plain_text"] for t in props["Name"]["title"])
-
-
-def status_of(props):
-    return props["Status"]["status"]["name"]
 
 
 def rich(props, name):

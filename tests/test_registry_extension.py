@@ -143,16 +143,7 @@ def registered():
         config.rebuild_settings()
 
 
-BASE = """
-timezone = "Europe/Warsaw"
-state_path = "state.db"
-[notion]
-token = "secret_abc123"
-database_id = "db"
-[google]
-calendar_id = "cal@example.com"
-token_file = "tok.json"
-"""
+from test_pipeline import CONFIG as BASE  # notion and google, the built-in sections
 
 FAKECAL = """
 [fakecal]

@@ -54,7 +54,7 @@ class PairSelection:
 def select_pairs(pairs: Iterable[str]) -> PairSelection:
     """Sort pair names into steps (in the order given, each once); an unknown name is a
     UsageError listing the names the registry knows."""
-    pullable = {registry.platform_pair(name): name for name, entry in registry.PLATFORMS.items() if entry.pullable}
+    pullable = {registry.platform_pair(name): name for name in registry.pullable_platforms()}
     pulls: list[str] = []
     calendars: dict[str, list[str]] = {}
     for pair in dict.fromkeys(pairs):
@@ -69,7 +69,7 @@ def select_pairs(pairs: Iterable[str]) -> PairSelection:
 
 def unknown_pair(pair: str) -> str:
     """The error for a pair name nobody registered: what is known, and the ``pull`` forms."""
-    pulls = ", ".join(f"`pull {name}`" for name, entry in registry.PLATFORMS.items() if entry.pullable)
+    pulls = ", ".join(f"`pull {name}`" for name in registry.pullable_platforms())
     return f"unknown pair {pair!r}; known pairs: {', '.join(registry.all_pairs())}" + (f" (and {pulls})" if pulls else "")
 
 
